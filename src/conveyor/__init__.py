@@ -1,0 +1,5 @@
+"""Conveyor: a GitOps CI pipeline as code."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

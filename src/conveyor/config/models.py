@@ -1,0 +1,195 @@
+"""The configuration schema: frozen pydantic models, unknown keys rejected.
+
+The TOML layout mirrors these classes one to one; see the README's
+configuration reference for every key with its default.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from conveyor.config.duration import Duration
+
+SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+def _check_env_names(names: list[str]) -> list[str]:
+    for name in names:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+    return names
+
+
+class AppConfig(Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    source: Path = Path(".")
+    context: Path = Path(".")
+    dockerfile: str = "Dockerfile"
+    source_url: str | None = None
+    build_args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+    platforms: list[str] = Field(default_factory=list)
+
+
+class RegistryConfig(Model):
+    host: str
+    repository: str
+    insecure: bool = False
+    username_env: str | None = None
+    password_env: str | None = None
+
+    @property
+    def image(self) -> str:
+        return f"{self.host}/{self.repository}"
+
+
+class StageOptions(Model):
+    timeout: Duration = 1800.0
+    retries: int = Field(default=0, ge=0, le=10)
+    enabled: bool = True
+
+
+class TestStageConfig(StageOptions):
+    image: str
+    command: list[str] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+    junit: str | None = "junit.xml"
+    caches: dict[str, str] = Field(default_factory=dict)
+
+    _names = field_validator("secrets")(_check_env_names)
+
+
+class BuildStageConfig(StageOptions):
+    secrets: list[str] = Field(default_factory=list)
+
+    _names = field_validator("secrets")(_check_env_names)
+
+
+class IgnoreEntry(Model):
+    id: str
+    reason: str = Field(min_length=1)
+    expires: date
+
+
+class ScanStageConfig(StageOptions):
+    fail_on: list[Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]] = Field(
+        default_factory=lambda: ["HIGH", "CRITICAL"]
+    )
+    ignore_unfixed: bool = False
+    ignore: list[IgnoreEntry] = Field(default_factory=list)
+    trivy: str = "trivy"
+    sarif: str = "trivy.sarif"
+
+
+class PublishStageConfig(StageOptions):
+    pass
+
+
+class ManifestStageConfig(StageOptions):
+    environment: str = "staging"
+
+
+class SmokeStageConfig(StageOptions):
+    port: int = Field(default=8080, ge=1, le=65535)
+    path: str = "/version"
+    deadline: Duration = 60.0
+    environment_deadline: Duration = 300.0
+
+
+class StagesConfig(Model):
+    test: TestStageConfig | None = None
+    build: BuildStageConfig = BuildStageConfig()
+    scan: ScanStageConfig = ScanStageConfig()
+    publish: PublishStageConfig = PublishStageConfig()
+    manifest: ManifestStageConfig = ManifestStageConfig()
+    smoke: SmokeStageConfig = SmokeStageConfig()
+
+
+class Promotion(StrEnum):
+    COMMIT = "commit"
+    PULL_REQUEST = "pull-request"
+
+
+class EnvironmentConfig(Model):
+    path: str
+    promotion: Promotion = Promotion.COMMIT
+    image_name: str | None = None
+
+
+class GitOpsConfig(Model):
+    repo: str
+    branch: str = "main"
+    token_env: str | None = None
+    author_name: str = "Conveyor"
+    author_email: str = "conveyor@localhost"
+    message: str = "deploy({environment}): {app} {short_sha}\n\nimage: {image}\nsource: {sha}"
+    max_push_attempts: int = Field(default=8, ge=1, le=50)
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+
+
+class SmokeTarget(Model):
+    url: str
+    timeout: Duration = 300.0
+
+
+class PolicyConfig(Model):
+    allowed_registries: list[str] = Field(default_factory=list)
+    mutable_tags: list[str] = Field(default_factory=lambda: ["latest"])
+    require_digest: bool = True
+
+    @field_validator("allowed_registries")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+        return patterns
+
+
+class RunConfig(Model):
+    capacity: int = Field(default=4, ge=1, le=256)
+    on_failure: Literal["cancel", "finish"] = "finish"
+    ca_bundle: Path | None = None
+
+
+class Config(Model):
+    """The whole of ``conveyor.toml``; ``root`` is the directory it was read from."""
+
+    app: AppConfig
+    registry: RegistryConfig
+    stages: StagesConfig = StagesConfig()
+    gitops: GitOpsConfig | None = None
+    smoke: dict[str, SmokeTarget] = Field(default_factory=dict)
+    policy: PolicyConfig = PolicyConfig()
+    run: RunConfig = RunConfig()
+    root: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _environment_exists(self) -> Config:
+        if self.gitops is not None and self.stages.manifest.enabled:
+            env = self.stages.manifest.environment
+            if env not in self.gitops.environments:
+                raise ValueError(
+                    f"stages.manifest.environment {env!r} is not one of gitops.environments "
+                    f"({', '.join(sorted(self.gitops.environments)) or 'none defined'})"
+                )
+        return self
+
+    def resolve(self, path: Path | str) -> Path:
+        """A path from the file, made absolute against the file's directory."""
+        p = Path(path)
+        return p if p.is_absolute() else (self.root / p).resolve()

@@ -1,0 +1,1 @@
+"""Engines: the container operations stages need, behind one port."""

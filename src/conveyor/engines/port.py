@@ -1,0 +1,139 @@
+"""The engine port: the few container operations the stages need.
+
+Stages speak only to :class:`Engine`.  ``PodmanEngine`` implements it with
+podman/buildah/skopeo, ``DaggerEngine`` with dagger-io; neither is imported by
+a stage.  Everything crossing the port is a plain frozen value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from conveyor.secrets import Secret
+
+
+@dataclass(frozen=True)
+class CacheMount:
+    """A named cache volume mounted at ``path`` (pip, npm, go caches)."""
+
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Run ``command`` in ``image`` with ``source`` mounted at ``workdir``.
+
+    ``outputs`` are paths (relative to ``workdir``) copied back into
+    ``export_dir`` after the command, whether it succeeded or not, so that
+    test reports survive a failing test run.
+    """
+
+    image: str
+    command: Sequence[str]
+    source: Path
+    workdir: str = "/src"
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: Sequence[Secret] = ()
+    caches: Sequence[CacheMount] = ()
+    outputs: Sequence[str] = ()
+    export_dir: Path | None = None
+    ca_bundle: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    exported: Mapping[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """Build the image of ``context`` with ``dockerfile``."""
+
+    context: Path
+    dockerfile: str = "Dockerfile"
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    platforms: Sequence[str] = ()
+    secrets: Sequence[Secret] = ()
+    tag: str | None = None
+    ca_bundle: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image the engine built and holds locally.
+
+    ``id`` is engine-specific (a podman image id, a Dagger container id);
+    ``local_ref`` is a name the engine can address it by.
+    """
+
+    id: str
+    local_ref: str
+    platforms: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    username: str
+    password: Secret
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a service started by :meth:`Engine.service` answers."""
+
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    image: BuiltImage
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """The container operations a pipeline needs."""
+
+    name: str
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        """Run a command; a non-zero exit is a result, not an exception."""
+        ...
+
+    async def build(self, spec: BuildSpec) -> BuiltImage:
+        """Build an image; a failed build raises ``CommandFailedError``."""
+        ...
+
+    async def export_tarball(self, image: BuiltImage, dest: Path) -> Path:
+        """Write the image as an OCI/docker archive for scanners."""
+        ...
+
+    async def tag_exists(self, address: str, *, insecure: bool = False,
+                         auth: RegistryAuth | None = None) -> bool:
+        """Whether ``address`` (registry/repo:tag) is already in the registry."""
+        ...
+
+    async def publish(self, image: BuiltImage, address: str, *, insecure: bool = False,
+                      auth: RegistryAuth | None = None) -> str:
+        """Push to ``address`` (registry/repo:tag) and return ``address@sha256:...``."""
+        ...
+
+    def service(self, spec: ServiceSpec) -> AbstractAsyncContextManager[Endpoint]:
+        """Run the image as a service for the duration of the context."""
+        ...

@@ -1,0 +1,268 @@
+"""Every error Conveyor raises, in one tree.
+
+::
+
+    ConveyorError                 anything Conveyor reports to a user
+    ├── ConfigError               a configuration file or value is wrong (file, field, expected)
+    ├── GraphError                the stage graph is not a DAG one can run
+    │   ├── DuplicateStageError
+    │   ├── UnknownDependencyError
+    │   ├── UnknownStageError     --only/--skip name a stage that does not exist
+    │   └── CycleError            carries the cycle as a path a -> b -> a
+    ├── PolicyError               an image reference breaks a rule (latest, registry, no digest)
+    │   └── TagExistsError        the tag is already in the registry: never overwritten
+    ├── ScanGateError             the image scan found what the gate refuses
+    ├── EngineError               a container operation failed
+    │   ├── ToolMissingError      podman, buildah, skopeo, git, kubectl, dagger ... not installed
+    │   ├── EngineUnavailableError  the engine asked for cannot run here
+    │   └── CommandFailedError    a process exited non-zero (command, exit code, stderr tail)
+    ├── UnreachableError          a registry, git remote or URL did not answer
+    ├── GitOpsError               the manifest repository could not be updated
+    │   ├── ManifestError         a kustomization/values file is missing or malformed
+    │   ├── PushConflictError     someone else set the same image to another value
+    │   └── PushRejectedError     the remote refused the push (protected branch, auth) after retries
+    ├── ForgeError                the GitHub/GitLab API answered with an error
+    ├── SmokeError                the service never served the expected version in time
+    └── StageTimeoutError         a stage ran past its timeout
+
+Each error builds its message from its typed context and ends with what to do
+next, so that the CLI prints one clear line.  Exit codes are assigned by the
+CLI from one table (``conveyor.cli.exit_codes``), never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class ConveyorError(Exception):
+    """Base of every error Conveyor reports.
+
+    Args:
+        message: What went wrong, naming the file, field or value involved.
+        hint: What the user can do about it.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class ConfigError(ConveyorError):
+    """A configuration file or value is wrong."""
+
+    def __init__(
+        self,
+        path: Path | str | None,
+        field: str | None,
+        problem: str,
+        *,
+        hint: str | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.field = field
+        self.problem = problem
+        where = str(self.path) if self.path is not None else "configuration"
+        if field:
+            where = f"{where}: {field}"
+        super().__init__(f"{where}: {problem}", hint=hint)
+
+
+class GraphError(ConveyorError):
+    """The stage graph cannot be run."""
+
+
+class DuplicateStageError(GraphError):
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"stage {name!r} is defined twice", hint="give every stage a unique name"
+        )
+
+
+class UnknownDependencyError(GraphError):
+    def __init__(self, stage: str, dependency: str, known: Sequence[str]) -> None:
+        self.stage = stage
+        self.dependency = dependency
+        super().__init__(
+            f"stage {stage!r} needs {dependency!r}, which is not a stage",
+            hint=f"known stages: {', '.join(sorted(known))}",
+        )
+
+
+class UnknownStageError(GraphError):
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        super().__init__(
+            f"no stage named {name!r}", hint=f"known stages: {', '.join(sorted(known))}"
+        )
+
+
+class CycleError(GraphError):
+    """The stages depend on each other in a loop; ``cycle`` is the path."""
+
+    def __init__(self, cycle: Sequence[str]) -> None:
+        self.cycle = tuple(cycle)
+        super().__init__(
+            f"stages form a cycle: {' -> '.join(self.cycle)}",
+            hint="remove one of these 'needs' entries",
+        )
+
+
+class PolicyError(ConveyorError):
+    """An image reference breaks a policy rule."""
+
+    def __init__(self, ref: str, rule: str, *, hint: str | None = None) -> None:
+        self.ref = ref
+        self.rule = rule
+        super().__init__(f"image {ref!r} refused: {rule}", hint=hint)
+
+
+class TagExistsError(PolicyError):
+    def __init__(self, ref: str) -> None:
+        super().__init__(
+            ref,
+            "the tag already exists in the registry and pushed tags are never overwritten",
+            hint="build a new commit; a git SHA is published once",
+        )
+
+
+class ScanGateError(ConveyorError):
+    """The scan found vulnerabilities at or above the gate's severities."""
+
+    def __init__(self, image: str, blocking: Sequence[str], fail_on: Sequence[str]) -> None:
+        self.image = image
+        self.blocking = tuple(blocking)
+        self.fail_on = tuple(fail_on)
+        shown = ", ".join(self.blocking[:5]) + (" ..." if len(self.blocking) > 5 else "")
+        super().__init__(
+            f"scan of {image} found {len(self.blocking)} finding(s) at "
+            f"{'/'.join(self.fail_on)}: {shown}",
+            hint="fix them, or add an entry with a reason and an expiry to stages.scan.ignore",
+        )
+
+
+class EngineError(ConveyorError):
+    """A container operation failed."""
+
+
+class ToolMissingError(EngineError):
+    def __init__(self, tool: str, *, hint: str | None = None) -> None:
+        self.tool = tool
+        super().__init__(
+            f"{tool!r} is not installed or not on PATH",
+            hint=hint or f"install {tool}, e.g. 'apt-get install {tool}'",
+        )
+
+
+class EngineUnavailableError(EngineError):
+    def __init__(self, engine: str, reason: str, *, hint: str | None = None) -> None:
+        self.engine = engine
+        self.reason = reason
+        super().__init__(f"engine {engine!r} cannot run here: {reason}", hint=hint)
+
+
+class CommandFailedError(EngineError):
+    """A process exited non-zero; carries the command, exit code and stderr tail."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        exit_code: int,
+        stderr: str,
+        *,
+        hint: str | None = None,
+        tail_lines: int = 20,
+    ) -> None:
+        self.command = tuple(command)
+        self.exit_code = exit_code
+        self.stderr = stderr
+        tail = "\n".join(stderr.rstrip().splitlines()[-tail_lines:])
+        text = f"command failed with exit code {exit_code}: {' '.join(self.command)}"
+        if tail:
+            text += "\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
+        super().__init__(text, hint=hint)
+
+
+class UnreachableError(ConveyorError):
+    def __init__(self, what: str, target: str, detail: str, *, hint: str | None = None) -> None:
+        self.what = what
+        self.target = target
+        self.detail = detail
+        super().__init__(f"{what} {target} is unreachable: {detail}", hint=hint)
+
+
+class GitOpsError(ConveyorError):
+    """The manifest repository could not be updated."""
+
+
+class ManifestError(GitOpsError):
+    def __init__(self, path: Path | str, problem: str, *, hint: str | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}", hint=hint)
+
+
+class PushConflictError(GitOpsError):
+    def __init__(self, path: str, image: str, theirs: str, ours: str) -> None:
+        self.path = path
+        self.image = image
+        self.theirs = theirs
+        self.ours = ours
+        super().__init__(
+            f"{path}: image {image!r} was changed concurrently to {theirs!r} "
+            f"while this run set {ours!r}",
+            hint="re-run the pipeline on the newer commit; nothing was pushed",
+        )
+
+
+class PushRejectedError(GitOpsError):
+    def __init__(self, remote: str, branch: str, detail: str, *, hint: str | None = None) -> None:
+        self.remote = remote
+        self.branch = branch
+        self.detail = detail
+        super().__init__(f"push of {branch!r} to {remote} was rejected: {detail}", hint=hint)
+
+
+class ForgeError(ConveyorError):
+    def __init__(
+        self, forge: str, method: str, url: str, status: int, detail: str
+    ) -> None:
+        self.forge = forge
+        self.method = method
+        self.url = url
+        self.status = status
+        self.detail = detail
+        hint = None
+        if status in (401, 403):
+            hint = "check that the token is valid, not expired, and has the needed scopes"
+        super().__init__(f"{forge} API {method} {url} answered {status}: {detail}", hint=hint)
+
+
+class SmokeError(ConveyorError):
+    def __init__(self, url: str, expected: str, last: str, waited: float) -> None:
+        self.url = url
+        self.expected = expected
+        self.last = last
+        self.waited = waited
+        super().__init__(
+            f"{url} did not serve version {expected!r} within {waited:.0f}s (last: {last})",
+            hint="check the deployment in the cluster (Flux/Argo CD status) or raise the timeout",
+        )
+
+
+class StageTimeoutError(ConveyorError):
+    def __init__(self, stage: str, timeout: float) -> None:
+        self.stage = stage
+        self.timeout = timeout
+        super().__init__(
+            f"stage {stage!r} ran past its timeout of {timeout:g}s",
+            hint=f"raise stages.{stage}.timeout or find what hangs",
+        )

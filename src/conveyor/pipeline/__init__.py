@@ -1,0 +1,1 @@
+"""The pipeline core: stage graph, scheduler, results. No engine imports."""

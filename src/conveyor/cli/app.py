@@ -1,0 +1,46 @@
+"""The ``conveyor`` command: its sub-commands and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from conveyor.cli.exit_codes import ExitCode, exit_code_for
+from conveyor.errors import ConveyorError
+
+app = typer.Typer(
+    name="conveyor",
+    help="GitOps CI pipeline as code: test, build, scan, publish, manifest update, smoke test.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# --- command registration: one line per command module -------------------
+# (each module defines its commands on its own typer.Typer named ``app`` or a
+#  function registered here; keep imports light: heavy libraries load lazily)
+# ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Entry point of the console script: run the app, map errors to exit codes."""
+    try:
+        app(standalone_mode=False)
+    except ConveyorError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(exit_code_for(error))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(ExitCode.INTERRUPTED)
+    except SystemExit:
+        raise
+    except Exception as error:  # noqa: BLE001 - click's usage errors and the unexpected
+        import click
+
+        if isinstance(error, click.exceptions.UsageError):
+            error.show()
+            sys.exit(ExitCode.USAGE)
+        if isinstance(error, click.exceptions.Abort):
+            sys.exit(ExitCode.INTERRUPTED)
+        raise

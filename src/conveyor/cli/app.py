@@ -26,7 +26,7 @@ app = typer.Typer(
 def main() -> None:
     """Entry point of the console script: run the app, map errors to exit codes."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except ConveyorError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(exit_code_for(error))
@@ -44,3 +44,4 @@ def main() -> None:
         if isinstance(error, click.exceptions.Abort):
             sys.exit(ExitCode.INTERRUPTED)
         raise
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)

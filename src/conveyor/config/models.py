@@ -128,6 +128,46 @@ class EnvironmentConfig(Model):
     image_name: str | None = None
 
 
+class ForgeConfig(Model):
+    """Where promotion pull/merge requests are opened (``[gitops.forge]``).
+
+    ``project`` is ``owner/repo`` on GitHub and the project path
+    (``group/sub/project``) or numeric id on GitLab.  ``api_url`` defaults to
+    the public service.  GitHub ``reviewers`` are logins; GitLab ``reviewers``
+    are numeric user ids (the merge-request API takes ids).  The token is read
+    from ``token_env``, or from ``gitops.token_env`` when that is not set.
+    """
+
+    kind: Literal["github", "gitlab"]
+    project: str = Field(min_length=1)
+    api_url: str | None = None
+    token_env: str | None = None
+    labels: list[str] = Field(default_factory=list)
+    reviewers: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> ForgeConfig:
+        if self.token_env is not None:
+            _check_env_names([self.token_env])
+        if self.kind == "github" and self.project.count("/") != 1:
+            raise ValueError(f"project {self.project!r} must be 'owner/repo' for GitHub")
+        if self.kind == "gitlab":
+            for reviewer in self.reviewers:
+                if not reviewer.isdigit():
+                    raise ValueError(
+                        f"GitLab reviewer {reviewer!r} must be a numeric user id "
+                        "(GET /api/v4/users?username=NAME shows it)"
+                    )
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The REST API root: configured, or the public service's."""
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        return "https://api.github.com" if self.kind == "github" else "https://gitlab.com/api/v4"
+
+
 class GitOpsConfig(Model):
     repo: str
     branch: str = "main"
@@ -137,6 +177,7 @@ class GitOpsConfig(Model):
     message: str = "deploy({environment}): {app} {short_sha}\n\nimage: {image}\nsource: {sha}"
     max_push_attempts: int = Field(default=8, ge=1, le=50)
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    forge: ForgeConfig | None = None
 
 
 class SmokeTarget(Model):

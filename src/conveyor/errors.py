@@ -10,7 +10,8 @@
     │   ├── UnknownStageError     --only/--skip name a stage that does not exist
     │   └── CycleError            carries the cycle as a path a -> b -> a
     ├── PolicyError               an image reference breaks a rule (latest, registry, no digest)
-    │   └── TagExistsError        the tag is already in the registry: never overwritten
+    │   ├── TagExistsError        the tag is already in the registry: never overwritten
+    │   └── InvalidReferenceError the text is not an image reference at all
     ├── ScanGateError             the image scan found what the gate refuses
     ├── EngineError               a container operation failed
     │   ├── ToolMissingError      podman, buildah, skopeo, git, kubectl, dagger ... not installed
@@ -21,6 +22,7 @@
     │   ├── ManifestError         a kustomization/values file is missing or malformed
     │   ├── PushConflictError     someone else set the same image to another value
     │   └── PushRejectedError     the remote refused the push (protected branch, auth) after retries
+    │       └── GitAuthError      the git remote refused the credentials (missing, wrong, expired)
     ├── ForgeError                the GitHub/GitLab API answered with an error
     ├── SmokeError                the service never served the expected version in time
     └── StageTimeoutError         a stage ran past its timeout
@@ -265,4 +267,29 @@ class StageTimeoutError(ConveyorError):
         super().__init__(
             f"stage {stage!r} ran past its timeout of {timeout:g}s",
             hint=f"raise stages.{stage}.timeout or find what hangs",
+        )
+
+
+class InvalidReferenceError(PolicyError):
+    """The text is not an image reference (docker/distribution grammar)."""
+
+    def __init__(self, ref: str, problem: str) -> None:
+        super().__init__(
+            ref,
+            f"not a valid image reference: {problem}",
+            hint="write it as [registry[:port]/]repository[:tag][@sha256:<64 hex>]",
+        )
+
+
+class GitAuthError(PushRejectedError):
+    """The git remote refused the credentials (missing, wrong or expired token/key)."""
+
+    def __init__(self, remote: str, branch: str, detail: str, *, hint: str | None = None) -> None:
+        super().__init__(
+            remote,
+            branch,
+            f"authentication failed: {detail}",
+            hint=hint
+            or "check that the token in gitops.token_env is set, not expired, "
+            "and may write to the repository",
         )

@@ -13,6 +13,7 @@
     │   ├── TagExistsError        the tag is already in the registry: never overwritten
     │   └── InvalidReferenceError the text is not an image reference at all
     ├── ScanGateError             the image scan found what the gate refuses
+    ├── ScanReportError           a scanner's report is unreadable or of an unknown schema
     ├── EngineError               a container operation failed
     │   ├── ToolMissingError      podman, buildah, skopeo, git, kubectl, dagger ... not installed
     │   ├── EngineUnavailableError  the engine asked for cannot run here
@@ -46,6 +47,9 @@ class ConveyorError(Exception):
         hint: What the user can do about it.
     """
 
+    retryable = True
+    """Whether running the same step again may succeed (the scheduler's retries)."""
+
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         self.message = message
         self.hint = hint
@@ -59,6 +63,8 @@ class ConveyorError(Exception):
 
 class ConfigError(ConveyorError):
     """A configuration file or value is wrong."""
+
+    retryable = False
 
     def __init__(
         self,
@@ -79,6 +85,8 @@ class ConfigError(ConveyorError):
 
 class GraphError(ConveyorError):
     """The stage graph cannot be run."""
+
+    retryable = False
 
 
 class DuplicateStageError(GraphError):
@@ -121,6 +129,8 @@ class CycleError(GraphError):
 class PolicyError(ConveyorError):
     """An image reference breaks a policy rule."""
 
+    retryable = False
+
     def __init__(self, ref: str, rule: str, *, hint: str | None = None) -> None:
         self.ref = ref
         self.rule = rule
@@ -139,6 +149,8 @@ class TagExistsError(PolicyError):
 class ScanGateError(ConveyorError):
     """The scan found vulnerabilities at or above the gate's severities."""
 
+    retryable = False
+
     def __init__(self, image: str, blocking: Sequence[str], fail_on: Sequence[str]) -> None:
         self.image = image
         self.blocking = tuple(blocking)
@@ -156,6 +168,8 @@ class EngineError(ConveyorError):
 
 
 class ToolMissingError(EngineError):
+    retryable = False
+
     def __init__(self, tool: str, *, hint: str | None = None) -> None:
         self.tool = tool
         super().__init__(
@@ -292,4 +306,17 @@ class GitAuthError(PushRejectedError):
             hint=hint
             or "check that the token in gitops.token_env is set, not expired, "
             "and may write to the repository",
+        )
+
+
+class ScanReportError(ConveyorError):
+    """A scanner report (Trivy JSON) cannot be read: not JSON, wrong schema, bad field."""
+
+    def __init__(self, path: Path | str, problem: str, *, hint: str | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(
+            f"{path}: {problem}",
+            hint=hint
+            or "pass a report written by 'trivy ... --format json' (SchemaVersion 2)",
         )

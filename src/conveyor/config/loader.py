@@ -24,14 +24,18 @@ FILE_NAMES = ("conveyor.toml", "pyproject.toml")
 
 
 def find_config(start: Path) -> Path:
-    """The nearest ``conveyor.toml`` (or pyproject with ``[tool.conveyor]``) at or above ``start``."""
+    """The nearest ``conveyor.toml`` (or ``[tool.conveyor]`` in pyproject) at or above ``start``."""
     start = start.resolve()
     for directory in (start, *start.parents):
         candidate = directory / "conveyor.toml"
         if candidate.is_file():
             return candidate
         pyproject = directory / "pyproject.toml"
-        if pyproject.is_file() and "tool" in _read(pyproject) and "conveyor" in _read(pyproject)["tool"]:
+        if (
+            pyproject.is_file()
+            and "tool" in _read(pyproject)
+            and "conveyor" in _read(pyproject)["tool"]
+        ):
             return pyproject
     raise ConfigError(
         start,
@@ -46,7 +50,9 @@ def _read(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(path, None, "file does not exist", hint="check the --config path") from None
+        raise ConfigError(
+            path, None, "file does not exist", hint="check the --config path"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"is not valid TOML: {exc}") from exc
 
@@ -64,12 +70,14 @@ def apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[st
     for key in sorted(env):
         if not key.startswith(ENV_PREFIX) or "__" not in key:
             continue
-        parts = [p.lower() for p in key[len(ENV_PREFIX):].split("__")]
+        parts = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
         node = result
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(None, ".".join(parts), f"{key} overrides a value that is not a table")
+                raise ConfigError(
+                    None, ".".join(parts), f"{key} overrides a value that is not a table"
+                )
             node = child
         node[parts[-1]] = _scalar(env[key])
     return result

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from conveyor.config.duration import Duration
 
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -84,9 +85,7 @@ class IgnoreEntry(Model):
 
 
 class ScanStageConfig(StageOptions):
-    fail_on: list[Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]] = Field(
-        default_factory=lambda: ["HIGH", "CRITICAL"]
-    )
+    fail_on: list[Severity] = Field(default_factory=lambda: ["HIGH", "CRITICAL"])
     ignore_unfixed: bool = False
     ignore: list[IgnoreEntry] = Field(default_factory=list)
     trivy: str = "trivy"

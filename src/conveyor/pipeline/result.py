@@ -48,9 +48,8 @@ class PipelineResult:
 
     @property
     def ok(self) -> bool:
-        return all(r.status in (Status.SUCCESS, Status.SKIPPED) for r in self.results) and not any(
-            r.status is Status.SKIPPED and r.reason.startswith("dependency") for r in self.results
-        )
+        """No stage failed or was cancelled (skipped on request is fine)."""
+        return not any(r.status in (Status.FAILED, Status.CANCELLED) for r in self.results)
 
     def __getitem__(self, name: str) -> StageResult:
         for result in self.results:

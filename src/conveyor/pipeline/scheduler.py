@@ -1,0 +1,238 @@
+"""The scheduler: runs every ready stage concurrently under a capacity limit.
+
+The loop is graphlib's ready/done loop spread over anyio tasks: a stage whose
+dependencies have all resolved is *decided* — launched, or recorded as
+skipped with the reason — and a finished stage resolves its dependents in
+turn.  After a failure no new stage starts (fail-fast); running stages finish
+(``on_failure="finish"``) or are cancelled (``"cancel"``); ``always`` stages
+still run once their own dependencies have resolved.
+
+Errors never escape a stage: each becomes a :class:`StageResult`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from types import MappingProxyType
+from typing import Literal
+
+import anyio
+from anyio.abc import TaskGroup
+
+from conveyor.errors import StageTimeoutError
+from conveyor.pipeline.graph import Outputs, Pipeline, Selection, Stage
+from conveyor.pipeline.hooks import Hooks, NoHooks, RunInfo
+from conveyor.pipeline.result import PipelineResult, StageResult, Status
+
+OnFailure = Literal["finish", "cancel"]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def new_run_id() -> str:
+    """A sortable run id: UTC timestamp and a random suffix."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Errors that say so (``retryable = False``) are permanent: a retry cannot help."""
+    return bool(getattr(error, "retryable", True))
+
+
+def retry_delay(stage: Stage, attempt: int) -> float:
+    """Exponential backoff with +-20% jitter before attempt ``attempt + 1``."""
+    base = stage.backoff * (2 ** (attempt - 1))
+    return float(base * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not cryptography
+
+
+async def run_pipeline(
+    pipeline: Pipeline,
+    *,
+    capacity: int = 4,
+    on_failure: OnFailure = "finish",
+    hooks: Hooks | None = None,
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    run_id: str | None = None,
+    attributes: dict[str, str] | None = None,
+    sleep: Sleep = anyio.sleep,
+) -> PipelineResult:
+    """Run ``pipeline`` and return every stage's result.
+
+    Args:
+        pipeline: The validated graph.
+        capacity: How many stages may run at once.
+        on_failure: After a failure, let running stages ``finish`` or ``cancel`` them.
+        hooks: Lifecycle hooks (tracing, display); called from the event loop.
+        only: Run only these stages and what they need.
+        skip: Skip these stages; their dependents are skipped too (except ``always`` ones).
+        run_id: Identifier of this run (default: a new sortable id).
+        attributes: Extra run attributes passed to the hooks (app, source sha ...).
+        sleep: How to wait between retries (tests pass a recorder).
+
+    Raises:
+        UnknownStageError: ``only`` or ``skip`` names a stage that does not exist.
+    """
+    selection = pipeline.select(only, skip)
+    run = _Run(
+        pipeline=pipeline,
+        selection=selection,
+        capacity=capacity,
+        on_failure=on_failure,
+        hooks=hooks or NoHooks(),
+        sleep=sleep,
+    )
+    info = RunInfo(run_id or new_run_id(), pipeline.order, dict(attributes or {}))
+    return await run.execute(info)
+
+
+class _Run:
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        selection: Selection,
+        capacity: int,
+        on_failure: OnFailure,
+        hooks: Hooks,
+        sleep: Sleep,
+    ) -> None:
+        self.pipeline = pipeline
+        self.selection = selection
+        self.limiter = anyio.CapacityLimiter(capacity)
+        self.on_failure = on_failure
+        self.hooks = hooks
+        self.sleep = sleep
+        self.pending = {name: len(stage.needs) for name, stage in pipeline.stages.items()}
+        self.results: dict[str, StageResult] = {}
+        self.finished: list[StageResult] = []
+        self.outputs: dict[str, Outputs] = {}
+        self.inputs = MappingProxyType(self.outputs)
+        self.attempts: dict[str, int] = {}
+        self.running: dict[str, anyio.CancelScope] = {}
+        self.failure: str | None = None
+        self.task_group: TaskGroup | None = None
+
+    async def execute(self, info: RunInfo) -> PipelineResult:
+        started = time.perf_counter()
+        self.hooks.on_run_start(info)
+        async with anyio.create_task_group() as task_group:
+            self.task_group = task_group
+            for name in self.pipeline.order:
+                if self.pending[name] == 0:
+                    self._decide(name)
+        result = PipelineResult(info.run_id, tuple(self.finished), time.perf_counter() - started)
+        self.hooks.on_run_end(info, result)
+        return result
+
+    def _decide(self, name: str) -> None:
+        """All of ``name``'s dependencies have resolved: launch it or record why not."""
+        stage = self.pipeline[name]
+        reason = self._reason_not_to_run(stage)
+        if reason is None:
+            assert self.task_group is not None
+            self.task_group.start_soon(self._execute, stage, name=f"stage {name}")
+        else:
+            self._resolve(StageResult(name, Status.SKIPPED, reason))
+
+    def _reason_not_to_run(self, stage: Stage) -> str | None:
+        if stage.name in self.selection.skipped:
+            return self.selection.skipped[stage.name]
+        if stage.always:
+            return None
+        for dependency in stage.needs:
+            status = self.results[dependency].status
+            if status is not Status.SUCCESS:
+                verb = {"failed": "failed", "skipped": "was skipped", "cancelled": "was cancelled"}
+                return f"dependency {dependency!r} {verb[status.value]}"
+        if self.failure is not None:
+            return f"not started: stage {self.failure!r} failed (fail-fast)"
+        return None
+
+    def _resolve(self, result: StageResult) -> None:
+        """Record a final result and decide the dependents that became ready."""
+        self.results[result.name] = result
+        self.finished.append(result)
+        self.hooks.on_stage_end(result)
+        if result.status is Status.FAILED and self.failure is None:
+            self.failure = result.name
+            if self.on_failure == "cancel":
+                for running, scope in self.running.items():
+                    if not self.pipeline[running].always:
+                        scope.cancel()
+        for dependent in self.pipeline.dependents(result.name):
+            self.pending[dependent] -= 1
+            if self.pending[dependent] == 0:
+                self._decide(dependent)
+
+    async def _execute(self, stage: Stage) -> None:
+        async with self.limiter:
+            if not stage.always and self.failure is not None:
+                reason = f"not started: stage {self.failure!r} failed (fail-fast)"
+                self._resolve(StageResult(stage.name, Status.SKIPPED, reason))
+                return
+            self.hooks.on_stage_start(stage.name)
+            with anyio.CancelScope() as scope:
+                self.running[stage.name] = scope
+                started = time.perf_counter()
+                result = await self._attempts(stage, started)
+            del self.running[stage.name]
+            if scope.cancelled_caught:
+                result = StageResult(
+                    stage.name,
+                    Status.CANCELLED,
+                    f"cancelled after stage {self.failure!r} failed",
+                    duration=time.perf_counter() - started,
+                    attempts=self.attempts.get(stage.name, 0),
+                    started_at=started,
+                )
+            self._resolve(result)
+
+    async def _attempts(self, stage: Stage, started: float) -> StageResult:
+        attempt = 0
+        while True:
+            attempt += 1
+            self.attempts[stage.name] = attempt
+            error = await self._attempt(stage, attempt)
+            duration = time.perf_counter() - started
+            if error is None:
+                outputs = self.outputs.get(stage.name, {})
+                return StageResult(
+                    stage.name,
+                    Status.SUCCESS,
+                    "",
+                    duration,
+                    attempt,
+                    outputs,
+                    started_at=started,
+                )
+            if attempt > stage.retries or not is_retryable(error):
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                return StageResult(
+                    stage.name,
+                    Status.FAILED,
+                    reason,
+                    duration,
+                    attempt,
+                    self.outputs.get(stage.name, {}),
+                    error,
+                    started_at=started,
+                )
+            await self.sleep(retry_delay(stage, attempt))
+
+    async def _attempt(self, stage: Stage, number: int) -> Exception | None:
+        timeout = stage.timeout if stage.timeout is not None else math.inf
+        try:
+            with self.hooks.attempt(stage.name, number):
+                try:
+                    with anyio.fail_after(timeout):
+                        outputs = await stage.run(self.inputs)
+                except TimeoutError:
+                    raise StageTimeoutError(stage.name, timeout) from None
+        except Exception as error:  # noqa: BLE001 - a stage's failure is a result
+            return error
+        self.outputs[stage.name] = dict(outputs or {})
+        return None

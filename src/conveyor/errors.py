@@ -26,6 +26,7 @@
     │       └── GitAuthError      the git remote refused the credentials (missing, wrong, expired)
     ├── ForgeError                the GitHub/GitLab API answered with an error
     ├── SmokeError                the service never served the expected version in time
+    ├── RunStoreError             .conveyor/runs holds no such run, or a span file is damaged
     └── StageTimeoutError         a stage ran past its timeout
 
 Each error builds its message from its typed context and ends with what to do
@@ -320,3 +321,14 @@ class ScanReportError(ConveyorError):
             hint=hint
             or "pass a report written by 'trivy ... --format json' (SchemaVersion 2)",
         )
+
+
+class RunStoreError(ConveyorError):
+    """The local run store (``.conveyor/runs``) holds no such run or a damaged span file."""
+
+    retryable = False
+
+    def __init__(self, path: Path | str, problem: str, *, hint: str | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}", hint=hint)

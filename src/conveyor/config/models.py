@@ -84,8 +84,12 @@ class IgnoreEntry(Model):
     expires: date
 
 
+def _default_fail_on() -> list[Severity]:
+    return ["HIGH", "CRITICAL"]
+
+
 class ScanStageConfig(StageOptions):
-    fail_on: list[Severity] = Field(default_factory=lambda: ["HIGH", "CRITICAL"])
+    fail_on: list[Severity] = Field(default_factory=_default_fail_on)
     ignore_unfixed: bool = False
     ignore: list[IgnoreEntry] = Field(default_factory=list)
     trivy: str = "trivy"

@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Prepare this machine to run Conveyor's tests and its demo.
+#
+#   1. container tools: podman buildah skopeo runc docker-registry debootstrap
+#   2. a podman that can run a container (containers.conf written if needed)
+#   3. the base image localhost/conveyor/python:3.11, built with debootstrap
+#      (no registry is needed; the rootfs tarball is cached)
+#   4. the virtualenv .venv with the package installed editable
+#
+# Idempotent: each step checks before it acts, so a second run takes seconds.
+# Needs root (apt-get, /etc/containers, the system image store).
+#
+# Environment:
+#   CONVEYOR_CACHE_DIR      rootfs cache (default /var/cache/conveyor)
+#   CONVEYOR_DEBIAN_MIRROR  debootstrap mirror (default http://deb.debian.org/debian)
+#   CONVEYOR_SKIP_VENV=1    do not touch .venv
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE_DIR="${CONVEYOR_CACHE_DIR:-/var/cache/conveyor}"
+BASE_IMAGE="localhost/conveyor/python:3.11"
+SUITE="bookworm" # Debian 12 ships Python 3.11
+MIRROR="${CONVEYOR_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+ROOTFS_TAR="$CACHE_DIR/python-3.11-$SUITE-rootfs.tar"
+HOST_CA="/etc/ssl/certs/ca-certificates.crt"
+PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iptables python3-venv)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() {
+	printf 'setup: error: %s\n' "$*" >&2
+	exit 1
+}
+step_start() { STEP_T0=$(date +%s); }
+step_done() { log "$1 ($(($(date +%s) - STEP_T0))s)"; }
+
+[[ $EUID -eq 0 ]] || die "run as root (apt-get, /etc/containers and podman's system store need it): sudo $0"
+
+# --- 1. packages ---------------------------------------------------------------
+install_packages() {
+	local missing=() pkg
+	for pkg in "${PACKAGES[@]}"; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' ||
+			missing+=("$pkg")
+	done
+	if [[ ${#missing[@]} -eq 0 ]]; then
+		log "packages: all present"
+		return
+	fi
+	command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get here; install them by hand"
+	step_start
+	export DEBIAN_FRONTEND=noninteractive
+	# Try the existing package lists first; refresh them once only if that fails.
+	if ! apt-get install -y -q "${missing[@]}" >/dev/null 2>&1; then
+		log "packages: refreshing package lists"
+		apt-get update -q >/dev/null || die "apt-get update failed; check the network or the apt sources"
+		apt-get install -y -q "${missing[@]}" >/dev/null ||
+			die "apt-get install ${missing[*]} failed"
+	fi
+	step_done "packages: installed ${missing[*]}"
+}
+
+# --- 2. base image ---------------------------------------------------------------
+build_rootfs_tar() {
+	[[ -s $ROOTFS_TAR ]] && return
+	mkdir -p "$CACHE_DIR"
+	local rootfs="$CACHE_DIR/rootfs.tmp"
+	rm -rf "$rootfs"
+	step_start
+	log "base image: debootstrap $SUITE into $rootfs (about a minute)"
+	debootstrap --variant=minbase --include=python3,python3-pytest,ca-certificates \
+		"$SUITE" "$rootfs" "$MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1 ||
+		die "debootstrap failed; see $CACHE_DIR/debootstrap.log"
+	# Package registries may sit behind a TLS-inspecting proxy whose CA only the
+	# host trusts; the image gets the host's bundle so pip etc. work inside.
+	if [[ -s $HOST_CA ]]; then
+		cp "$HOST_CA" "$rootfs/etc/ssl/certs/ca-certificates.crt"
+	fi
+	rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+	tar --numeric-owner -C "$rootfs" -cf "$ROOTFS_TAR.tmp" .
+	mv "$ROOTFS_TAR.tmp" "$ROOTFS_TAR"
+	rm -rf "$rootfs"
+	step_done "base image: rootfs cached at $ROOTFS_TAR"
+}
+
+build_base_image() {
+	if podman image exists "$BASE_IMAGE"; then
+		log "base image: $BASE_IMAGE present"
+		return
+	fi
+	build_rootfs_tar
+	step_start
+	podman import --quiet \
+		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+		--change 'ENV LANG=C.UTF-8' \
+		--change 'CMD ["python3"]' \
+		"$ROOTFS_TAR" "$BASE_IMAGE" >/dev/null || die "podman import of $ROOTFS_TAR failed"
+	step_done "base image: imported $BASE_IMAGE"
+}
+
+# --- 3. a podman that runs containers ---------------------------------------------
+CONTAINERS_CONF="/etc/containers/containers.conf"
+podman_runs() { podman run --rm --network none "$BASE_IMAGE" true >/dev/null 2>"$CACHE_DIR/podman-run.log"; }
+
+ensure_podman_runs() {
+	mkdir -p "$CACHE_DIR"
+	if podman_runs; then
+		log "podman: runs containers"
+		return
+	fi
+	if [[ ! -e $CONTAINERS_CONF ]]; then
+		# crun fails on hybrid cgroups and rlimits cannot be raised in some VMs:
+		# use runc with cgroupfs and no default ulimits.
+		log "podman: run failed; writing $CONTAINERS_CONF (runc, cgroupfs)"
+		mkdir -p "$(dirname "$CONTAINERS_CONF")"
+		cat >"$CONTAINERS_CONF" <<'CONF'
+[containers]
+default_ulimits = []
+
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+CONF
+		if podman_runs; then
+			log "podman: runs containers"
+			return
+		fi
+	fi
+	die "'podman run $BASE_IMAGE true' fails even with $CONTAINERS_CONF:
+$(tail -n 20 "$CACHE_DIR/podman-run.log")
+Check the runtime (runc/crun), cgroups and $CONTAINERS_CONF."
+}
+
+# --- 4. virtualenv --------------------------------------------------------------
+ensure_venv() {
+	[[ ${CONVEYOR_SKIP_VENV:-0} == 1 ]] && return
+	local venv="$ROOT/.venv" stamp="$ROOT/.venv/.conveyor-setup"
+	if [[ -x $venv/bin/python && -f $stamp && ! $ROOT/pyproject.toml -nt $stamp ]] &&
+		"$venv/bin/python" -c 'import conveyor' 2>/dev/null; then
+		log "venv: up to date"
+		return
+	fi
+	step_start
+	[[ -x $venv/bin/python ]] || python3 -m venv "$venv" ||
+		die "python3 -m venv failed; install python3-venv"
+	local pip_log="$venv/pip-install.log"
+	{ "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -e "$ROOT[dev]"; } \
+		>"$pip_log" 2>&1 || die "pip install -e '.[dev]' failed:
+$(tail -n 20 "$pip_log")"
+	touch "$stamp"
+	step_done "venv: installed $ROOT[dev] into $venv"
+}
+
+T0=$(date +%s)
+install_packages
+build_base_image
+ensure_podman_runs
+ensure_venv
+log "ready in $(($(date +%s) - T0))s"

@@ -1,0 +1,1 @@
+"""Scan report: Trivy JSON in; gate, SARIF and a summary out."""

@@ -1,0 +1,1 @@
+"""Smoke probes: poll a service until it serves the expected version."""

@@ -27,7 +27,9 @@
     ├── ForgeError                the GitHub/GitLab API answered with an error
     ├── SmokeError                the service never served the expected version in time
     ├── RunStoreError             .conveyor/runs holds no such run, or a span file is damaged
-    └── StageTimeoutError         a stage ran past its timeout
+    ├── StageTimeoutError         a stage ran past its timeout
+    ├── TestsFailedError          the test command exited non-zero
+    └── ScaffoldError             conveyor init: no Dockerfile, not a git repository, files exist
 
 Each error builds its message from its typed context and ends with what to do
 next, so that the CLI prints one clear line.  Exit codes are assigned by the
@@ -327,6 +329,32 @@ class RunStoreError(ConveyorError):
     """The local run store (``.conveyor/runs``) holds no such run or a damaged span file."""
 
     retryable = False
+
+    def __init__(self, path: Path | str, problem: str, *, hint: str | None = None) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}", hint=hint)
+
+
+class TestsFailedError(ConveyorError):
+    """The test command exited non-zero; carries the summary and the output tail."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, command: Sequence[str], exit_code: int, summary: str, output: str) -> None:
+        self.command = tuple(command)
+        self.exit_code = exit_code
+        self.summary = summary
+        self.output = output
+        tail = "\n".join(output.rstrip().splitlines()[-15:])
+        text = f"tests failed (exit code {exit_code}): {summary or ' '.join(self.command)}"
+        if tail:
+            text += "\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
+        super().__init__(text, hint="run the test command locally; the JUnit report is kept")
+
+
+class ScaffoldError(ConveyorError):
+    """``conveyor init`` cannot generate the files: it names the directory or files involved."""
 
     def __init__(self, path: Path | str, problem: str, *, hint: str | None = None) -> None:
         self.path = Path(path)

@@ -17,10 +17,21 @@ app = typer.Typer(
     add_completion=False,
 )
 
+
+@app.callback()
+def _root() -> None:
+    """GitOps CI pipeline as code: test, build, scan, publish, manifest update, smoke test."""
+
+
 # --- command registration: one line per command module -------------------
 # (each module defines its commands on its own typer.Typer named ``app`` or a
 #  function registered here; keep imports light: heavy libraries load lazily)
 # ---------------------------------------------------------------------------
+from conveyor.cli import graph, run  # noqa: E402
+
+app.command("run")(run.run)
+app.command("graph")(graph.graph)
+app.command("plan")(graph.plan)
 
 
 def main() -> None:

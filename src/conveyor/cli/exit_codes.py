@@ -40,6 +40,7 @@ class ExitCode(IntEnum):
 TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (errors.ConfigError, ExitCode.CONFIG),
     (errors.GraphError, ExitCode.CONFIG),
+    (errors.ScaffoldError, ExitCode.CONFIG),
     (errors.PolicyError, ExitCode.POLICY),
     (errors.ScanGateError, ExitCode.SCAN_GATE),
     (errors.ToolMissingError, ExitCode.MISSING_TOOL),

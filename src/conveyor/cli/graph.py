@@ -1,0 +1,82 @@
+"""``conveyor graph`` and ``conveyor plan``: the pipeline described, nothing run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from conveyor.cli.run import ConfigOption
+
+
+def _pipeline(config: Path | None, sha: str | None):  # type: ignore[no-untyped-def]
+    from conveyor.cli.common import load
+    from conveyor.engines.unavailable import NoEngine
+    from conveyor.stages.context import DeliveryContext
+    from conveyor.stages.delivery import delivery_pipeline
+    from conveyor.stages.source import resolve_sha
+
+    cfg = load(config)
+    resolved = sha or resolve_sha(cfg.resolve(cfg.app.source))
+    ctx = DeliveryContext(cfg, NoEngine(), resolved, cfg.root / ".conveyor" / "plan")
+    return cfg, resolved, delivery_pipeline(ctx)
+
+
+def graph(
+    config: ConfigOption = None,
+    format: Annotated[  # noqa: A002 - the option is called --format
+        str, typer.Option("--format", "-f", help="tree, mermaid, dot or json.")
+    ] = "tree",
+) -> None:
+    """Show the stage graph (a terminal tree, or Mermaid, dot, JSON)."""
+    from rich.console import Console
+
+    from conveyor.pipeline import render
+
+    _, _, pipeline = _pipeline(config, sha="0" * 40)
+    renderers = {"mermaid": render.to_mermaid, "dot": render.to_dot, "json": render.to_json}
+    if format == "tree":
+        Console().print(render.to_tree(pipeline, "conveyor pipeline"))
+    elif format in renderers:
+        typer.echo(renderers[format](pipeline), nl=False)
+    else:
+        raise typer.BadParameter(
+            f"{format!r}: use tree, mermaid, dot or json", param_hint="--format"
+        )
+
+
+def plan(
+    config: ConfigOption = None,
+    only: Annotated[list[str] | None, typer.Option("--only")] = None,
+    skip: Annotated[list[str] | None, typer.Option("--skip")] = None,
+) -> None:
+    """Show what would run, with every reference resolved; nothing is built or pushed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from conveyor.policy.rules import check_reference
+
+    cfg, sha, pipeline = _pipeline(config, sha=None)
+    selection = pipeline.select(tuple(only or ()), tuple(skip or ()))
+    table = Table(title=f"plan for {cfg.app.name} at {sha}", show_lines=True)
+    table.add_column("stage")
+    table.add_column("needs")
+    table.add_column("would")
+    for name in pipeline.order:
+        stage = pipeline[name]
+        if name in selection.skipped and not stage.always:
+            action = f"[yellow]skip[/]: {selection.skipped[name]}"
+        else:
+            details = "\n".join(f"{k}: {v}" for k, v in stage.details.items())
+            action = f"{stage.description}\n{details}".strip()
+        table.add_row(name, ", ".join(stage.needs) or "-", action)
+    console = Console()
+    console.print(table)
+    address = f"{cfg.registry.image}:{sha}"
+    policy = cfg.policy.model_copy(update={"require_digest": False})
+    violations = check_reference(address, policy)
+    for violation in violations:
+        console.print(f"[red]policy[/]: {violation.message} (hint: {violation.hint})")
+    if violations:
+        raise typer.Exit(4)

@@ -1,0 +1,61 @@
+"""``conveyor run``: the delivery pipeline, end to end."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="conveyor.toml or pyproject.toml to use.")
+]
+EngineOption = Annotated[
+    str, typer.Option("--engine", help="dagger, podman, or auto (Dagger when available).")
+]
+
+
+def run(
+    config: ConfigOption = None,
+    engine: EngineOption = "auto",
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Run only this stage and what it needs.")
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option("--skip", help="Skip this stage and its dependents.")
+    ] = None,
+    capacity: Annotated[
+        int | None, typer.Option("--capacity", min=1, help="Stages running at once.")
+    ] = None,
+    on_failure: Annotated[
+        str | None, typer.Option("--on-failure", help="finish or cancel running stages.")
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", help="live (table), plain (log lines), or auto.")
+    ] = "auto",
+) -> int:
+    """Run the pipeline: test, build, scan, smoke, publish, manifest (and verify, policy)."""
+    import anyio
+
+    from conveyor.cli.common import load
+    from conveyor.cli.runner import run_delivery
+
+    cfg = load(config)
+    if output not in {"auto", "live", "plain"}:
+        raise typer.BadParameter("use live, plain or auto", param_hint="--output")
+    live = output == "live" or (
+        output == "auto" and sys.stdout.isatty() and not os.environ.get("CI")
+    )
+    return anyio.run(
+        lambda: run_delivery(
+            cfg,
+            engine_name=engine,
+            only=tuple(only or ()),
+            skip=tuple(skip or ()),
+            capacity=capacity,
+            on_failure=on_failure,
+            live=live,
+        )
+    )

@@ -1,0 +1,136 @@
+"""Running the delivery pipeline for the CLI: engine, hooks, summary, exit code."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from rich.console import Console
+
+from conveyor.cli.display import LiveTable, PlainLog, result_table
+from conveyor.cli.exit_codes import ExitCode, exit_code_for
+from conveyor.config.models import Config
+from conveyor.engines.port import Engine, RegistryAuth
+from conveyor.pipeline.hooks import HookGroup, Hooks
+from conveyor.pipeline.result import PipelineResult
+from conveyor.pipeline.scheduler import new_run_id, run_pipeline
+from conveyor.secrets import Redactor, Secret
+from conveyor.stages.context import DeliveryContext
+from conveyor.stages.delivery import delivery_pipeline
+from conveyor.stages.source import resolve_sha
+from conveyor.telemetry.setup import start_tracing
+
+
+def registry_auth(config: Config) -> RegistryAuth | None:
+    """Registry credentials from the environment variables the config names."""
+    registry = config.registry
+    if registry.password_env is None:
+        return None
+    username = os.environ.get(registry.username_env or "", "") if registry.username_env else ""
+    return RegistryAuth(username or "conveyor", Secret.from_env(registry.password_env))
+
+
+def run_directory(config: Config, run_id: str) -> Path:
+    path = config.root / ".conveyor" / "runs" / run_id
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@asynccontextmanager
+async def open_engine(name: str, config: Config, console: Console) -> AsyncIterator[Engine]:
+    """The engine ``name`` (``auto`` decides), open for the duration of the run."""
+    from conveyor.engines.podman import PodmanEngine
+
+    if name not in {"auto", "podman"}:
+        from conveyor.errors import EngineUnavailableError
+
+        raise EngineUnavailableError(name, "only podman is wired into 'conveyor run' so far")
+    yield PodmanEngine()
+
+
+async def run_delivery(
+    config: Config,
+    *,
+    engine_name: str = "auto",
+    only: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
+    capacity: int | None = None,
+    on_failure: str | None = None,
+    live: bool = False,
+    console: Console | None = None,
+) -> int:
+    """Run the pipeline for ``config``; print the table; return the exit code."""
+    console = console or Console()
+    sha = resolve_sha(config.resolve(config.app.source))
+    run_id = new_run_id()
+    run_dir = run_directory(config, run_id)
+    auth = registry_auth(config)
+    token = (
+        Secret.from_env(config.gitops.token_env)
+        if config.gitops and config.gitops.token_env
+        else None
+    )
+    redactor = Redactor([s for s in (auth.password if auth else None, token) if s is not None])
+    display: Hooks = LiveTable(console) if live else PlainLog()
+    tracing = start_tracing(runs_dir=run_dir.parent, redactor=redactor, set_global=True)
+    async with open_engine(engine_name, config, console) as engine:
+        ctx = DeliveryContext(
+            config=config,
+            engine=engine,
+            sha=sha,
+            artifacts=run_dir / "artifacts",
+            redactor=redactor,
+            registry_auth=auth,
+            git_token=token,
+        )
+        pipeline = delivery_pipeline(ctx)
+        result = await run_pipeline(
+            pipeline,
+            capacity=capacity or config.run.capacity,
+            on_failure="cancel" if (on_failure or config.run.on_failure) == "cancel" else "finish",
+            hooks=HookGroup([tracing.hooks, display]),
+            only=only,
+            skip=skip,
+            run_id=run_id,
+            attributes={
+                "conveyor.app": config.app.name,
+                "conveyor.source.sha": sha,
+                "conveyor.engine": engine.name,
+            },
+        )
+    tracing.shutdown()
+    return report(result, pipeline.order, console, redactor, live=live)
+
+
+def report(
+    result: PipelineResult,
+    order: tuple[str, ...],
+    console: Console,
+    redactor: Redactor,
+    *,
+    live: bool,
+) -> int:
+    """Print the final table (plain mode) and the first failure; the exit code."""
+    if not live:
+        console.print(
+            result_table(
+                order, {r.name: r for r in result.results}, {}, title=f"run {result.run_id}"
+            )
+        )
+    failure = result.first_failure
+    if failure is None:
+        if not result.ok:
+            return ExitCode.FAILED
+        published = next(
+            (r.outputs["image.ref"] for r in result.results if "image.ref" in r.outputs), None
+        )
+        if published:
+            console.print(f"published {published}")
+        return ExitCode.OK
+    console.print(
+        f"[bold red]error[/] in stage {failure.name}: {redactor(str(failure.error or failure.reason))}",
+        highlight=False,
+    )
+    return exit_code_for(failure.error)

@@ -1,0 +1,54 @@
+"""An engine for commands that must have no side effects (``graph``, ``plan``)."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import NoReturn
+
+from conveyor.engines.port import (
+    BuildSpec,
+    BuiltImage,
+    Endpoint,
+    RegistryAuth,
+    RunResult,
+    RunSpec,
+    ServiceSpec,
+)
+from conveyor.errors import EngineUnavailableError
+
+
+class NoEngine:
+    """Refuses every container operation: planning only describes them."""
+
+    name = "none"
+
+    def _refuse(self, operation: str) -> NoReturn:
+        raise EngineUnavailableError("none", f"{operation} was called while planning")
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        self._refuse("run")
+
+    async def build(self, spec: BuildSpec) -> BuiltImage:
+        self._refuse("build")
+
+    async def export_tarball(self, image: BuiltImage, dest: Path) -> Path:
+        self._refuse("export_tarball")
+
+    async def tag_exists(
+        self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
+    ) -> bool:
+        self._refuse("tag_exists")
+
+    async def publish(
+        self,
+        image: BuiltImage,
+        address: str,
+        *,
+        insecure: bool = False,
+        auth: RegistryAuth | None = None,
+    ) -> str:
+        self._refuse("publish")
+
+    def service(self, spec: ServiceSpec) -> AbstractAsyncContextManager[Endpoint]:
+        self._refuse("service")

@@ -1,0 +1,45 @@
+"""The ``build`` stage: the image from the Dockerfile, labelled with its source."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from conveyor.engines.port import BuildSpec
+from conveyor.pipeline.graph import Outputs, StageInputs
+from conveyor.secrets import Secret
+from conveyor.stages.context import DeliveryContext
+
+
+def oci_labels(ctx: DeliveryContext, created: datetime) -> dict[str, str]:
+    """The OCI annotations every image carries (revision, source, version, title)."""
+    labels = {
+        "org.opencontainers.image.revision": ctx.sha,
+        "org.opencontainers.image.version": ctx.sha,
+        "org.opencontainers.image.title": ctx.config.app.name,
+        "org.opencontainers.image.created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if ctx.config.app.source_url:
+        labels["org.opencontainers.image.source"] = ctx.config.app.source_url
+    return labels
+
+
+async def run_build(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+    """Build the application image; ``GIT_SHA`` is always passed as a build arg."""
+    app = ctx.config.app
+    spec = BuildSpec(
+        context=ctx.config.resolve(app.context),
+        dockerfile=app.dockerfile,
+        build_args={**app.build_args, "GIT_SHA": ctx.sha},
+        labels=oci_labels(ctx, datetime.now(UTC)),
+        target=app.target,
+        platforms=tuple(app.platforms),
+        secrets=tuple(Secret.from_env(name) for name in ctx.config.stages.build.secrets),
+        tag=f"localhost/conveyor/{app.name}:{ctx.sha}",
+        ca_bundle=ctx.config.run.ca_bundle,
+    )
+    image = await ctx.engine.build(spec)
+    return {
+        "image.id": image.id,
+        "image.local_ref": image.local_ref,
+        "image.platforms": ",".join(image.platforms),
+    }

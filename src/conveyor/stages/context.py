@@ -1,0 +1,59 @@
+"""What every delivery stage receives: configuration, engine, source, artifacts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from conveyor.config.models import Config
+from conveyor.engines.port import BuiltImage, Engine, RegistryAuth
+from conveyor.secrets import Redactor, Secret
+
+
+@dataclass(frozen=True)
+class DeliveryContext:
+    """The inputs shared by the stages of one run.
+
+    Attributes:
+        config: The validated configuration.
+        engine: The container engine (Podman or Dagger) behind the port.
+        sha: The full git SHA of the source: the image tag.
+        artifacts: This run's directory for reports (JUnit, SARIF, trivy.json, summary).
+        redactor: Masks every secret value in text that is shown.
+        registry_auth: Credentials for the registry, when configured.
+        git_token: The manifest repository token, when configured.
+        today: The date ignore-list expiries are compared with.
+    """
+
+    config: Config
+    engine: Engine
+    sha: str
+    artifacts: Path
+    redactor: Redactor = field(default_factory=Redactor)
+    registry_auth: RegistryAuth | None = None
+    git_token: Secret | None = None
+    today: date = field(default_factory=date.today)
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:12]
+
+    @property
+    def address(self) -> str:
+        """Where the image is published: ``registry/repository:<full sha>``."""
+        return f"{self.config.registry.image}:{self.sha}"
+
+    def stage_dir(self, stage: str) -> Path:
+        path = self.artifacts / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def built_image(outputs: Mapping[str, str]) -> BuiltImage:
+    """The image the build stage described in its outputs."""
+    platforms = tuple(p for p in outputs.get("image.platforms", "").split(",") if p)
+    return BuiltImage(
+        id=outputs["image.id"], local_ref=outputs["image.local_ref"], platforms=platforms
+    )

@@ -1,0 +1,179 @@
+"""The delivery DAG: which stage needs which, built from the configuration.
+
+::
+
+    test ─────────────────────┐
+    build ─┬─ scan ───────────┼─ publish ─ manifest ─┬─ verify   (when smoke.<env> is set)
+           └─ smoke ──────────┘                      └─ policy
+    report (always: writes summary.json whatever happened)
+
+Nothing is pushed before tests, scan and smoke pass; nothing is committed
+before the push.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+
+from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
+from conveyor.stages.build import run_build
+from conveyor.stages.context import DeliveryContext
+from conveyor.stages.manifest import run_manifest, run_policy
+from conveyor.stages.publish import run_publish
+from conveyor.stages.scan import run_scan
+from conveyor.stages.smoke import run_smoke, run_verify
+from conveyor.stages.test import run_test
+
+DeliveryFunction = Callable[[DeliveryContext, StageInputs], Awaitable[Outputs]]
+
+
+def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
+    """The stages the configuration enables, wired in delivery order."""
+    config = ctx.config
+    stages = config.stages
+
+    def stage(
+        name: str,
+        function: DeliveryFunction,
+        needs: tuple[str, ...],
+        options: object,
+        description: str,
+    ) -> Stage:
+        return Stage(
+            name,
+            functools.partial(function, ctx),
+            needs=tuple(n for n in needs if n in enabled),
+            timeout=getattr(options, "timeout", None),
+            retries=getattr(options, "retries", 0),
+            description=description,
+            details=plan_details(ctx, name),
+        )
+
+    enabled = {"build", "scan", "smoke", "publish"}
+    if stages.test is not None and stages.test.enabled:
+        enabled.add("test")
+    enabled = {n for n in enabled if getattr(stages, n) is None or getattr(stages, n).enabled}
+    env = stages.manifest.environment
+    manifest_on = config.gitops is not None and stages.manifest.enabled
+    result = []
+    if "test" in enabled:
+        result.append(stage("test", run_test, (), stages.test, "unit tests in the test image"))
+    result.append(
+        stage("build", run_build, (), stages.build, "build the image from the Dockerfile")
+    )
+    if "scan" in enabled:
+        result.append(stage("scan", run_scan, ("build",), stages.scan, "Trivy scan, severity gate"))
+    if "smoke" in enabled:
+        result.append(
+            stage("smoke", run_smoke, ("build",), stages.smoke, "probe the image as a service")
+        )
+    result.append(
+        stage(
+            "publish",
+            run_publish,
+            ("test", "scan", "smoke"),
+            stages.publish,
+            f"push {config.registry.image}:<sha>, never overwrite",
+        )
+    )
+    if manifest_on:
+        result.append(
+            stage(
+                "manifest",
+                run_manifest,
+                ("publish",),
+                stages.manifest,
+                f"pin the digest in the {env} kustomization, commit, push",
+            )
+        )
+        result.append(
+            stage(
+                "policy",
+                run_policy,
+                ("manifest",),
+                stages.manifest,
+                f"render the {env} overlay and check every image",
+            )
+        )
+        if env in config.smoke:
+            result.append(
+                stage(
+                    "verify",
+                    run_verify,
+                    ("manifest",),
+                    config.smoke[env],
+                    f"probe {config.smoke[env].url} for the new version",
+                )
+            )
+    names = tuple(s.name for s in result)
+    result.append(
+        Stage(
+            "report",
+            functools.partial(write_summary, ctx),
+            needs=names,
+            always=True,
+            description="write summary.json (always)",
+        )
+    )
+    return Pipeline(result)
+
+
+async def write_summary(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+    """Write what the run produced (image ref, digest, commit) for CI job summaries."""
+    summary = {name: dict(outputs) for name, outputs in inputs.items()}
+    path = ctx.artifacts / "summary.json"
+    path.write_text(json.dumps({"sha": ctx.sha, "outputs": summary}, indent=2, sort_keys=True))
+    return {"summary": str(path)}
+
+
+def plan_details(ctx: DeliveryContext, stage: str) -> dict[str, str]:
+    """What ``stage`` would do, with every reference resolved (for ``conveyor plan``)."""
+    config = ctx.config
+    app = config.app
+    if stage == "test" and config.stages.test is not None:
+        test = config.stages.test
+        return {
+            "image": test.image,
+            "command": " ".join(test.command),
+            "source": str(config.resolve(app.source)),
+            "junit": test.junit or "-",
+        }
+    if stage == "build":
+        args = {**app.build_args, "GIT_SHA": ctx.sha}
+        return {
+            "context": str(config.resolve(app.context)),
+            "dockerfile": app.dockerfile,
+            "build args": " ".join(f"{k}={v}" for k, v in sorted(args.items())),
+            "platforms": ",".join(app.platforms) or "engine default",
+        }
+    if stage == "scan":
+        scan = config.stages.scan
+        return {
+            "fail on": ",".join(scan.fail_on),
+            "ignore unfixed": str(scan.ignore_unfixed),
+            "ignore entries": str(len(scan.ignore)),
+            "scanner": scan.trivy,
+        }
+    if stage == "smoke":
+        return {
+            "probe": f"http://<service>:{config.stages.smoke.port}{config.stages.smoke.path}",
+            "expects": ctx.sha,
+        }
+    if stage == "publish":
+        return {"address": ctx.address, "insecure": str(config.registry.insecure)}
+    if stage in {"manifest", "policy"} and config.gitops is not None:
+        env = config.stages.manifest.environment
+        target = config.gitops.environments[env]
+        return {
+            "repo": config.gitops.repo,
+            "branch": config.gitops.branch,
+            "path": target.path,
+            "image": target.image_name or app.name,
+            "sets": f"{config.registry.image}:{ctx.sha}@sha256:<pushed digest>",
+        }
+    if stage == "verify":
+        env = config.stages.manifest.environment
+        return {"url": config.smoke[env].url, "expects": ctx.sha}
+    return {}

@@ -1,0 +1,53 @@
+"""The source revision a run builds: the full git SHA that tags the image."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from conveyor.errors import ConfigError, ToolMissingError
+
+_SHA = re.compile(r"^[0-9a-f]{40}$")
+# CI systems name the commit under test; the first one set wins.
+SHA_VARIABLES = ("CONVEYOR_SOURCE_SHA", "GITHUB_SHA", "CI_COMMIT_SHA")
+
+
+def resolve_sha(source: Path, env: Mapping[str, str] | None = None) -> str:
+    """The full commit SHA of ``source`` (from CI variables, else ``git rev-parse HEAD``).
+
+    Raises:
+        ConfigError: the value is not a full 40-hex SHA, or ``source`` is not a git checkout.
+    """
+    env = os.environ if env is None else env
+    for name in SHA_VARIABLES:
+        value = env.get(name, "").strip()
+        if value:
+            if not _SHA.match(value):
+                raise ConfigError(
+                    None,
+                    name,
+                    f"{value!r} is not a full 40-character git SHA",
+                    hint="images are tagged with the full commit SHA; pass the full one",
+                )
+            return value
+    try:
+        completed = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "--verify", "HEAD^{commit}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ToolMissingError("git") from None
+    sha = completed.stdout.strip()
+    if completed.returncode != 0 or not _SHA.match(sha):
+        raise ConfigError(
+            source,
+            "app.source",
+            "is not a git checkout with a commit, so there is no SHA to tag the image with",
+            hint="commit the source, or set CONVEYOR_SOURCE_SHA to the full commit SHA",
+        )
+    return sha

@@ -1,0 +1,51 @@
+"""The ``test`` stage: the unit tests, in the configured image, source mounted."""
+
+from __future__ import annotations
+
+from conveyor.engines.port import CacheMount, RunSpec
+from conveyor.errors import ConfigError, TestsFailedError
+from conveyor.pipeline.graph import Outputs, StageInputs
+from conveyor.secrets import Secret
+from conveyor.stages.context import DeliveryContext
+from conveyor.stages.junit import summarize
+
+
+async def run_test(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+    """Run the test command; collect the JUnit report even when tests fail.
+
+    Raises:
+        TestsFailedError: the command exited non-zero.
+    """
+    options = ctx.config.stages.test
+    if options is None:
+        raise ConfigError(ctx.config.root / "conveyor.toml", "stages.test", "is not configured")
+    out = ctx.stage_dir("test")
+    spec = RunSpec(
+        image=options.image,
+        command=tuple(options.command),
+        source=ctx.config.resolve(ctx.config.app.source),
+        env=dict(options.env),
+        secrets=tuple(Secret.from_env(name) for name in options.secrets),
+        caches=tuple(CacheMount(name, path) for name, path in options.caches.items()),
+        outputs=(options.junit,) if options.junit else (),
+        export_dir=out,
+        ca_bundle=ctx.config.run.ca_bundle,
+    )
+    result = await ctx.engine.run(spec)
+    (out / "output.log").write_text(ctx.redactor(result.stdout + result.stderr))
+    outputs: dict[str, str] = {"exit_code": str(result.exit_code)}
+    summary = ""
+    junit = result.exported.get(options.junit) if options.junit else None
+    if junit is not None and junit.is_file():
+        counts = summarize(junit)
+        summary = str(counts)
+        outputs |= {
+            "junit": str(junit),
+            "tests": str(counts.tests),
+            "failures": str(counts.failures + counts.errors),
+        }
+    if result.exit_code != 0:
+        raise TestsFailedError(
+            spec.command, result.exit_code, summary, ctx.redactor(result.stdout + result.stderr)
+        )
+    return outputs

@@ -46,7 +46,7 @@ def main() -> None:
         sys.exit(ExitCode.INTERRUPTED)
     except SystemExit:
         raise
-    except Exception as error:  # noqa: BLE001 - click's usage errors and the unexpected
+    except Exception as error:
         import click
 
         if isinstance(error, click.exceptions.UsageError):

@@ -25,7 +25,7 @@ def _pipeline(config: Path | None, sha: str | None):  # type: ignore[no-untyped-
 
 def graph(
     config: ConfigOption = None,
-    format: Annotated[  # noqa: A002 - the option is called --format
+    format: Annotated[
         str, typer.Option("--format", "-f", help="tree, mermaid, dot or json.")
     ] = "tree",
 ) -> None:

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conveyor.config import find_config, load_config
+from conveyor.config.duration import parse_duration
+from conveyor.errors import ConfigError
+
+MINIMAL = """
+[app]
+name = "hello"
+
+[registry]
+host = "registry.example.com"
+repository = "team/hello"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "conveyor.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_minimal_file_gets_documented_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), env={})
+    assert config.registry.image == "registry.example.com/team/hello"
+    assert config.stages.scan.fail_on == ["HIGH", "CRITICAL"]
+    assert config.policy.mutable_tags == ["latest"]
+    assert config.run.capacity == 4
+    assert config.root == tmp_path.resolve()
+
+
+def test_models_are_frozen(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL), env={})
+    with pytest.raises(ValueError, match="frozen"):
+        config.app.name = "other"  # type: ignore[misc]
+
+
+def test_malformed_toml_names_the_file_and_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "[app\nname = 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value).startswith(f"{path}: is not valid TOML: ")
+    assert "line 1" in str(info.value)
+
+
+def test_unknown_key_names_file_and_dotted_field(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "\n[stages.scan]\nfail_onn = ['HIGH']\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == (
+        f"{path}: stages.scan.fail_onn: unknown key; check the spelling against the "
+        "configuration reference"
+    )
+
+
+def test_wrong_type_says_what_was_expected_and_what_was_given(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "\n[run]\ncapacity = 'many'\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert str(info.value) == (
+        f"{path}: run.capacity: Input should be a valid integer, unable to parse string "
+        "as an integer (got 'many')"
+    )
+
+
+def test_missing_section_is_required(tmp_path: Path) -> None:
+    path = write(tmp_path, "[app]\nname = 'hello'\n")
+    with pytest.raises(ConfigError, match=r"conveyor.toml: registry: is required"):
+        load_config(path, env={})
+
+
+def test_bad_severity_lists_the_accepted_ones(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "\n[stages.scan]\nfail_on = ['SEVERE']\n")
+    with pytest.raises(ConfigError, match=r"stages.scan.fail_on\[0\]: Input should be 'UNKNOWN'"):
+        load_config(path, env={})
+
+
+def test_bad_duration_shows_accepted_forms(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "\n[stages.smoke]\ndeadline = 'soon'\n")
+    with pytest.raises(ConfigError, match=r"stages.smoke.deadline: 'soon' is not a duration"):
+        load_config(path, env={})
+
+
+def test_manifest_environment_must_be_defined(tmp_path: Path) -> None:
+    text = MINIMAL + "\n[gitops]\nrepo = 'x.git'\n[gitops.environments.prod]\npath = 'p'\n"
+    with pytest.raises(ConfigError, match="'staging' is not one of gitops.environments \\(prod\\)"):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_environment_overrides_nested_values_with_toml_scalars(tmp_path: Path) -> None:
+    env = {
+        "CONVEYOR_REGISTRY__HOST": "127.0.0.1:5000",
+        "CONVEYOR_REGISTRY__INSECURE": "true",
+        "CONVEYOR_RUN__CAPACITY": "2",
+        "UNRELATED": "x",
+    }
+    config = load_config(write(tmp_path, MINIMAL), env=env)
+    assert config.registry.host == "127.0.0.1:5000"
+    assert config.registry.insecure is True
+    assert config.run.capacity == 2
+
+
+def test_environment_override_with_unknown_key_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="registry.hots: unknown key"):
+        load_config(write(tmp_path, MINIMAL), env={"CONVEYOR_REGISTRY__HOTS": "x"})
+
+
+def test_pyproject_tool_section_is_found_from_a_subdirectory(tmp_path: Path) -> None:
+    text = MINIMAL.replace("[app]", "[tool.conveyor.app]").replace(
+        "[registry]", "[tool.conveyor.registry]"
+    )
+    write(tmp_path, "[project]\nname = 'x'\n" + text, "pyproject.toml")
+    nested = tmp_path / "src" / "pkg"
+    nested.mkdir(parents=True)
+    found = find_config(nested)
+    assert found == tmp_path / "pyproject.toml"
+    assert load_config(found, env={}).app.name == "hello"
+
+
+def test_no_config_anywhere_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="run 'conveyor init' or pass --config PATH"):
+        find_config(tmp_path)
+
+
+def test_missing_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope.toml: file does not exist"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [(90, 90.0), ("90s", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("250ms", 0.25), (1.5, 1.5)],
+)
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5 minutes", "-1", 0, True, "1d"])
+def test_bad_durations(text: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)

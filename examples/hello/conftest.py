@@ -1,0 +1,1 @@
+"""Makes ``import app`` work when pytest runs from this directory."""

@@ -1,0 +1,489 @@
+"""``PodmanEngine``: the engine port on podman and skopeo, daemonless.
+
+For runners that forbid the privileged container Dagger's engine needs, for
+air-gapped sites, and for this project's own end-to-end tests.  Every
+operation is one or two podman/skopeo processes started through
+:func:`conveyor.engines.process.run_process`, so a secret is passed by name
+(``-e NAME``, ``--secret id=NAME,env=NAME``) with its value only in the
+environment of the podman process, never in a command line.
+
+How :meth:`PodmanEngine.run` keeps the checkout clean and the reports: the
+source is mounted as an overlay (``:O``) whose upper layer is a scratch
+directory on the host, so whatever the command writes lands there and the
+source tree is untouched; the ``outputs`` are then copied from that layer to
+``export_dir`` whether the command passed or failed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Literal
+
+import anyio
+
+from conveyor.engines.authfile import authfile
+from conveyor.engines.podman_check import EngineCheck, check_tools
+from conveyor.engines.port import (
+    BuildSpec,
+    BuiltImage,
+    CacheMount,
+    Endpoint,
+    RegistryAuth,
+    RunResult,
+    RunSpec,
+    ServiceSpec,
+)
+from conveyor.engines.process import ProcessResult, run_process
+from conveyor.errors import (
+    CommandFailedError,
+    EngineError,
+    EngineUnavailableError,
+    UnreachableError,
+)
+from conveyor.secrets import Redactor, Secret
+
+INSTALL_HINTS = {
+    "podman": "install podman ('apt-get install podman', or run scripts/setup.sh)",
+    "skopeo": "install skopeo ('apt-get install skopeo', or run scripts/setup.sh)",
+    "buildah": "install buildah ('apt-get install buildah', or run scripts/setup.sh)",
+}
+CA_PATH = "/etc/ssl/certs/ca-certificates.crt"
+# Tools that do not read the system bundle look at these variables.
+CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS")
+LABEL = "io.conveyor.engine"
+_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_NOT_FOUND = ("manifest unknown", "name unknown", "not found", "404")
+_UNREACHABLE = (
+    "connection refused",
+    "no such host",
+    "i/o timeout",
+    "network is unreachable",
+    "no route to host",
+    "connection reset",
+    "gave http response to https client",
+    "certificate",
+    "tls:",
+)
+ArchiveFormat = Literal["docker-archive", "oci-archive"]
+
+
+class PodmanEngine:
+    """The engine port implemented with podman (run, build, push) and skopeo.
+
+    Args:
+        podman: The podman executable (name on ``PATH`` or a path).
+        skopeo: The skopeo executable.
+        environ: The environment podman and skopeo run in (``os.environ`` when
+            ``None``); its ``PATH`` is where they are looked up.
+        redactor: Knows extra secret values to mask in output and errors;
+            every secret handed to the engine is added to it.
+        archive_format: What :meth:`export_tarball` writes.
+    """
+
+    name = "podman"
+
+    def __init__(
+        self,
+        *,
+        podman: str = "podman",
+        skopeo: str = "skopeo",
+        environ: Mapping[str, str] | None = None,
+        redactor: Redactor | None = None,
+        archive_format: ArchiveFormat = "docker-archive",
+    ) -> None:
+        self._podman = podman
+        self._skopeo = skopeo
+        self._environ = environ
+        self._redactor = redactor or Redactor()
+        self._archive_format = archive_format
+
+    async def _exec(
+        self,
+        argv: Sequence[str],
+        *,
+        secrets: Sequence[Secret] = (),
+        check: bool = True,
+        failure_hint: str | None = None,
+    ) -> ProcessResult:
+        tool = "skopeo" if argv[0] == self._skopeo else "podman"
+        return await run_process(
+            argv,
+            environ=self._environ,
+            secrets=secrets,
+            check=check,
+            redactor=self._redactor,
+            install_hint=INSTALL_HINTS[tool],
+            failure_hint=failure_hint,
+        )
+
+    # -- run ---------------------------------------------------------------------
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        """Run ``spec.command`` in ``spec.image`` with the source mounted at ``spec.workdir``.
+
+        A non-zero exit is returned in the result.  ``spec.outputs`` are
+        copied to ``spec.export_dir`` either way; missing ones are left out
+        of ``RunResult.exported``.
+
+        Raises:
+            EngineError: the source, CA bundle or a cache name is invalid, or
+                outputs were asked for without an export directory.
+            ToolMissingError: podman is not installed.
+        """
+        source = _existing_dir(spec.source, "source directory")
+        if spec.outputs and spec.export_dir is None:
+            raise EngineError(
+                f"outputs {list(spec.outputs)} were requested without an export directory",
+                hint="set RunSpec.export_dir",
+            )
+        name = f"conveyor-run-{uuid.uuid4().hex[:12]}"
+        with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
+            upper, work = Path(scratch) / "upper", Path(scratch) / "work"
+            upper.mkdir()
+            work.mkdir()
+            argv = [
+                self._podman, "run", "--rm", "--name", name, "--label", f"{LABEL}=run",
+                "--pull=missing",
+                "-v", f"{source}:{spec.workdir}:O,upperdir={upper},workdir={work}",
+                "-w", spec.workdir,
+                *_env_args(spec.env, spec.secrets),
+                *_cache_args(spec.caches),
+                *_ca_args(spec.ca_bundle),
+                spec.image, *spec.command,
+            ]  # fmt: skip
+            try:
+                result = await self._exec(argv, secrets=spec.secrets, check=False)
+            except anyio.get_cancelled_exc_class():
+                # Killing the podman client leaves the container running.
+                with anyio.CancelScope(shield=True):
+                    await self._exec([self._podman, "rm", "-f", "-t", "0", name], check=False)
+                raise
+            if _is_engine_failure(result):
+                raise CommandFailedError(
+                    result.command,
+                    result.exit_code,
+                    result.stderr,
+                    hint="podman could not start the container; see 'conveyor doctor'",
+                )
+            exported = {}
+            if spec.export_dir is not None:
+                exported = await anyio.to_thread.run_sync(
+                    _export_outputs, spec.outputs, upper, source, spec.export_dir
+                )
+        return RunResult(
+            exit_code=result.exit_code,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            exported=exported,
+        )
+
+    # -- build -------------------------------------------------------------------
+
+    async def build(self, spec: BuildSpec) -> BuiltImage:
+        """Build ``spec.context`` with ``podman build``.
+
+        Base images already in local storage (``localhost/...``) are used
+        without a pull.  Secrets reach ``RUN --mount=type=secret,id=NAME``.
+
+        Raises:
+            CommandFailedError: the build failed; carries the log's tail.
+            EngineUnavailableError: more than one platform was asked for.
+            EngineError: the context or the Dockerfile does not exist.
+        """
+        context = _existing_dir(spec.context, "build context")
+        dockerfile = context / spec.dockerfile
+        if not dockerfile.is_file():
+            raise EngineError(
+                f"Dockerfile {dockerfile} does not exist",
+                hint="check app.dockerfile (relative to app.context)",
+            )
+        if len(spec.platforms) > 1:
+            raise EngineUnavailableError(
+                "podman",
+                f"multi-platform builds ({', '.join(spec.platforms)}) are not supported",
+                hint="build one platform with podman, or use the Dagger engine",
+            )
+        with tempfile.TemporaryDirectory(prefix="conveyor-build-") as scratch:
+            iidfile = Path(scratch) / "iid"
+            argv = [
+                self._podman, "build", "--pull=missing", "--iidfile", str(iidfile),
+                "-f", str(dockerfile),
+                *_pairs("--build-arg", spec.build_args),
+                *_pairs("--label", spec.labels),
+                *(["--target", spec.target] if spec.target else []),
+                *(["--platform", spec.platforms[0]] if spec.platforms else []),
+                *[arg for s in spec.secrets for arg in ("--secret", f"id={s.name},env={s.name}")],
+                *_ca_args(spec.ca_bundle, build=True),
+                *(["-t", spec.tag] if spec.tag else []),
+                str(context),
+            ]  # fmt: skip
+            result = await self._exec(argv, secrets=spec.secrets, check=False)
+            if not result.ok:
+                raise CommandFailedError(
+                    result.command,
+                    result.exit_code,
+                    f"{result.stdout}\n{result.stderr}",
+                    hint=f"fix {dockerfile.name} or the build context; the lines above end the log",
+                )
+            image_id = iidfile.read_text().strip()
+        return BuiltImage(
+            id=image_id,
+            local_ref=spec.tag or image_id.removeprefix("sha256:"),
+            platforms=tuple(spec.platforms),
+        )
+
+    # -- export ------------------------------------------------------------------
+
+    async def export_tarball(self, image: BuiltImage, dest: Path) -> Path:
+        """Write ``image`` to ``dest`` with ``podman save`` (docker- or OCI-archive).
+
+        Raises:
+            CommandFailedError: podman could not save the image.
+        """
+        await anyio.to_thread.run_sync(_clear_destination, dest)
+        await self._exec(
+            [self._podman, "save", "--format", self._archive_format, "-o", str(dest),
+             image.local_ref],
+        )  # fmt: skip
+        return dest
+
+    # -- registry ----------------------------------------------------------------
+
+    async def tag_exists(
+        self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
+    ) -> bool:
+        """Whether ``address`` is in the registry, asked with ``skopeo inspect --raw``.
+
+        Raises:
+            UnreachableError: the registry did not answer (or not with the
+                expected TLS setting).
+            CommandFailedError: any other failure, e.g. refused credentials.
+        """
+        with authfile(address, auth) as auth_args:
+            result = await self._exec(
+                [self._skopeo, "inspect", "--raw", f"--tls-verify={_bool(not insecure)}",
+                 *auth_args, f"docker://{address}"],
+                secrets=_auth_secrets(auth),
+                check=False,
+            )  # fmt: skip
+        if result.ok:
+            return True
+        text = result.stderr.lower()
+        if any(marker in text for marker in _UNREACHABLE):
+            raise _unreachable(address, result.stderr, insecure)
+        if any(marker in text for marker in _NOT_FOUND):
+            return False
+        raise CommandFailedError(
+            result.command,
+            result.exit_code,
+            result.stderr,
+            hint="check the registry credentials (registry.username_env / password_env)",
+        )
+
+    async def publish(
+        self,
+        image: BuiltImage,
+        address: str,
+        *,
+        insecure: bool = False,
+        auth: RegistryAuth | None = None,
+    ) -> str:
+        """Push ``image`` to ``address`` and return ``address@sha256:...``.
+
+        The digest is the one the registry stored (``--digestfile``), the
+        same ``skopeo inspect`` reports.
+
+        Raises:
+            UnreachableError: the registry did not answer.
+            CommandFailedError: the push failed otherwise.
+        """
+        with (
+            tempfile.TemporaryDirectory(prefix="conveyor-push-") as scratch,
+            authfile(address, auth) as auth_args,
+        ):
+            digestfile = Path(scratch) / "digest"
+            result = await self._exec(
+                [self._podman, "push", "--quiet", f"--tls-verify={_bool(not insecure)}",
+                 "--digestfile", str(digestfile), *auth_args,
+                 image.local_ref, f"docker://{address}"],
+                secrets=_auth_secrets(auth),
+                check=False,
+            )  # fmt: skip
+            if not result.ok:
+                if any(marker in result.stderr.lower() for marker in _UNREACHABLE):
+                    raise _unreachable(address, result.stderr, insecure)
+                raise CommandFailedError(
+                    result.command,
+                    result.exit_code,
+                    result.stderr,
+                    hint="check the registry address and credentials",
+                )
+            digest = digestfile.read_text().strip()
+        return f"{address}@{digest}"
+
+    # -- service -----------------------------------------------------------------
+
+    def service(self, spec: ServiceSpec) -> AbstractAsyncContextManager[Endpoint]:
+        """Run ``spec.image`` detached with ``spec.port`` published on 127.0.0.1.
+
+        The endpoint is yielded at once; callers probe it until it answers.
+        The container is removed when the context ends, however it ends.
+        """
+        return self._service(spec)
+
+    @asynccontextmanager
+    async def _service(self, spec: ServiceSpec) -> AsyncIterator[Endpoint]:
+        name = f"conveyor-svc-{uuid.uuid4().hex[:12]}"
+        argv = [
+            self._podman, "run", "-d", "--name", name, "--label", f"{LABEL}=service",
+            "--pull=missing", "-p", f"127.0.0.1::{spec.port}",
+            *_env_args(spec.env, ()),
+            spec.image.local_ref,
+        ]  # fmt: skip
+        try:
+            await self._exec(argv, failure_hint="the service image could not be started")
+            mapped = await self._exec([self._podman, "port", name, f"{spec.port}/tcp"])
+            yield _endpoint(mapped.stdout, name, spec.port)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._exec([self._podman, "rm", "-f", "-t", "2", name], check=False)
+
+    # -- doctor ------------------------------------------------------------------
+
+    async def check(self, image: str = "localhost/conveyor/python:3.11") -> EngineCheck:
+        """Which tools are installed (with versions) and whether ``image`` can run.
+
+        Never raises for a missing tool: that is what it reports.
+        """
+        return await check_tools(
+            podman=self._podman, skopeo=self._skopeo, image=image, environ=self._environ
+        )
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _pairs(flag: str, values: Mapping[str, str]) -> list[str]:
+    return [arg for key, value in values.items() for arg in (flag, f"{key}={value}")]
+
+
+def _env_args(env: Mapping[str, str], secrets: Sequence[Secret]) -> list[str]:
+    # "-e NAME" without a value: podman copies it from its own environment.
+    return [*_pairs("-e", env), *[arg for s in secrets for arg in ("-e", s.name)]]
+
+
+def _cache_args(caches: Sequence[CacheMount]) -> list[str]:
+    args: list[str] = []
+    for cache in caches:
+        name, path = cache.name, cache.path
+        if not _VOLUME_NAME.match(name):
+            raise EngineError(
+                f"cache name {name!r} is not a valid volume name",
+                hint="use letters, digits, '.', '_' and '-' (stages.test.caches keys)",
+            )
+        args += ["-v", f"conveyor-cache-{name}:{path}"]
+    return args
+
+
+def _ca_args(bundle: Path | None, *, build: bool = False) -> list[str]:
+    if bundle is None:
+        return []
+    if not bundle.is_file():
+        raise EngineError(
+            f"CA bundle {bundle} does not exist", hint="check run.ca_bundle in conveyor.toml"
+        )
+    mount = ["-v", f"{bundle.resolve()}:{CA_PATH}:ro"]
+    if build:
+        # Build args are recorded in the image history; the path is no secret.
+        return mount
+    return [*mount, *_pairs("-e", dict.fromkeys(CA_ENV, CA_PATH))]
+
+
+def _existing_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise EngineError(f"{what} {path} does not exist or is not a directory")
+    return path.resolve()
+
+
+def _is_engine_failure(result: ProcessResult) -> bool:
+    """Exit codes 125-127 with podman's own "Error:" mean the container never ran."""
+    return result.exit_code in (125, 126, 127) and "Error:" in result.stderr
+
+
+def _export_outputs(
+    outputs: Sequence[str], upper: Path, source: Path, export_dir: Path
+) -> dict[str, Path]:
+    """Copy each output from the run's upper layer (else the source) to ``export_dir``."""
+    export_dir.mkdir(parents=True, exist_ok=True)
+    exported: dict[str, Path] = {}
+    for output in outputs:
+        relative = Path(output)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise EngineError(
+                f"output {output!r} must be a path inside the working directory",
+                hint="name outputs relative to the workdir, e.g. 'junit.xml' or 'reports/'",
+            )
+        for root in (upper, source):
+            found = root / relative
+            if found.is_dir() or _is_regular(found):
+                target = export_dir / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if found.is_dir():
+                    shutil.copytree(found, target, dirs_exist_ok=True, ignore=_whiteouts)
+                else:
+                    shutil.copy2(found, target)
+                exported[output] = target
+                break
+    return exported
+
+
+def _clear_destination(dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)  # podman save refuses to overwrite an archive
+
+
+def _is_regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def _whiteouts(directory: str, names: list[str]) -> set[str]:
+    """Overlay deletion markers (character devices) are not files to copy."""
+    return {n for n in names if stat.S_ISCHR((Path(directory) / n).lstat().st_mode)}
+
+
+def _auth_secrets(auth: RegistryAuth | None) -> tuple[Secret, ...]:
+    # Passed only so that output mentioning the password is redacted.
+    return () if auth is None else (auth.password,)
+
+
+def _unreachable(address: str, stderr: str, insecure: bool) -> UnreachableError:
+    last = stderr.strip().splitlines()[-1] if stderr.strip() else "no answer"
+    hint = "check that the registry runs and the address is right"
+    if "http response to https client" in stderr.lower() and not insecure:
+        hint = "the registry speaks plain HTTP: set registry.insecure = true"
+    elif "certificate" in stderr.lower():
+        hint = "the registry's certificate is not trusted: set run.ca_bundle"
+    return UnreachableError("registry", address.split("/", 1)[0], last, hint=hint)
+
+
+def _endpoint(port_output: str, name: str, port: int) -> Endpoint:
+    """Parse ``podman port`` output such as ``127.0.0.1:43125``."""
+    for line in port_output.splitlines():
+        host, sep, number = line.strip().rpartition(":")
+        if sep and number.isdigit():
+            return Endpoint(host=host or "127.0.0.1", port=int(number))
+    raise EngineError(
+        f"'podman port {name} {port}/tcp' printed no host port: {port_output.strip()!r}",
+        hint="does the image expose that port?",
+    )

@@ -1,0 +1,223 @@
+"""The files ``conveyor init`` writes: planned from templates, then written all or none.
+
+Templates live in ``templates/`` beside this module; a placeholder is
+``@@NAME@@`` (neither TOML nor GitHub's ``${{ }}`` use that form). Every value
+is inserted as a JSON string, which is also a valid TOML basic string and a
+valid YAML double-quoted scalar, so a branch or directory name can never
+break the file's syntax.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from conveyor import __version__
+from conveyor.errors import ScaffoldError
+from conveyor.scaffold.repository import RepositoryFacts, inspect_repository
+
+SUPPORTED_CI = ("github", "gitlab")
+
+#: Where the reusable workflow, the GitLab templates and the Dagger module are published.
+UPSTREAM_GITHUB = "conveyor-ci/conveyor"
+#: The release callers pin: a tag, never a branch.
+UPSTREAM_REF = f"v{__version__}"
+REUSABLE_WORKFLOW = f"{UPSTREAM_GITHUB}/.github/workflows/conveyor.yml@{UPSTREAM_REF}"
+DAGGER_MODULE = f"github.com/{UPSTREAM_GITHUB}@{UPSTREAM_REF}"
+GITLAB_TEMPLATE_URL = (
+    f"https://raw.githubusercontent.com/{UPSTREAM_GITHUB}/{UPSTREAM_REF}"
+    "/ci/gitlab/conveyor.gitlab-ci.yml"
+)
+
+REGISTRY_PLACEHOLDER = "myregistry.azurecr.io"
+ACR_PLACEHOLDER = "myregistry"
+CONFIG_NAME = "conveyor.toml"
+CI_FILES = {"github": ".github/workflows/conveyor.yml", "gitlab": ".gitlab-ci.yml"}
+_DEFAULT_FORGE_HOSTS = {"github": "github.com", "gitlab": "gitlab.com"}
+_API_PATHS = {"github": "/api/v3", "gitlab": "/api/v4"}
+_PLACEHOLDER = re.compile(r"@@([A-Z_]+)@@")
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """One file ``conveyor init`` writes.
+
+    Attributes:
+        path: Absolute path of the file.
+        relative: The path relative to the repository root, as shown to the user.
+        content: The whole text of the file.
+        todos: What the user still has to fill in, one sentence each.
+    """
+
+    path: Path
+    relative: str
+    content: str
+    todos: tuple[str, ...] = ()
+
+
+def check_ci(ci: str) -> str:
+    """``ci`` if Conveyor can generate files for it.
+
+    Raises:
+        ScaffoldError: the name is not one of ``SUPPORTED_CI``.
+    """
+    if ci not in SUPPORTED_CI:
+        raise ScaffoldError(
+            "--ci",
+            f"unknown CI {ci!r}",
+            hint=f"choose one of: {', '.join(SUPPORTED_CI)}",
+        )
+    return ci
+
+
+def plan(facts: RepositoryFacts, ci: str) -> list[PlannedFile]:
+    """The files for ``ci`` rendered from the templates, nothing written.
+
+    Raises:
+        ScaffoldError: ``ci`` is not supported.
+    """
+    check_ci(ci)
+    config_path = facts.directory / CONFIG_NAME
+    config_relative = config_path.relative_to(facts.toplevel).as_posix()
+    return [
+        PlannedFile(config_path, config_relative, *_config(facts, ci)),
+        PlannedFile(
+            facts.toplevel / CI_FILES[ci],
+            CI_FILES[ci],
+            *_ci_file(facts, ci, config_relative),
+        ),
+    ]
+
+
+def scaffold(
+    repo_dir: Path, ci: str, force: bool = False, *, facts: RepositoryFacts | None = None
+) -> list[PlannedFile]:
+    """Write ``conveyor.toml`` and the CI caller file for ``ci`` into ``repo_dir``.
+
+    All or nothing: when a file exists and ``force`` is false, nothing is
+    written and the error lists every file that exists.
+
+    Args:
+        repo_dir: The application's directory, inside a git repository.
+        ci: ``"github"`` or ``"gitlab"``.
+        force: Overwrite files that exist.
+        facts: What is known of the repository already (read from ``repo_dir`` when None).
+
+    Returns:
+        The files written, in the order they were planned.
+
+    Raises:
+        ScaffoldError: unknown CI, not a git repository, no Dockerfile, files exist.
+    """
+    check_ci(ci)
+    if facts is None:
+        facts = inspect_repository(repo_dir)
+    files = plan(facts, ci)
+    for planned in files:
+        if planned.path.is_dir():
+            raise ScaffoldError(
+                planned.path,
+                "is a directory where conveyor init writes a file; nothing was written",
+                hint="move it away, then run 'conveyor init' again",
+            )
+    existing = [planned.relative for planned in files if planned.path.exists()]
+    if existing and not force:
+        raise ScaffoldError(
+            facts.toplevel,
+            f"these files exist already: {', '.join(existing)}; nothing was written",
+            hint="pass --force to overwrite them, or move them away first",
+        )
+    _write_all(files)
+    return files
+
+
+def forge_host(facts: RepositoryFacts, ci: str) -> str:
+    """The host of the forge ``ci`` runs on: origin's host, unless origin is the other forge."""
+    other = {host for kind, host in _DEFAULT_FORGE_HOSTS.items() if kind != ci}
+    if facts.remote is None or facts.remote.host in other:
+        return _DEFAULT_FORGE_HOSTS[ci]
+    return facts.remote.host
+
+
+def _write_all(files: Sequence[PlannedFile]) -> None:
+    """Write every file to a temporary name first, then rename them all into place."""
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for planned in files:
+            planned.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = planned.path.with_name(f".{planned.path.name}.conveyor-init.tmp")
+            temporary.write_bytes(planned.content.encode("utf-8"))
+            staged.append((temporary, planned.path))
+    except OSError as exc:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        raise ScaffoldError(
+            exc.filename or files[0].path, f"cannot be written: {exc.strerror}; nothing was written"
+        ) from exc
+    for temporary, target in staged:
+        os.replace(temporary, target)
+
+
+def _config(facts: RepositoryFacts, ci: str) -> tuple[str, tuple[str, ...]]:
+    todos = [
+        f"set registry.host (now the placeholder {REGISTRY_PLACEHOLDER}) to your registry",
+        "set gitops.repo and gitops.forge.project to the manifest repository",
+    ]
+    if facts.test.todo is not None:
+        todos.insert(0, facts.test.todo)
+    host = forge_host(facts, ci)
+    owner = facts.remote.owner if facts.remote is not None and facts.remote.owner else "OWNER"
+    forge_lines = f"kind = {_quote(ci)}\nproject = {_quote(f'{owner}/manifests')}"
+    if host != _DEFAULT_FORGE_HOSTS[ci]:
+        forge_lines += f"\napi_url = {_quote(f'https://{host}{_API_PATHS[ci]}')}"
+    values = {
+        "TODO_HEADER": "#\n" + "".join(f"# TODO: {todo}\n" for todo in todos),
+        "APP_NAME": _quote(facts.app_name),
+        "DOCKERFILE": _quote(facts.dockerfile),
+        "REGISTRY_HOST": _quote(REGISTRY_PLACEHOLDER),
+        "REGISTRY_PATTERN": _quote("^" + re.escape(REGISTRY_PLACEHOLDER) + "/.+$"),
+        "TEST_DETECTED": facts.test.detected,
+        "TEST_IMAGE": _quote(facts.test.image),
+        "TEST_COMMAND": "[" + ", ".join(_quote(part) for part in facts.test.command) + "]",
+        "GITOPS_REPO": _quote(f"https://{host}/{owner}/manifests.git"),
+        "FORGE_LINES": forge_lines,
+        "STAGING_PATH": _quote(f"apps/{facts.app_name}/overlays/staging"),
+        "PRODUCTION_PATH": _quote(f"apps/{facts.app_name}/overlays/production"),
+    }
+    return render("conveyor.toml.tmpl", values), tuple(todos)
+
+
+def _ci_file(facts: RepositoryFacts, ci: str, config_relative: str) -> tuple[str, tuple[str, ...]]:
+    todos = (f"set the ACR name (now the placeholder {ACR_PLACEHOLDER}) to your registry's name",)
+    values = {
+        "BRANCH": _quote(facts.default_branch),
+        "BRANCH_NAME": facts.default_branch,
+        "CONFIG_PATH": _quote(config_relative),
+        "DAGGER_MODULE": _quote(DAGGER_MODULE),
+        "ACR_NAME": _quote(ACR_PLACEHOLDER),
+    }
+    if ci == "github":
+        values["REUSABLE_WORKFLOW"] = REUSABLE_WORKFLOW
+        return render("github-workflow.yml.tmpl", values), todos
+    values["GITLAB_TEMPLATE_URL"] = _quote(GITLAB_TEMPLATE_URL)
+    return render("gitlab-ci.yml.tmpl", values), todos
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """The template named ``template`` with every ``@@NAME@@`` replaced from ``values``.
+
+    Raises:
+        KeyError: the template uses a name ``values`` lacks (a bug in the generator).
+    """
+    text = resources.files("conveyor.scaffold").joinpath("templates", template).read_text("utf-8")
+    return _PLACEHOLDER.sub(lambda match: values[match.group(1)], text)
+
+
+def _quote(value: str) -> str:
+    """``value`` as a JSON string: valid as a TOML basic string and a YAML scalar."""
+    return json.dumps(value)

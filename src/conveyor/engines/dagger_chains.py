@@ -1,0 +1,175 @@
+"""Dagger chains: the lazy dagger-io objects behind each engine operation.
+
+Every function here only *describes* work: it chains dagger-io calls, which
+append fields to a query and send nothing.  :class:`~conveyor.engines.dagger.DaggerEngine`
+awaits the result.  Keeping the two apart lets the chains be rendered to
+GraphQL and checked against the engine's schema without an engine.
+
+Secrets always travel as ``Secret`` objects made by ``set_secret`` (the one
+place their plaintext is sent, by design) and reach a process through
+``with_secret_variable`` or a Dockerfile secret mount, never as an
+environment variable, an exec argument or a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+
+import dagger
+
+from conveyor.engines.port import BuildSpec, RegistryAuth, RunSpec, ServiceSpec
+from conveyor.secrets import Secret
+
+CA_BUNDLE_PATH = "/etc/ssl/certs/ca-certificates.crt"
+"""Where a configured CA bundle is mounted in run containers (Debian layout)."""
+
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".venv",
+    "**/__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+)
+"""Host paths never uploaded to the engine: local caches, not sources."""
+
+
+class Sources:
+    """Turns local paths into Dagger directories.
+
+    Outside a module the host's files are uploaded with ``host().directory``.
+    Inside a Dagger module the sources already are a ``dagger.Directory``
+    (a function argument) that was also exported to a local path so the core
+    can read its configuration; ``known`` maps that path back to the
+    directory, so the engine reuses it instead of uploading a copy.
+
+    Args:
+        client: The dagger-io client.
+        known: Directories already in the engine, by the local path they were
+            exported to.
+        exclude: Patterns left out when a host directory is uploaded.
+    """
+
+    def __init__(
+        self,
+        client: dagger.Client,
+        known: Mapping[Path, dagger.Directory] | None = None,
+        exclude: Sequence[str] = DEFAULT_EXCLUDE,
+    ) -> None:
+        self._client = client
+        self._known = {path.resolve(): directory for path, directory in (known or {}).items()}
+        self._exclude = list(exclude)
+
+    def directory(self, path: Path) -> dagger.Directory:
+        """The Dagger directory holding the local directory ``path``."""
+        path = path.resolve()
+        for root, directory in self._known.items():
+            if path == root:
+                return directory
+            if path.is_relative_to(root):
+                return directory.directory(path.relative_to(root).as_posix())
+        return self._client.host().directory(str(path), exclude=self._exclude)
+
+    def file(self, path: Path) -> dagger.File:
+        """The Dagger file holding the local file ``path``."""
+        path = path.resolve()
+        for root, directory in self._known.items():
+            if path.is_relative_to(root):
+                return directory.file(path.relative_to(root).as_posix())
+        return self._client.host().file(str(path))
+
+
+def secret(client: dagger.Client, value: Secret) -> dagger.Secret:
+    """A Dagger secret carrying ``value``; its plaintext travels only in ``setSecret``."""
+    return client.set_secret(value.name, value.reveal())
+
+
+def run_container(client: dagger.Client, spec: RunSpec, sources: Sources) -> dagger.Container:
+    """The container that runs ``spec.command`` and keeps any exit code.
+
+    ``expect=ANY`` makes a non-zero exit a value of the container (``exitCode``,
+    ``stdout``, ``stderr``) rather than a failed query, as the port requires.
+    """
+    ctr = client.container().from_(spec.image)
+    if spec.ca_bundle is not None:
+        ctr = ctr.with_mounted_file(CA_BUNDLE_PATH, sources.file(spec.ca_bundle))
+    ctr = ctr.with_mounted_directory(spec.workdir, sources.directory(spec.source)).with_workdir(
+        spec.workdir
+    )
+    for cache in spec.caches:
+        ctr = ctr.with_mounted_cache(cache.path, client.cache_volume(cache.name))
+    for name, value in spec.env.items():
+        ctr = ctr.with_env_variable(name, value)
+    for item in spec.secrets:
+        ctr = ctr.with_secret_variable(item.name, secret(client, item))
+    return ctr.with_exec(list(spec.command), expect=dagger.ReturnType.ANY)
+
+
+def output_path(spec: RunSpec, output: str) -> str:
+    """The absolute path in the run container of ``output`` (relative to the workdir)."""
+    return str(PurePosixPath(spec.workdir) / output)
+
+
+def build_variants(
+    client: dagger.Client, spec: BuildSpec, sources: Sources
+) -> list[dagger.Container]:
+    """One built container per platform (one for the engine's platform when none is asked)."""
+    context = sources.directory(spec.context)
+    build_args = [
+        dagger.BuildArg(name=name, value=value) for name, value in spec.build_args.items()
+    ]
+    secrets = [secret(client, value) for value in spec.secrets]
+    platforms: Sequence[str | None] = list(spec.platforms) or [None]
+    variants = []
+    for platform in platforms:
+        ctr = context.docker_build(
+            dockerfile=spec.dockerfile,
+            platform=dagger.Platform(platform) if platform else None,
+            build_args=build_args or None,
+            target=spec.target or "",
+            secrets=secrets or None,
+        )
+        for name, value in spec.labels.items():
+            ctr = ctr.with_label(name, value)
+        variants.append(ctr)
+    return variants
+
+
+def tarball(client: dagger.Client, variants: Sequence[dagger.Container]) -> dagger.File:
+    """The OCI archive of the image; a multi-platform index when there are several variants."""
+    if len(variants) == 1:
+        return variants[0].as_tarball()
+    return client.container().as_tarball(platform_variants=list(variants))
+
+
+def publisher(
+    client: dagger.Client,
+    variants: Sequence[dagger.Container],
+    address: str,
+    auth: RegistryAuth | None,
+) -> tuple[dagger.Container, list[dagger.Container]]:
+    """The container to call ``publish`` on and its platform variants.
+
+    One variant is published as itself; several become an index published from
+    an empty container, as dagger-io documents for multi-platform images.
+    """
+    if len(variants) == 1:
+        base, platform_variants = variants[0], []
+    else:
+        base, platform_variants = client.container(), list(variants)
+    if auth is not None:
+        base = base.with_registry_auth(address, auth.username, secret(client, auth.password))
+    return base, platform_variants
+
+
+def service(variant: dagger.Container, spec: ServiceSpec) -> dagger.Service:
+    """The image run as a service with its entrypoint, exposing ``spec.port``."""
+    ctr = variant
+    for name, value in spec.env.items():
+        ctr = ctr.with_env_variable(name, value)
+    return ctr.with_exposed_port(spec.port).as_service(use_entrypoint=True)
+
+
+def host_tunnel(client: dagger.Client, svc: dagger.Service) -> dagger.Service:
+    """A tunnel that makes ``svc`` reachable from the host on a random local port."""
+    return client.host().tunnel(svc)

@@ -1,0 +1,390 @@
+"""DaggerEngine against the Dagger API contract, offline.
+
+Every operation runs for real through dagger-io; its queries reach
+``DaggerApiDouble`` (tests/engines/dagger_query.py), which validates each one
+against the Dagger v0.21.8 schema and answers from a table.  The tests then
+assert what was sent: exec arguments, mounts, secrets as secret IDs, the
+publish address and its platform variants.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import dagger
+import graphql
+import pytest
+from dagger_query import DaggerApiDouble, ExecFailure, QueryFailure
+
+from conveyor.config.models import PolicyConfig
+from conveyor.engines.dagger import DaggerEngine
+from conveyor.engines.port import (
+    BuildSpec,
+    BuiltImage,
+    CacheMount,
+    Endpoint,
+    Engine,
+    RegistryAuth,
+    RunSpec,
+    ServiceSpec,
+)
+from conveyor.errors import CommandFailedError, EngineError, PolicyError
+from conveyor.policy.rules import enforce
+from conveyor.secrets import Secret
+
+SHA = "3f2a9c1d4e5b6a7980123456789abcdef0123456"
+TOKEN = Secret("PIP_TOKEN", "tok-Very-Secret-42")
+PASSWORD = Secret("REGISTRY_PASSWORD", "pw-Also-Secret-99")
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def assert_plaintext_only_in_set_secret(double: DaggerApiDouble, *secrets: Secret) -> None:
+    """A secret's value may appear in ``setSecret(plaintext:)`` and nowhere else."""
+    set_secret = re.compile(r'setSecret\(name: "[^"]*", plaintext: "[^"]*"\)')
+    sent = [set_secret.sub("setSecret(...)", text) for text in double.documents]
+    for value in secrets:
+        assert any(value.reveal() in text for text in double.documents), "secret never sent"
+        assert not any(value.reveal() in text for text in sent), value.name
+
+
+def is_secret(double: DaggerApiDouble, id_value: str, secret: Secret) -> bool:
+    """Whether ``id_value`` is the ID of a ``setSecret`` query for ``secret``."""
+    return f'setSecret(name: "{secret.name}"' in double.ids.get(id_value, "")
+
+
+def test_the_engine_implements_the_port() -> None:
+    assert isinstance(DaggerEngine(DaggerApiDouble().client()), Engine)
+
+
+@pytest.mark.anyio
+async def test_run_mounts_source_caches_env_and_secrets_and_keeps_the_exit_code(
+    tmp_path: Path,
+) -> None:
+    double = DaggerApiDouble(
+        answers={
+            "exitCode": 3,
+            "stdout": f"1 failed, token was {TOKEN.reveal()}",
+            "stderr": "E   assert 1 == 2",
+            "export": "ok",
+        }
+    )
+    engine = DaggerEngine(double.client())
+    spec = RunSpec(
+        image="python:3.12-slim",
+        command=["python", "-m", "pytest", "-q", "--junitxml=junit.xml"],
+        source=tmp_path,
+        workdir="/src",
+        env={"CI": "true"},
+        secrets=[TOKEN],
+        caches=[CacheMount("pip", "/root/.cache/pip")],
+        outputs=["junit.xml"],
+        export_dir=tmp_path / "reports",
+    )
+
+    result = await engine.run(spec)
+
+    assert result.exit_code == 3
+    assert result.stdout == "1 failed, token was ***"
+    assert result.stderr == "E   assert 1 == 2"
+    assert result.exported == {"junit.xml": tmp_path / "reports" / "junit.xml"}
+    assert double.calls("from") == [{"address": "python:3.12-slim"}]
+    assert double.calls("withExec") == [
+        {"args": ["python", "-m", "pytest", "-q", "--junitxml=junit.xml"], "expect": "ANY"}
+    ]
+    (mount,) = double.calls("withMountedDirectory")
+    assert mount["path"] == "/src"
+    assert double.made_by(mount["source"], "directory")
+    assert f'path: "{tmp_path}"' in double.ids[mount["source"]]
+    assert double.calls("withWorkdir") == [{"path": "/src"}]
+    assert double.calls("withEnvVariable") == [{"name": "CI", "value": "true"}]
+    (cache,) = double.calls("withMountedCache")
+    assert cache["path"] == "/root/.cache/pip"
+    assert 'cacheVolume(key: "pip")' in double.ids[cache["cache"]]
+    (secret,) = double.calls("withSecretVariable")
+    assert secret["name"] == "PIP_TOKEN"
+    assert is_secret(double, secret["secret"], TOKEN)
+    assert_plaintext_only_in_set_secret(double, TOKEN)
+    assert double.calls("file") == [{"path": "/src/junit.xml"}]
+    assert double.calls("export") == [{"path": str(tmp_path / "reports" / "junit.xml")}]
+
+
+@pytest.mark.anyio
+async def test_run_mounts_the_ca_bundle_and_skips_outputs_not_produced(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.crt"
+    double = DaggerApiDouble(
+        answers={"exitCode": 0, "stdout": "", "stderr": ""},
+        failures=[QueryFailure("junit.xml", "lstat /src/junit.xml: no such file or directory")],
+    )
+    spec = RunSpec(
+        image="python:3.12-slim",
+        command=["true"],
+        source=tmp_path,
+        outputs=["junit.xml"],
+        export_dir=tmp_path / "out",
+        ca_bundle=bundle,
+    )
+
+    result = await DaggerEngine(double.client()).run(spec)
+
+    assert result.exported == {}
+    (ca,) = double.calls("withMountedFile")
+    assert ca["path"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert double.made_by(ca["source"], "host")
+    assert f'path: "{bundle}"' in double.ids[ca["source"]]
+
+
+@pytest.mark.anyio
+async def test_run_killed_by_a_signal_is_a_result_not_an_error(tmp_path: Path) -> None:
+    double = DaggerApiDouble(
+        failures=[ExecFailure("withExec", ["sleep", "999"], 137, stdout="", stderr="Killed")]
+    )
+    spec = RunSpec(image="alpine:3.20", command=["sleep", "999"], source=tmp_path)
+
+    result = await DaggerEngine(double.client()).run(spec)
+
+    assert (result.exit_code, result.stderr) == (137, "Killed")
+
+
+@pytest.mark.anyio
+async def test_run_reuses_a_directory_already_in_the_engine(tmp_path: Path) -> None:
+    double = DaggerApiDouble(answers={"exitCode": 0, "stdout": "", "stderr": ""})
+    client = double.client()
+    source = client.git("https://example.com/app.git").head().tree()
+    engine = DaggerEngine(client, known_sources={tmp_path: source})
+    spec = RunSpec(image="alpine:3.20", command=["ls"], source=tmp_path / "app")
+
+    await engine.run(spec)
+
+    assert double.calls("host") == []
+    (mount,) = double.calls("withMountedDirectory")
+    assert double.made_by(mount["source"], "tree")
+    assert 'directory(path: "app")' in double.ids[mount["source"]]
+
+
+def build_spec(tmp_path: Path, platforms: tuple[str, ...] = ()) -> BuildSpec:
+    return BuildSpec(
+        context=tmp_path,
+        dockerfile="docker/app.Dockerfile",
+        build_args={"VERSION": SHA},
+        labels={"org.opencontainers.image.revision": SHA},
+        target="runtime",
+        platforms=platforms,
+        secrets=[TOKEN],
+        tag=f"registry.example.com/hello:{SHA}",
+    )
+
+
+@pytest.mark.anyio
+async def test_build_passes_dockerfile_args_target_platforms_secrets_and_labels(
+    tmp_path: Path,
+) -> None:
+    double = DaggerApiDouble()
+    engine = DaggerEngine(double.client())
+
+    image = await engine.build(build_spec(tmp_path, ("linux/amd64", "linux/arm64")))
+
+    builds = double.calls("dockerBuild")
+    assert [b["platform"] for b in builds] == ["linux/amd64", "linux/arm64"]
+    for build in builds:
+        assert build["dockerfile"] == "docker/app.Dockerfile"
+        assert build["buildArgs"] == [{"name": "VERSION", "value": SHA}]
+        assert build["target"] == "runtime"
+        assert len(build["secrets"]) == 1
+        assert is_secret(double, build["secrets"][0], TOKEN)
+    assert double.calls("withLabel") == 2 * [
+        {"name": "org.opencontainers.image.revision", "value": SHA}
+    ]
+    assert_plaintext_only_in_set_secret(double, TOKEN)
+    assert image.local_ref == f"registry.example.com/hello:{SHA}"
+    assert image.platforms == ("linux/amd64", "linux/arm64")
+    assert image.id in double.ids
+
+
+@pytest.mark.anyio
+async def test_a_failed_build_is_a_command_failure_with_the_stderr_tail(tmp_path: Path) -> None:
+    stderr = "\n".join(f"step {n}" for n in range(40)) + f"\nerror: bad token {TOKEN.reveal()}"
+    double = DaggerApiDouble(
+        failures=[ExecFailure("dockerBuild", ["/bin/sh", "-c", "pip install ."], 1, stderr=stderr)]
+    )
+
+    with pytest.raises(CommandFailedError) as caught:
+        await DaggerEngine(double.client()).build(build_spec(tmp_path))
+
+    assert caught.value.exit_code == 1
+    assert caught.value.command == ("/bin/sh", "-c", "pip install .")
+    text = str(caught.value)
+    assert "error: bad token ***" in text
+    assert TOKEN.reveal() not in text
+    assert "step 39" in text
+    assert "step 5\n" not in text
+
+
+async def built(
+    double: DaggerApiDouble, tmp_path: Path, platforms: tuple[str, ...] = ()
+) -> tuple[DaggerEngine, BuiltImage]:
+    engine = DaggerEngine(double.client())
+    return engine, await engine.build(build_spec(tmp_path, platforms))
+
+
+@pytest.mark.anyio
+async def test_export_tarball_carries_every_platform_variant(tmp_path: Path) -> None:
+    double = DaggerApiDouble(answers={"export": "ok"})
+    engine, image = await built(double, tmp_path, ("linux/amd64", "linux/arm64"))
+    dest = tmp_path / "out" / "image.tar"
+
+    assert await engine.export_tarball(image, dest) == dest
+
+    (tarball,) = double.calls("asTarball")
+    assert len(tarball["platformVariants"]) == 2
+    assert all(double.made_by(v, "dockerBuild") for v in tarball["platformVariants"])
+    assert double.calls("export") == [{"path": str(dest)}]
+
+
+@pytest.mark.anyio
+async def test_publish_pushes_the_sha_tag_with_registry_auth_and_returns_the_digest(
+    tmp_path: Path,
+) -> None:
+    address = f"registry.example.com/hello:{SHA}"
+    double = DaggerApiDouble(answers={"publish": f"{address}@{DIGEST}"})
+    engine, image = await built(double, tmp_path)
+
+    published = await engine.publish(image, address, auth=RegistryAuth("ci-bot", PASSWORD))
+
+    assert published == f"{address}@{DIGEST}"
+    (publish,) = double.calls("publish")
+    assert publish == {"address": address}
+    pinned = enforce(published, PolicyConfig(allowed_registries=[r"^registry\.example\.com/.+$"]))
+    assert (pinned.tag, pinned.digest) == (SHA, DIGEST)
+    (auth,) = double.calls("withRegistryAuth")
+    assert (auth["address"], auth["username"]) == (address, "ci-bot")
+    assert is_secret(double, auth["secret"], PASSWORD)
+    assert_plaintext_only_in_set_secret(double, PASSWORD, TOKEN)
+
+
+@pytest.mark.anyio
+async def test_publish_of_several_platforms_pushes_one_index(tmp_path: Path) -> None:
+    address = f"registry.example.com/hello:{SHA}"
+    double = DaggerApiDouble(answers={"publish": f"{address}@{DIGEST}"})
+    engine, image = await built(double, tmp_path, ("linux/amd64", "linux/arm64"))
+
+    await engine.publish(image, address)
+
+    (publish,) = double.calls("publish")
+    assert publish["address"] == address
+    assert len(publish["platformVariants"]) == 2
+    assert all(double.made_by(v, "dockerBuild") for v in publish["platformVariants"])
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "address",
+    [
+        "registry.example.com/hello:latest",
+        "registry.example.com/hello",
+        "registry.example.com/hello:3f2a9c1",
+        f"registry.example.com/hello:{SHA}@{DIGEST}",
+    ],
+)
+async def test_publish_refuses_an_address_without_the_full_sha_tag(
+    tmp_path: Path, address: str
+) -> None:
+    double = DaggerApiDouble()
+    engine, image = await built(double, tmp_path)
+
+    with pytest.raises(PolicyError, match="full git SHA"):
+        await engine.publish(image, address)
+
+    assert double.calls("publish") == []
+
+
+@pytest.mark.anyio
+async def test_publish_that_returns_no_digest_is_an_error(tmp_path: Path) -> None:
+    double = DaggerApiDouble(answers={"publish": "registry.example.com/hello"})
+    engine, image = await built(double, tmp_path)
+
+    with pytest.raises(EngineError, match=r"returned 'registry\.example\.com/hello'"):
+        await engine.publish(image, f"registry.example.com/hello:{SHA}")
+
+
+@pytest.mark.anyio
+async def test_a_refused_push_to_an_insecure_registry_says_how_to_allow_it(tmp_path: Path) -> None:
+    double = DaggerApiDouble(
+        failures=[QueryFailure("publish", "http: server gave HTTP response to HTTPS client")]
+    )
+    engine, image = await built(double, tmp_path)
+
+    with pytest.raises(EngineError) as caught:
+        await engine.publish(image, f"localhost:5000/hello:{SHA}", insecure=True)
+
+    assert "HTTP response to HTTPS client" in str(caught.value)
+    assert caught.value.hint is not None
+    assert '[registries."localhost:5000"] http = true' in caught.value.hint
+
+
+@pytest.mark.anyio
+async def test_an_image_from_another_engine_is_refused(tmp_path: Path) -> None:
+    engine = DaggerEngine(DaggerApiDouble().client())
+    foreign = BuiltImage(id="sha256:0123", local_ref="localhost/hello:dev")
+
+    with pytest.raises(EngineError, match="was not built by this Dagger engine"):
+        await engine.export_tarball(foreign, tmp_path / "x.tar")
+
+
+@pytest.mark.anyio
+async def test_service_on_the_host_goes_through_a_tunnel(tmp_path: Path) -> None:
+    double = DaggerApiDouble(answers={"endpoint": "localhost:41234"})
+    engine, image = await built(double, tmp_path)
+
+    async with engine.service(ServiceSpec(image, 8080, env={"PORT": "8080"})) as endpoint:
+        assert endpoint == Endpoint("localhost", 41234)
+        assert double.calls("stop") == []
+
+    assert double.calls("withExposedPort") == [{"port": 8080}]
+    assert double.calls("asService") == [{"useEntrypoint": True}]
+    assert {"name": "PORT", "value": "8080"} in double.calls("withEnvVariable")
+    (tunnel,) = double.calls("tunnel")
+    assert double.made_by(tunnel["service"], "asService")
+    assert len(double.calls("stop")) == 1
+
+
+@pytest.mark.anyio
+async def test_service_inside_a_module_answers_on_its_own_endpoint(tmp_path: Path) -> None:
+    double = DaggerApiDouble(answers={"endpoint": "3ak4e1b5rm0ee.abc.dagger.local:8080"})
+    engine = DaggerEngine(double.client(), service_access="direct")
+    image = await engine.build(build_spec(tmp_path))
+
+    async with engine.service(ServiceSpec(image, 8080)) as endpoint:
+        assert endpoint.url == "http://3ak4e1b5rm0ee.abc.dagger.local:8080"
+
+    assert double.calls("tunnel") == []
+    assert double.calls("endpoint") == [{"port": 8080}]
+    assert len(double.calls("start")) == 1
+    assert len(double.calls("stop")) == 1
+
+
+@pytest.mark.anyio
+async def test_a_field_missing_from_the_engine_schema_fails_offline() -> None:
+    # dagger-io 0.21.11 still generates loadContainerFromID; the v0.21.8 engine
+    # loads objects through node(id:) and has no such field.
+    client = DaggerApiDouble().client()
+
+    with pytest.raises(dagger.InvalidQueryError):
+        await client.load_container_from_id(dagger.ContainerID("id-1")).id()
+
+
+def test_the_double_validates_documents_against_the_schema() -> None:
+    double = DaggerApiDouble()
+
+    with pytest.raises(
+        AssertionError, match="Cannot query field 'nonExistent' on type 'Container'"
+    ):
+        double.answer(graphql.parse("{ container { nonExistent } }"))
+    with pytest.raises(AssertionError, match=r"Container\.withExec\(args:\)' .* is required"):
+        double.answer(graphql.parse("{ container { withExec(expect: ANY) { id } } }"))
+    assert double.documents == []

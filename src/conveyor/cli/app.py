@@ -37,6 +37,10 @@ from conveyor.cli import init  # noqa: E402
 
 app.command("init")(init.init)
 
+from conveyor.cli import trace  # noqa: E402
+
+app.add_typer(trace.app, name="trace")
+
 
 def main() -> None:
     """Entry point of the console script: run the app, map errors to exit codes."""

@@ -1,0 +1,242 @@
+"""Properties every CI file Conveyor ships or generates must have.
+
+Each check returns the list of violations (empty when the file is fine), so
+that a test can show them all and ``test_rules.py`` can prove each check
+catches what it is for.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[2]
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+
+# a version tag (v8, v4.1.0) or a full commit SHA
+_PINNED_REF = re.compile(r"^(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+_EXPRESSION = re.compile(r"^\$\{\{\s*[^}]+\}\}$")
+_SECRETISH_KEY = re.compile(r"(token|password|secret|credential|creds)", re.IGNORECASE)
+_SECRET_LOOKING_VALUE = re.compile(
+    r"(ghp_[A-Za-z0-9]{20,}|github_pat_|glpat-|-----BEGIN|AKIA[0-9A-Z]{16}|xox[bp]-)"
+)
+ALLOWED_JOB_PERMISSIONS = {
+    "contents": {"read"},
+    "id-token": {"write"},
+    "security-events": {"write"},
+    "actions": {"read"},
+}
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely (GitLab's ``!reference`` is not used in Conveyor's files)."""
+    return YAML(typ="safe").load(StringIO(text))
+
+
+def validate_schema(schema: str, files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """Run the real check-jsonschema CLI with a vendored SchemaStore schema."""
+    return subprocess.run(
+        [str(CHECK_JSONSCHEMA), "--builtin-schema", schema, *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def walk_strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every (key path, string value) in a parsed document."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from walk_strings(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk_strings(value, f"{path}[{index}]")
+    elif isinstance(node, str):
+        yield path, node
+
+
+# --- GitHub Actions -----------------------------------------------------------
+
+
+def github_uses(workflow: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """Every (where, uses) in a workflow: job-level reusable calls and step actions."""
+    for name, job in workflow.get("jobs", {}).items():
+        if "uses" in job:
+            yield f"jobs.{name}", job["uses"]
+        for index, step in enumerate(job.get("steps", [])):
+            if "uses" in step:
+                yield f"jobs.{name}.steps[{index}]", step["uses"]
+
+
+def unpinned_uses(workflow: Mapping[str, Any]) -> list[str]:
+    """``uses:`` entries that are not pinned to a version tag or a commit SHA."""
+    problems = []
+    for where, uses in github_uses(workflow):
+        if uses.startswith("./"):
+            continue  # a workflow or action of this same repository and commit
+        ref = uses.rpartition("@")[2] if "@" in uses else ""
+        if not _PINNED_REF.match(ref):
+            problems.append(f"{where}: {uses} is not pinned to a version tag or SHA")
+    return problems
+
+
+def permission_problems(workflow: Mapping[str, Any]) -> list[str]:
+    """Top-level permissions must be empty (or read-only); each job states its own, minimal."""
+    problems = []
+    top = workflow.get("permissions")
+    if top is None:
+        problems.append("no top-level permissions: the token would get the repository default")
+    elif top not in ({}, {"contents": "read"}):
+        problems.append(f"top-level permissions {top!r} are wider than contents: read")
+    for name, job in workflow.get("jobs", {}).items():
+        permissions = job.get("permissions")
+        if not isinstance(permissions, Mapping):
+            problems.append(f"jobs.{name}: no explicit permissions mapping ({permissions!r})")
+            continue
+        for scope, level in permissions.items():
+            if level not in ALLOWED_JOB_PERMISSIONS.get(scope, set()) | {"none"}:
+                problems.append(f"jobs.{name}: permission {scope}: {level} is not allowed")
+    return problems
+
+
+def inline_secret_problems(document: Any) -> list[str]:
+    """Secret-looking keys must take an expression/variable; no value may look like a secret."""
+    problems = []
+    for path, value in walk_strings(document):
+        key = path.rsplit(".", 1)[-1]
+        if _SECRET_LOOKING_VALUE.search(value):
+            problems.append(f"{path}: the value looks like a secret")
+        elif (
+            _SECRETISH_KEY.search(key)
+            and "[" not in key
+            and not (_EXPRESSION.match(value.strip()) or value.startswith("$"))
+            and not path.endswith(".description")
+            and "permissions." not in f".{path}"
+        ):
+            problems.append(f"{path}: {key} is set inline instead of from secrets or variables")
+    return problems
+
+
+def _has_azure_login(job: Mapping[str, Any]) -> bool:
+    return any(
+        str(step.get("uses", "")).lower().startswith("azure/login@") for step in job.get("steps", [])
+    )
+
+
+def id_token_problems(
+    workflow: Mapping[str, Any], resolve: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[str]:
+    """``id-token: write`` only in jobs that log in by OIDC (directly or in the called workflow).
+
+    ``resolve`` maps a reusable workflow reference to its parsed content.
+    """
+    problems = []
+    for name, job in workflow.get("jobs", {}).items():
+        if (job.get("permissions") or {}).get("id-token") != "write":
+            continue
+        if _has_azure_login(job):
+            continue
+        called = (resolve or {}).get(job.get("uses", ""))
+        if called is not None and any(_has_azure_login(j) for j in called["jobs"].values()):
+            continue
+        problems.append(f"jobs.{name}: id-token: write but no OIDC login happens there")
+    for name, job in workflow.get("jobs", {}).items():
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).lower().startswith("azure/login@"):
+                given = set(step.get("with", {}))
+                if given & {"creds", "client-secret"}:
+                    problems.append(f"jobs.{name}: azure/login is given a client secret")
+                if (job.get("permissions") or {}).get("id-token") != "write":
+                    problems.append(f"jobs.{name}: azure/login without id-token: write")
+    return problems
+
+
+def github_run_scripts(job: Mapping[str, Any]) -> str:
+    """All ``run:`` text of a job, joined."""
+    return "\n".join(str(step.get("run", "")) for step in job.get("steps", []))
+
+
+def promotion_problems(workflow: Mapping[str, Any]) -> list[str]:
+    """Jobs that promote run under the protected environment and only open a pull request."""
+    problems = []
+    promoting = {
+        name: job
+        for name, job in workflow.get("jobs", {}).items()
+        if "conveyor promote" in github_run_scripts(job)
+    }
+    if not promoting:
+        problems.append("no job runs 'conveyor promote'")
+    for name, job in promoting.items():
+        environment = job.get("environment")
+        if isinstance(environment, Mapping):
+            environment = environment.get("name")
+        if environment != "production":
+            problems.append(f"jobs.{name}: not bound to environment: production ({environment!r})")
+        script = github_run_scripts(job)
+        if "--from staging --to production" not in script:
+            problems.append(f"jobs.{name}: does not promote --from staging --to production")
+        if re.search(r"\bgit\s+push\b", script):
+            problems.append(f"jobs.{name}: pushes with git instead of opening a pull request")
+        if (job.get("permissions") or {}).get("contents") != "read":
+            problems.append(f"jobs.{name}: contents permission is not read-only")
+    return problems
+
+
+# --- GitLab CI ----------------------------------------------------------------
+
+
+def gitlab_scripts(job: Mapping[str, Any]) -> str:
+    """All script lines of a GitLab job (before_script and script), joined."""
+    lines: list[str] = []
+    for key in ("before_script", "script"):
+        lines += [str(line) for line in job.get(key, [])]
+    return "\n".join(lines)
+
+
+def gitlab_image_problems(document: Mapping[str, Any]) -> list[str]:
+    """Images and services carry an explicit tag, never ``latest``."""
+    problems = []
+    for name, job in document.items():
+        if not isinstance(job, Mapping):
+            continue
+        images = [job.get("image")] + [
+            s.get("name") if isinstance(s, Mapping) else s for s in job.get("services", [])
+        ]
+        for image in filter(None, images):
+            image_name = image.get("name") if isinstance(image, Mapping) else image
+            tag = image_name.rpartition(":")[2] if ":" in image_name.rsplit("/", 1)[-1] else ""
+            if not tag or tag == "latest":
+                problems.append(f"{name}: image {image_name} is not pinned to a tag")
+    return problems
+
+
+def gitlab_promotion_problems(job_name: str, job: Mapping[str, Any]) -> list[str]:
+    """A GitLab promotion job: manual, default branch only, protected environment, no push."""
+    problems = []
+    environment = job.get("environment")
+    if isinstance(environment, Mapping):
+        environment = environment.get("name")
+    if environment != "production":
+        problems.append(f"{job_name}: not bound to environment production ({environment!r})")
+    rules = job.get("rules", [])
+    expected = {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual"}
+    if not rules or any(
+        {k: rule.get(k) for k in expected} != expected for rule in rules
+    ):
+        problems.append(f"{job_name}: rules {rules!r} are not manual-on-the-default-branch only")
+    script = gitlab_scripts(job)
+    if "conveyor promote" not in script or "--from staging --to production" not in script:
+        problems.append(f"{job_name}: does not run conveyor promote --from staging --to production")
+    if re.search(r"\bgit\s+push\b", script):
+        problems.append(f"{job_name}: pushes with git instead of opening a merge request")
+    if "id_tokens" in job:
+        problems.append(f"{job_name}: asks for an OIDC token it does not use")
+    return problems

@@ -1,0 +1,189 @@
+"""The project's GitHub workflows: schema-valid, pinned, least privilege, promotion by PR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .rules import (
+    REPO,
+    github_run_scripts,
+    id_token_problems,
+    inline_secret_problems,
+    load_yaml,
+    permission_problems,
+    promotion_problems,
+    unpinned_uses,
+    validate_schema,
+)
+
+WORKFLOWS = REPO / ".github" / "workflows"
+REUSABLE = WORKFLOWS / "conveyor.yml"
+PROJECT = WORKFLOWS / "ci.yml"
+ALL = sorted(WORKFLOWS.glob("*.yml"))
+
+
+def parsed(path: Path) -> Any:
+    return load_yaml(path.read_text("utf-8"))
+
+
+def test_the_expected_workflows_exist() -> None:
+    assert [p.name for p in ALL] == ["ci.yml", "conveyor.yml"]
+
+
+def test_every_workflow_matches_the_github_workflow_schema() -> None:
+    checked = validate_schema("vendor.github-workflows", ALL)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "ok -- validation done" in checked.stdout
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_every_action_is_pinned(path: Path) -> None:
+    assert unpinned_uses(parsed(path)) == []
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_permissions_are_minimal_and_explicit(path: Path) -> None:
+    assert permission_problems(parsed(path)) == []
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_no_secret_is_written_inline(path: Path) -> None:
+    assert inline_secret_problems(parsed(path)) == []
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_id_token_write_only_where_oidc_login_happens(path: Path) -> None:
+    resolve = {"./.github/workflows/conveyor.yml": parsed(REUSABLE)}
+    assert id_token_problems(parsed(path), resolve) == []
+
+
+def test_reusable_workflow_is_called_with_its_inputs_and_secrets() -> None:
+    workflow = parsed(REUSABLE)
+    call = workflow["on"]["workflow_call"]
+    assert {
+        "config",
+        "environment",
+        "engine",
+        "python-version",
+        "registry-is-acr",
+        "acr-name",
+        "run-promotion",
+        "module",
+        "dagger-version",
+    } <= set(call["inputs"])
+    assert call["inputs"]["registry-is-acr"]["type"] == "boolean"
+    assert call["inputs"]["run-promotion"]["default"] is False
+    assert {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID", "GITOPS_TOKEN"} <= set(
+        call["secrets"]
+    )
+    assert all(secret["required"] is False for secret in call["secrets"].values())
+
+
+def test_pipeline_job_runs_dagger_call_ci_with_the_official_action() -> None:
+    job = parsed(REUSABLE)["jobs"]["pipeline"]
+    dagger = [s for s in job["steps"] if str(s.get("uses", "")).startswith("dagger/")]
+    assert len(dagger) == 1
+    step = dagger[0]
+    assert step["uses"] == "dagger/dagger-for-github@v8"
+    assert step["with"]["verb"] == "call"
+    args = step["with"]["args"].split()
+    assert args[0] == "ci"
+    assert "--source=." in args
+    assert "--gitops-token=env:CONVEYOR_GITOPS_TOKEN" in args
+    assert step["env"]["CONVEYOR_GITOPS_TOKEN"] == "${{ secrets.GITOPS_TOKEN }}"
+    assert step["with"]["version"] == "${{ inputs.dagger-version }}"
+
+
+def test_acr_login_is_oidc_then_az_acr_login_and_only_for_acr() -> None:
+    steps = parsed(REUSABLE)["jobs"]["pipeline"]["steps"]
+    login = next(s for s in steps if str(s.get("uses", "")).startswith("azure/login@"))
+    assert login["if"] == "inputs.registry-is-acr"
+    assert set(login["with"]) == {"client-id", "tenant-id", "subscription-id"}
+    acr = next(s for s in steps if "az acr login" in s.get("run", ""))
+    assert acr["if"] == "inputs.registry-is-acr"
+    assert steps.index(login) < steps.index(acr)
+    # the input reaches the shell through env, never by ${{ }} inside run:
+    assert "${{" not in acr["run"]
+    assert acr["env"]["ACR_NAME"] == "${{ inputs.acr-name }}"
+
+
+def test_no_run_script_interpolates_expressions() -> None:
+    for path in ALL:
+        for name, job in parsed(path)["jobs"].items():
+            assert "${{" not in github_run_scripts(job), f"{path.name}: jobs.{name}"
+
+
+def test_scan_sarif_is_uploaded_with_security_events_write() -> None:
+    job = parsed(REUSABLE)["jobs"]["pipeline"]
+    upload = next(
+        s for s in job["steps"] if str(s.get("uses", "")).startswith("github/codeql-action/")
+    )
+    assert upload["uses"] == "github/codeql-action/upload-sarif@v4"
+    assert upload["with"]["sarif_file"].endswith("/scan.sarif")
+    assert upload["if"].startswith("always()")
+    assert job["permissions"]["security-events"] == "write"
+
+
+def test_job_summary_reports_stages_digest_commit_trace_and_tests() -> None:
+    job = parsed(REUSABLE)["jobs"]["pipeline"]
+    summary = next(s for s in job["steps"] if s.get("id") == "summary")
+    assert summary["if"] == "always()"
+    assert summary["shell"] == "python"
+    script = summary["run"]
+    for needle in (
+        "GITHUB_STEP_SUMMARY",
+        "| stage | status | duration | reason |",
+        "result.get(\"image\")",
+        "result.get(\"manifest_commit\")",
+        "result.get(\"trace_url\")",
+        "junit.xml",
+    ):
+        assert needle in script, needle
+    compile(script, "summary", "exec")  # the embedded script is valid Python
+
+
+def test_pipeline_failure_fails_the_job_after_the_reports_are_kept() -> None:
+    steps = parsed(REUSABLE)["jobs"]["pipeline"]["steps"]
+    names = [s.get("id") or s.get("name") for s in steps]
+    last = steps[-1]
+    assert last["if"] == "steps.dagger.outcome == 'failure' || steps.podman.outcome == 'failure'"
+    assert "exit 1" in last["run"]
+    assert names.index("summary") < len(steps) - 1
+    keep = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert keep["if"] == "always()"
+
+
+def test_promotion_is_a_pull_request_behind_the_production_environment() -> None:
+    workflow = parsed(REUSABLE)
+    assert promotion_problems(workflow) == []
+    promote = workflow["jobs"]["promote"]
+    assert promote["needs"] == "pipeline"
+    assert promote["if"] == "inputs.run-promotion && needs.pipeline.result == 'success'"
+    assert "id-token" not in promote["permissions"]
+
+
+def test_podman_engine_runs_conveyor_run() -> None:
+    steps = parsed(REUSABLE)["jobs"]["pipeline"]["steps"]
+    podman = next(s for s in steps if s.get("id") == "podman")
+    assert podman["if"] == "inputs.engine == 'podman'"
+    assert 'conveyor run --engine podman --config "$CONVEYOR_CONFIG"' in podman["run"]
+
+
+def test_project_workflow_runs_the_same_command_as_local() -> None:
+    workflow = parsed(PROJECT)
+    test_job = workflow["jobs"]["test"]
+    assert test_job["runs-on"] == "ubuntu-latest"
+    assert "bash .ci/run" in github_run_scripts(test_job)
+    assert test_job["permissions"] == {"contents": "read"}
+
+
+def test_project_workflow_calls_the_reusable_workflow_for_the_example() -> None:
+    example = parsed(PROJECT)["jobs"]["example"]
+    assert example["uses"] == "./.github/workflows/conveyor.yml"
+    assert (REPO / example["uses"]).is_file()
+    # a caller must grant what the called jobs ask for, and no more
+    called = parsed(REUSABLE)["jobs"]["pipeline"]["permissions"]
+    assert example["permissions"] == called

@@ -1,0 +1,174 @@
+"""The checks in rules.py catch what they are for (each test feeds one violation)."""
+
+from __future__ import annotations
+
+from .rules import (
+    gitlab_image_problems,
+    gitlab_promotion_problems,
+    id_token_problems,
+    inline_secret_problems,
+    load_yaml,
+    permission_problems,
+    promotion_problems,
+    unpinned_uses,
+)
+
+GOOD_JOB = """
+permissions: {}
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    permissions:
+      contents: read
+    steps:
+      - uses: actions/checkout@v6
+      - uses: dagger/dagger-for-github@8b1a9fa54cbf2f32d13ab0a1c7b1a4a7c3f9e0d2
+"""
+
+
+def test_pinned_tags_and_shas_pass() -> None:
+    assert unpinned_uses(load_yaml(GOOD_JOB)) == []
+
+
+def test_branch_refs_and_missing_refs_are_unpinned() -> None:
+    workflow = load_yaml(
+        """
+jobs:
+  a:
+    uses: acme/workflows/.github/workflows/x.yml@main
+  b:
+    steps:
+      - uses: actions/checkout@master
+      - uses: some/action
+"""
+    )
+    assert unpinned_uses(workflow) == [
+        "jobs.a: acme/workflows/.github/workflows/x.yml@main is not pinned to a version tag or SHA",
+        "jobs.b.steps[0]: actions/checkout@master is not pinned to a version tag or SHA",
+        "jobs.b.steps[1]: some/action is not pinned to a version tag or SHA",
+    ]
+
+
+def test_missing_or_wide_permissions_are_reported() -> None:
+    workflow = load_yaml(
+        """
+permissions: write-all
+jobs:
+  a:
+    runs-on: ubuntu-latest
+  b:
+    permissions:
+      contents: write
+"""
+    )
+    assert permission_problems(workflow) == [
+        "top-level permissions 'write-all' are wider than contents: read",
+        "jobs.a: no explicit permissions mapping (None)",
+        "jobs.b: permission contents: write is not allowed",
+    ]
+    assert permission_problems({"jobs": {}}) == [
+        "no top-level permissions: the token would get the repository default"
+    ]
+
+
+def test_inline_secrets_are_reported() -> None:
+    document = load_yaml(
+        """
+jobs:
+  a:
+    env:
+      GITOPS_TOKEN: hunter2
+      REGISTRY_PASSWORD: ${{ secrets.REGISTRY_PASSWORD }}
+      OTHER: ghp_abcdefghijklmnopqrstuvwxyz0123
+"""
+    )
+    assert inline_secret_problems(document) == [
+        "jobs.a.env.GITOPS_TOKEN: GITOPS_TOKEN is set inline instead of from secrets or variables",
+        "jobs.a.env.OTHER: the value looks like a secret",
+    ]
+
+
+def test_id_token_without_login_and_login_with_a_secret_are_reported() -> None:
+    workflow = load_yaml(
+        """
+jobs:
+  a:
+    permissions:
+      id-token: write
+    steps:
+      - run: echo hi
+  b:
+    permissions:
+      contents: read
+    steps:
+      - uses: azure/login@v3
+        with:
+          creds: ${{ secrets.AZURE_CREDENTIALS }}
+"""
+    )
+    assert id_token_problems(workflow) == [
+        "jobs.a: id-token: write but no OIDC login happens there",
+        "jobs.b: azure/login is given a client secret",
+        "jobs.b: azure/login without id-token: write",
+    ]
+
+
+def test_a_promotion_that_pushes_outside_production_is_reported() -> None:
+    workflow = load_yaml(
+        """
+jobs:
+  promote:
+    environment: staging
+    permissions:
+      contents: write
+    steps:
+      - run: |
+          conveyor promote --from staging --to prod
+          git push origin main
+"""
+    )
+    assert promotion_problems(workflow) == [
+        "jobs.promote: not bound to environment: production ('staging')",
+        "jobs.promote: does not promote --from staging --to production",
+        "jobs.promote: pushes with git instead of opening a pull request",
+        "jobs.promote: contents permission is not read-only",
+    ]
+    assert promotion_problems({"jobs": {}}) == ["no job runs 'conveyor promote'"]
+
+
+def test_gitlab_latest_and_untagged_images_are_reported() -> None:
+    document = load_yaml(
+        """
+job:
+  image: docker:latest
+  services: [docker]
+ok:
+  image: registry.example.com:5000/tools/python:3.12
+"""
+    )
+    assert gitlab_image_problems(document) == [
+        "job: image docker:latest is not pinned to a tag",
+        "job: image docker is not pinned to a tag",
+    ]
+
+
+def test_gitlab_promotion_on_any_branch_automatically_is_reported() -> None:
+    job = load_yaml(
+        """
+environment: staging
+id_tokens:
+  T: {aud: x}
+rules:
+  - if: $CI_COMMIT_BRANCH
+script:
+  - conveyor promote --from staging --to production
+  - git push origin HEAD:main
+"""
+    )
+    problems = gitlab_promotion_problems("promote", job)
+    assert problems == [
+        "promote: not bound to environment production ('staging')",
+        "promote: rules [{'if': '$CI_COMMIT_BRANCH'}] are not manual-on-the-default-branch only",
+        "promote: pushes with git instead of opening a merge request",
+        "promote: asks for an OIDC token it does not use",
+    ]

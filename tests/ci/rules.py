@@ -126,9 +126,8 @@ def inline_secret_problems(document: Any) -> list[str]:
 
 
 def _has_azure_login(job: Mapping[str, Any]) -> bool:
-    return any(
-        str(step.get("uses", "")).lower().startswith("azure/login@") for step in job.get("steps", [])
-    )
+    steps = job.get("steps", [])
+    return any(str(step.get("uses", "")).lower().startswith("azure/login@") for step in steps)
 
 
 def id_token_problems(
@@ -211,7 +210,7 @@ def gitlab_image_problems(document: Mapping[str, Any]) -> list[str]:
             s.get("name") if isinstance(s, Mapping) else s for s in job.get("services", [])
         ]
         for image in filter(None, images):
-            image_name = image.get("name") if isinstance(image, Mapping) else image
+            image_name = str(image.get("name") if isinstance(image, Mapping) else image)
             tag = image_name.rpartition(":")[2] if ":" in image_name.rsplit("/", 1)[-1] else ""
             if not tag or tag == "latest":
                 problems.append(f"{name}: image {image_name} is not pinned to a tag")
@@ -228,9 +227,7 @@ def gitlab_promotion_problems(job_name: str, job: Mapping[str, Any]) -> list[str
         problems.append(f"{job_name}: not bound to environment production ({environment!r})")
     rules = job.get("rules", [])
     expected = {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual"}
-    if not rules or any(
-        {k: rule.get(k) for k in expected} != expected for rule in rules
-    ):
+    if not rules or any({k: rule.get(k) for k in expected} != expected for rule in rules):
         problems.append(f"{job_name}: rules {rules!r} are not manual-on-the-default-branch only")
     script = gitlab_scripts(job)
     if "conveyor promote" not in script or "--from staging --to production" not in script:

@@ -136,9 +136,9 @@ def test_job_summary_reports_stages_digest_commit_trace_and_tests() -> None:
     for needle in (
         "GITHUB_STEP_SUMMARY",
         "| stage | status | duration | reason |",
-        "result.get(\"image\")",
-        "result.get(\"manifest_commit\")",
-        "result.get(\"trace_url\")",
+        'result.get("image")',
+        'result.get("manifest_commit")',
+        'result.get("trace_url")',
         "junit.xml",
     ):
         assert needle in script, needle

@@ -78,7 +78,7 @@ def test_dagger_job_has_the_docker_in_docker_service_with_tls() -> None:
     }
     script = gitlab_scripts(job)
     assert 'DAGGER_VERSION="$DAGGER_VERSION"' in script
-    assert "call ${CONVEYOR_MODULE:+-m \"$CONVEYOR_MODULE\"} ci" in script
+    assert 'call ${CONVEYOR_MODULE:+-m "$CONVEYOR_MODULE"} ci' in script
     assert "--gitops-token=env:CONVEYOR_GITOPS_TOKEN" in script
     assert document["variables"]["DAGGER_VERSION"] == "0.21.11"
 
@@ -88,7 +88,7 @@ def test_dagger_job_has_the_docker_in_docker_service_with_tls() -> None:
     [(DIND, ".conveyor-pipeline"), (PODMAN, ".conveyor-podman-pipeline")],
     ids=["dind", "podman"],
 )
-def test_pipeline_publishes_junit_and_keeps_the_scan_as_plain_artifact(path: Path, job: str) -> None:
+def test_pipeline_publishes_junit_and_keeps_the_scan_as_artifact(path: Path, job: str) -> None:
     document = parsed(path)
     artifacts = document[job].get("artifacts") or document[document[job]["extends"]]["artifacts"]
     assert artifacts["when"] == "always"

@@ -30,7 +30,7 @@ def respond(path: str) -> tuple[int, str, bytes]:
 class Handler(BaseHTTPRequestHandler):
     """Routes GET requests through :func:`respond`."""
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server calls
+    def do_GET(self) -> None:  # the name http.server calls
         status, content_type, body = respond(self.path.split("?", 1)[0])
         self.send_response(status)
         self.send_header("Content-Type", content_type)

@@ -7,9 +7,8 @@ import threading
 import urllib.request
 from http.server import ThreadingHTTPServer
 
-import pytest
-
 import app
+import pytest
 
 
 def test_version_comes_from_app_version(monkeypatch: pytest.MonkeyPatch) -> None:

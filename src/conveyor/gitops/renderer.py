@@ -1,0 +1,51 @@
+"""Rendering a kustomization with the real kustomize (``kubectl kustomize``).
+
+API:
+    ``render(directory, *, kubectl="kubectl") -> str``: the rendered multi-document
+    YAML.  This module is the one place that runs kubectl.
+
+Raises :class:`ToolMissingError` when kubectl is not installed and
+:class:`ManifestError` (naming the directory, with kustomize's own message)
+when kustomize cannot build it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from conveyor.errors import ManifestError, ToolMissingError
+from conveyor.gitops.kustomization import kustomization_file
+
+RENDER_TIMEOUT = 120.0
+
+
+def render(directory: Path | str, *, kubectl: str = "kubectl") -> str:
+    """Render the kustomization in ``directory``.
+
+    Raises:
+        ToolMissingError: kubectl is not on PATH.
+        ManifestError: there is no kustomization, or kustomize failed to build it.
+    """
+    path = Path(directory)
+    kustomization_file(path)
+    binary = shutil.which(kubectl)
+    if binary is None:
+        raise ToolMissingError(
+            kubectl, hint="install kubectl (it bundles kustomize), e.g. from your distribution"
+        )
+    try:
+        done = subprocess.run(
+            [binary, "kustomize", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=RENDER_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise ManifestError(path, f"kustomize did not finish in {RENDER_TIMEOUT:g}s") from error
+    if done.returncode != 0:
+        detail = " ".join(done.stderr.strip().splitlines()[-3:]) or f"exit {done.returncode}"
+        raise ManifestError(path, f"kustomize could not build it: {detail}")
+    return done.stdout

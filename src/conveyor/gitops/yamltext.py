@@ -1,0 +1,213 @@
+"""YAML as text: locate nodes with ruamel.yaml, then splice only their bytes.
+
+Editors in this package never re-dump a document: they compose it with
+ruamel.yaml (round-trip loader, which gives every node its start and end
+position in the original text) and replace or insert exact character ranges.
+Comments, key order, indentation, quoting, line endings (LF or CRLF) and every
+unrelated byte therefore stay as they were.
+
+API:
+    ``compose(text, path) -> list[Node]`` (one root node per document; raises
+    :class:`ManifestError` naming the file for malformed YAML),
+    ``mapping_get``, ``scalar_text``, ``format_scalar``, ``line_ending``,
+    and :class:`Splices`, an ordered set of replacements applied at once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from io import StringIO
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from conveyor.errors import ManifestError
+
+__all__ = [
+    "MappingNode",
+    "Node",
+    "ScalarNode",
+    "SequenceNode",
+    "Splices",
+    "compose",
+    "format_scalar",
+    "line_end",
+    "line_ending",
+    "line_start",
+    "mapping_get",
+    "scalar_text",
+]
+
+_NULL_TAG = "tag:yaml.org,2002:null"
+_NUMBERISH = re.compile(r"[-+]?[0-9][0-9_.:eE+-]*|0[xXoObB][0-9a-fA-F_]+")
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./:@+=-]*")
+
+
+def compose(text: str, path: str) -> list[Node]:
+    """The root node of every non-empty document in ``text``.
+
+    Raises:
+        ManifestError: ``text`` is not valid YAML (the message names ``path``,
+            the line and the problem).
+    """
+    if text.startswith("\ufeff"):
+        # positions would be off by one; a BOM has no place in a manifest
+        raise ManifestError(
+            path, "starts with a byte order mark", hint="save it as UTF-8 without BOM"
+        )
+    yaml = YAML(typ="rt")
+    try:
+        nodes = [node for node in yaml.compose_all(StringIO(text)) if node is not None]
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ManifestError(
+            path, f"is not valid YAML{where}: {problem}", hint="fix the file, then run again"
+        ) from error
+    for root in nodes:
+        _check_unique_keys(root, path)
+    return nodes
+
+
+def _check_unique_keys(root: Node, path: str) -> None:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                if isinstance(key, ScalarNode):
+                    if key.value in seen:
+                        raise ManifestError(
+                            path,
+                            f"is not valid YAML at line {key.start_mark.line + 1}: "
+                            f"key {key.value!r} appears twice in the same mapping",
+                            hint="keep one of them",
+                        )
+                    seen.add(key.value)
+                stack.append(value)
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+
+
+def mapping_get(node: MappingNode, key: str) -> tuple[ScalarNode, Node] | None:
+    """The (key node, value node) pair for ``key`` in a mapping node, if present."""
+    for key_node, value_node in node.value:
+        if isinstance(key_node, ScalarNode) and key_node.value == key:
+            return key_node, value_node
+    return None
+
+
+def is_null(node: Node) -> bool:
+    """Whether a node is an empty/``~``/``null`` scalar."""
+    return isinstance(node, ScalarNode) and node.tag == _NULL_TAG
+
+
+def scalar_text(node: Node, path: str, what: str) -> str | None:
+    """The string value of a scalar node (``None`` for null).
+
+    Raises:
+        ManifestError: the node is a mapping or sequence.
+    """
+    if not isinstance(node, ScalarNode):
+        found = "list" if isinstance(node, SequenceNode) else "mapping"
+        raise ManifestError(path, f"{what} must be a single value, found a {found}")
+    if is_null(node):
+        return None
+    return str(node.value)
+
+
+@lru_cache(maxsize=4096)
+def _plain_is_string(value: str) -> bool:
+    if not _PLAIN_SAFE.fullmatch(value) or ": " in value or value.endswith(":"):
+        return False
+    if _NUMBERISH.fullmatch(value):
+        # YAML 1.1 readers (kustomize's) take these as numbers or times
+        return False
+    try:
+        loaded = YAML(typ="safe", pure=True).load(f"k: {value}\n")
+    except YAMLError:
+        return False
+    return isinstance(loaded, dict) and loaded.get("k") == value and isinstance(value, str)
+
+
+def format_scalar(value: str, like: ScalarNode | None = None) -> str:
+    """``value`` as a YAML scalar token, in the quoting style of ``like`` when given.
+
+    A plain token is used only when YAML reads it back as the same string
+    (``1.0``, ``true`` or ``0123`` are quoted).
+    """
+    style = like.style if like is not None else None
+    if style == "'":
+        return "'" + value.replace("'", "''") + "'"
+    if style == '"' or not _plain_is_string(value):
+        return json.dumps(value)
+    return value
+
+
+def line_ending(text: str) -> str:
+    """The line ending the file uses: CRLF when its first line break is CRLF."""
+    first = text.find("\n")
+    if first > 0 and text[first - 1] == "\r":
+        return "\r\n"
+    return "\n"
+
+
+def line_start(text: str, index: int) -> int:
+    """Index of the first character of the line holding ``index``."""
+    return max(text.rfind("\n", 0, index), text.rfind("\r", 0, index)) + 1
+
+
+def line_end(text: str, index: int) -> int:
+    """Index just past the line break ending the line that holds ``index`` (or len)."""
+    for i in range(index, len(text)):
+        char = text[i]
+        if char == "\n":
+            return i + 1
+        if char == "\r":
+            return i + 2 if text[i + 1 : i + 2] == "\n" else i + 1
+    return len(text)
+
+
+@dataclass
+class Splices:
+    """Replacements of ``text[start:end]``, applied together from the end backwards."""
+
+    text: str
+    _items: list[tuple[int, int, int, str]] = field(default_factory=list)
+
+    def replace(self, start: int, end: int, new: str) -> None:
+        """Replace ``text[start:end]`` by ``new``."""
+        self._items.append((start, end, len(self._items), new))
+
+    def insert(self, at: int, new: str) -> None:
+        """Insert ``new`` before ``text[at]`` (in call order for the same position)."""
+        self.replace(at, at, new)
+
+    def insert_line(self, after: int, line: str, eol: str) -> None:
+        """Insert ``line`` as a whole line after the line that holds ``after``."""
+        at = line_end(self.text, after)
+        prefix = "" if at == 0 or self.text[at - 1] in "\r\n" else eol
+        self.insert(at, prefix + line + eol)
+
+    def apply(self) -> str:
+        """The edited text."""
+        text = self.text
+        ordered = sorted(self._items, key=lambda item: (item[0], item[1], item[2]))
+        pieces: list[str] = []
+        cursor = len(text)
+        # walk from the end so that earlier indices stay valid; same-position
+        # inserts keep call order because the list is reversed as a whole
+        for start, end, _, new in reversed(ordered):
+            if end > cursor:
+                raise ValueError("overlapping splices")
+            pieces.append(text[end:cursor])
+            pieces.append(new)
+            cursor = start
+        pieces.append(text[:cursor])
+        return "".join(reversed(pieces))

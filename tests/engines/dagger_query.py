@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import dagger
+import gql
 import graphql
+from dagger._exceptions import QueryErrorValue
 from dagger.client._core import Context
 from gql.transport.exceptions import TransportQueryError
 
@@ -200,3 +202,23 @@ def _transport_error(failure: ExecFailure | QueryFailure) -> TransportQueryError
     return TransportQueryError(
         message, errors=[{"message": message, "extensions": dict(extensions)}]
     )
+
+
+def dagger_error_classes() -> dict[str, type[dagger.DaggerError]]:
+    """Every ``DaggerError`` subclass dagger-io defines (its module runtime's included), by name."""
+    import dagger.mod._exceptions  # noqa: PLC0415 - registers the module errors
+
+    def walk(cls: type[dagger.DaggerError]) -> set[type[dagger.DaggerError]]:
+        found = {cls}
+        for sub in cls.__subclasses__():
+            found |= walk(sub)
+        return found
+
+    return {cls.__name__: cls for cls in walk(dagger.DaggerError)}
+
+
+def query_error(message: str, extensions: Mapping[str, Any] | None = None) -> dagger.QueryError:
+    """A ``QueryError`` as dagger-io makes it from an engine answer (an ``ExecError``
+    when ``extensions`` carry ``_type: EXEC_ERROR``)."""
+    value = QueryErrorValue(message=message, extensions=dict(extensions or {}))
+    return dagger.QueryError([value], gql.GraphQLRequest(graphql.parse("{ version }")))

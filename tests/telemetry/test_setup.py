@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -247,3 +249,45 @@ def test_grpc_without_its_package_says_what_to_do(tmp_path: Path) -> None:
         "  hint: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (collectors listen on 4318 "
         "for it), or pip install opentelemetry-exporter-otlp-proto-grpc"
     )
+
+
+def test_a_run_store_that_cannot_be_written_never_fails_the_run(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file where the run store's directory should be")
+    tracing = start_tracing(environ={}, runs_dir=blocker)
+
+    one_stage_run(tracing)
+
+    warnings = [r.getMessage() for r in caplog.records if r.name == "conveyor.telemetry.recorder"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("cannot record spans of run run-1: ")
+
+
+def test_set_global_lets_library_spans_nest_under_the_attempt(tmp_path: Path) -> None:
+    # a fresh interpreter: the global provider can be set once per process
+    script = f"""
+from pathlib import Path
+from opentelemetry import trace
+from conveyor.telemetry.setup import start_tracing
+from conveyor.pipeline.hooks import RunInfo
+from conveyor.pipeline.result import PipelineResult, StageResult, Status
+
+tracing = start_tracing(environ={{}}, runs_dir=Path({str(tmp_path)!r}), set_global=True)
+info = RunInfo("global-1", ("unit",))
+tracing.hooks.on_run_start(info)
+tracing.hooks.on_stage_start("unit")
+with tracing.hooks.attempt("unit", 1):
+    with trace.get_tracer("some.library").start_as_current_span("library call"):
+        pass
+result = StageResult("unit", Status.SUCCESS, attempts=1)
+tracing.hooks.on_stage_end(result)
+tracing.hooks.on_run_end(info, PipelineResult("global-1", (result,), 0.0))
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=20)
+
+    spans = {s.name: s for s in RunStore(tmp_path).load("global-1").spans}
+    assert sorted(spans) == ["attempt 1", "conveyor.run", "library call", "stage unit"]
+    assert spans["library call"].parent_id == spans["attempt 1"].span_id
+    assert spans["attempt 1"].parent_id == spans["stage unit"].span_id

@@ -218,6 +218,18 @@ async def test_a_command_missing_from_the_image_is_an_engine_failure(
     assert "no-such-program" in str(caught.value)
 
 
+async def test_cancelled_run_removes_its_container(
+    engine: PodmanEngine, base_image: str, source: Path
+) -> None:
+    with anyio.move_on_after(3) as scope:
+        await engine.run(RunSpec(base_image, ["sleep", "60"], source))
+    assert scope.cancelled_caught
+    left = await tool(
+        "podman", "ps", "-a", "--filter", "label=io.conveyor.engine=run", "--format", "{{.Names}}"
+    )
+    assert left.strip() == ""
+
+
 # -- build -----------------------------------------------------------------------
 
 

@@ -1,0 +1,150 @@
+"""Poll a URL until it serves the expected version, with backoff and a deadline.
+
+Used twice in a run: against the freshly built image run as a service before
+publishing, and against an environment's URL after the manifest commit, where
+Flux or Argo CD roll the new version out in their own time.  Connection errors,
+timeouts and non-2xx answers are all "not yet": the probe retries until the
+deadline and only then raises :class:`~conveyor.errors.SmokeError` with the
+last answer it saw.
+
+What counts as serving the version: a 2xx response whose body is a JSON object
+with a ``version`` field equal to or containing ``expected`` (other fields are
+not looked at), or any other body (plain text, or JSON without ``version``)
+containing ``expected``.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+import anyio
+import httpx
+
+from conveyor.errors import ConfigError, SmokeError
+from conveyor.secrets import Redactor
+
+SNIPPET = 120
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """A probe that saw the expected version.
+
+    Attributes:
+        url: The URL probed (credentials masked).
+        version: What the service reported (the JSON ``version`` or the body).
+        status: The HTTP status of the matching answer.
+        attempts: How many requests were made.
+        elapsed: Seconds from the first request to the match.
+    """
+
+    url: str
+    version: str
+    status: int
+    attempts: int
+    elapsed: float
+
+
+def _snippet(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SNIPPET else text[: SNIPPET - 3] + "..."
+
+
+def served_version(body: str) -> str:
+    """The version a response body reports.
+
+    Args:
+        body: The response text.
+
+    Returns:
+        The JSON object's ``version`` field as text when there is one, otherwise
+        the whole body without surrounding whitespace.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body.strip()
+    if isinstance(data, dict) and data.get("version") is not None:
+        return str(data["version"])
+    return body.strip()
+
+
+def serves(body: str, expected: str) -> bool:
+    """Whether a response body shows that ``expected`` is being served."""
+    return expected in served_version(body)
+
+
+async def probe_version(
+    url: str,
+    expected: str,
+    *,
+    deadline: float,
+    interval: float = 0.5,
+    backoff: float = 1.5,
+    max_interval: float = 10,
+    request_timeout: float = 10,
+    verify: ssl.SSLContext | str | bool = True,
+    client: httpx.AsyncClient | None = None,
+) -> ProbeResult:
+    """GET ``url`` until it serves ``expected`` or ``deadline`` seconds have passed.
+
+    Args:
+        url: The version endpoint, e.g. ``https://hello.staging.example.com/version``.
+        expected: The version to wait for (usually the image tag, the git SHA).
+        deadline: Seconds to keep trying, counted from the call.
+        interval: Seconds to wait after the first failed attempt.
+        backoff: Factor the wait grows by after each failed attempt.
+        max_interval: Longest wait between attempts.
+        request_timeout: Longest a single request may take.
+        verify: TLS verification for httpx (a CA bundle path for private CAs).
+        client: An httpx client to use instead of a new one (not closed here).
+
+    Returns:
+        The matching answer and how long it took.
+
+    Raises:
+        ConfigError: ``expected`` is empty or a timing value is not positive.
+        SmokeError: The deadline passed; carries the last status or error seen.
+    """
+    if not expected.strip():
+        raise ConfigError(None, "expected version", "must not be empty")
+    for name, value in (("deadline", deadline), ("interval", interval)):
+        if value <= 0:
+            raise ConfigError(None, name, f"must be positive, got {value}")
+    shown = Redactor()(url)
+    start = anyio.current_time()
+    end = start + deadline
+    wait = interval
+    attempts = 0
+    last = "no answer"
+    async with AsyncExitStack() as stack:
+        if client is None:
+            client = await stack.enter_async_context(
+                httpx.AsyncClient(follow_redirects=True, verify=verify)
+            )
+        while True:
+            attempts += 1
+            timeout = max(0.1, min(request_timeout, end - anyio.current_time()))
+            try:
+                response = await client.get(url, timeout=timeout)
+            except httpx.HTTPError as exc:
+                last = f"{type(exc).__name__}: {_snippet(str(exc)) or 'no detail'}"
+            else:
+                body = response.text
+                if response.is_success and serves(body, expected):
+                    return ProbeResult(
+                        url=shown,
+                        version=_snippet(served_version(body)),
+                        status=response.status_code,
+                        attempts=attempts,
+                        elapsed=anyio.current_time() - start,
+                    )
+                last = f"HTTP {response.status_code}: {_snippet(body) or '(empty body)'}"
+            now = anyio.current_time()
+            if now >= end:
+                raise SmokeError(shown, expected, Redactor()(last), now - start)
+            await anyio.sleep(min(wait, end - now))
+            wait = min(wait * backoff, max_interval)

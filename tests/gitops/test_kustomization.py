@@ -334,3 +334,10 @@ def test_property_idempotent_and_unrelated_bytes_kept(
         )
     eol = "\r\n" if "\r\n" in text else "\n"
     assert once.replace("\r\n", "").count("\n") == (0 if eol == "\r\n" else once.count("\n"))
+
+
+def test_removed_fields_on_the_dash_line_keep_the_entry_valid() -> None:
+    text = f"images:\n- newTag: x  # old\n  digest: {DIGEST}\n  name: a  # keep\n  newName: b\n"
+    assert set_image(text, ImageEdit("a", "b")) == "images:\n- name: a  # keep\n  newName: b\n"
+    text = f"images:\n  - name: a\n    newTag: x\n    digest: {DIGEST}\n"
+    assert set_image(text, ImageEdit("a", "c")) == "images:\n  - name: a\n    newName: c\n"

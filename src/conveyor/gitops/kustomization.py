@@ -35,6 +35,7 @@ from conveyor.gitops.yamltext import (
     is_null,
     line_end,
     line_ending,
+    line_start,
     mapping_get,
     scalar_text,
 )
@@ -290,39 +291,61 @@ def _edit_entry(splices: Splices, node: MappingNode, want: ImageEntry, eol: str)
     text = splices.text
     pairs = list(node.value)
     indent = " " * pairs[0][0].start_mark.column
-    added: list[str] = []
-    for key, attr in FIELDS:
-        value = getattr(want, attr)
-        position = next(
-            (i for i, (k, _) in enumerate(pairs) if isinstance(k, ScalarNode) and k.value == key),
-            None,
-        )
-        if position is None:
-            if value is not None:
-                added.append(f"{indent}{key}: {format_scalar(value)}")
+    wanted = {key: getattr(want, attr) for key, attr in FIELDS}
+    present = {k.value for k, _ in pairs if isinstance(k, ScalarNode)}
+    removed = [
+        isinstance(k, ScalarNode) and k.value in wanted and wanted[k.value] is None
+        for k, _ in pairs
+    ]
+    _remove_runs(splices, pairs, removed)
+    for (key_node, value_node), gone in zip(pairs, removed, strict=True):
+        if gone or not isinstance(key_node, ScalarNode) or key_node.value not in wanted:
             continue
-        key_node, value_node = pairs[position]
-        if value is None:
-            if position + 1 < len(pairs):
-                splices.replace(
-                    key_node.start_mark.index, pairs[position + 1][0].start_mark.index, ""
-                )
-            else:
-                start = text.rfind("\n", 0, key_node.start_mark.index) + 1
-                splices.replace(start, line_end(text, value_node.end_mark.index), "")
-            continue
+        value = wanted[key_node.value]
+        assert value is not None
         assert isinstance(value_node, ScalarNode)
         if value_node.value == value and not is_null(value_node):
             continue
         if value_node.style in ("|", ">"):
-            raise ManifestError("", f"{key} is a block scalar; write it on one line")
+            raise ManifestError("", f"{key_node.value} is a block scalar; write it on one line")
         like = None if is_null(value_node) else value_node
         new = format_scalar(value, like)
         if is_null(value_node) and value_node.start_mark.index == value_node.end_mark.index:
             new = " " + new if text[value_node.start_mark.index - 1] == ":" else new
         splices.replace(value_node.start_mark.index, value_node.end_mark.index, new)
+    added = [
+        f"{indent}{key}: {format_scalar(value)}"
+        for key, value in wanted.items()
+        if value is not None and key not in present
+    ]
     if added:
         splices.insert_line(_last_scalar_end(pairs[-1][1]), eol.join(added), eol)
+
+
+def _remove_runs(splices: Splices, pairs: list[tuple[Node, Node]], removed: list[bool]) -> None:
+    """Delete each run of consecutive removed keys as one range (never overlapping)."""
+    text = splices.text
+    i = 0
+    while i < len(pairs):
+        if not removed[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(pairs) and removed[j + 1]:
+            j += 1
+        key_start = pairs[i][0].start_mark.index
+        start = line_start(text, key_start)
+        on_dash_line = text[start:key_start].strip() != ""
+        if j + 1 < len(pairs):
+            next_key = pairs[j + 1][0].start_mark.index
+            if on_dash_line:
+                # '- newTag: x\n  name: a' -> '- name: a': keep the dash, pull the next key up
+                splices.replace(key_start, next_key, "")
+            else:
+                splices.replace(start, line_start(text, next_key), "")
+        else:
+            splices.replace(start, line_end(text, _last_scalar_end(pairs[j][1])), "")
+        i = j + 1
 
 
 def set_image(text: str, edit: ImageEdit, *, path: str = "kustomization.yaml") -> str:

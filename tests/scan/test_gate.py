@@ -130,6 +130,15 @@ def test_expired_ignore_entry_no_longer_ignores_and_is_reported() -> None:
     assert result.expired == (entry,)
 
 
+def test_ignore_ids_match_without_regard_to_case() -> None:
+    entry = IgnoreEntry(id=" cve-2019-18224", reason="typed by hand", expires=date(2030, 1, 1))
+
+    result = evaluate(report("debian-buster.json"), config(ignore=[entry]), today=TODAY)
+
+    assert result.passed
+    assert result.unused == ()
+
+
 def test_unused_ignore_entry_is_reported() -> None:
     entry = IgnoreEntry(id="CVE-2000-0001", reason="old", expires=date(2030, 1, 1))
 

@@ -8,7 +8,8 @@ Rules, in order, for every finding (vulnerability, secret, failed config check)
 whose severity is in ``fail_on``:
 
 1. a vulnerability without a fixed version is skipped when ``ignore_unfixed``;
-2. a finding whose id is on the ignore list with an expiry date not yet passed
+2. a finding whose id is on the ignore list (case-insensitive) with an expiry
+   date not yet passed
    is ignored, with the entry's reason;
 3. anything else blocks.
 
@@ -224,7 +225,8 @@ def evaluate_findings(
         The decision as a value.
     """
     blocking_severities = {Severity(s) for s in fail_on}
-    active = {entry.id: entry for entry in ignore if entry.expires >= today}
+    # Ids are matched without regard to case or surrounding blanks: "cve-2024-1" is CVE-2024-1.
+    active = {_key(entry.id): entry for entry in ignore if entry.expires >= today}
     expired = tuple(entry for entry in ignore if entry.expires < today)
     used: set[str] = set()
 
@@ -234,9 +236,9 @@ def evaluate_findings(
     unfixed: list[Finding] = []
     for finding in found:
         counts[finding.severity] += 1
-        entry = active.get(finding.id)
+        entry = active.get(_key(finding.id))
         if entry is not None:
-            used.add(entry.id)
+            used.add(_key(entry.id))
         if finding.severity not in blocking_severities:
             continue
         if ignore_unfixed and finding.unfixed:
@@ -255,6 +257,10 @@ def evaluate_findings(
         ignored=tuple(ignored),
         unfixed=tuple(unfixed),
         expired=expired,
-        unused=tuple(e for e in active.values() if e.id not in used),
+        unused=tuple(e for key, e in active.items() if key not in used),
         counts=counts,
     )
+
+
+def _key(finding_id: str) -> str:
+    return finding_id.strip().casefold()

@@ -9,8 +9,7 @@ whose severity is in ``fail_on``:
 
 1. a vulnerability without a fixed version is skipped when ``ignore_unfixed``;
 2. a finding whose id is on the ignore list (case-insensitive) with an expiry
-   date not yet passed
-   is ignored, with the entry's reason;
+   date not yet passed is ignored, with the entry's reason;
 3. anything else blocks.
 
 An ignore entry is valid through its expiry date; from the next day on it no

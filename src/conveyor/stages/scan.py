@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from conveyor.errors import ScanGateError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.scan.trivy import scan_tarball
 from conveyor.stages.context import DeliveryContext, built_image
@@ -27,10 +26,8 @@ async def run_scan(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         "ignored": str(len(gate.ignored)),
         **{f"count.{severity.lower()}": str(n) for severity, n in gate.counts.items()},
     }
-    if gate.blocking:
-        raise ScanGateError(
-            built_image(inputs["build"]).local_ref,
-            [f"{f.id} ({f.severity}, {f.package or f.target})" for f in gate.blocking],
-            list(options.fail_on),
-        )
+    (out / "summary.txt").write_text(outcome.summary())
+    error = gate.error(built_image(inputs["build"]).local_ref)
+    if error is not None:
+        raise error
     return outputs

@@ -126,3 +126,28 @@ def test_the_cli_loads_no_telemetry_until_a_trace_command_runs() -> None:
     )
 
     assert done.stdout == "[]\n"
+
+
+def test_without_dir_the_nearest_run_store_above_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    record_runs(RunStore(project / ".conveyor" / "runs"))
+    deep = project / "src" / "hello"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+
+    result = CliRunner().invoke(app, ["trace", "show", RUN_ID, "--width", "20"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == f"{HEADER}\n{WATERFALL}\n"
+
+
+def test_without_dir_and_without_a_run_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(app, ["trace", "list"])
+
+    assert result.output == f"no runs recorded in {tmp_path / '.conveyor' / 'runs'}\n"

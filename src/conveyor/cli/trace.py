@@ -17,14 +17,14 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DEFAULT_DIR = Path(".conveyor") / "runs"
-
 DirOption = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--dir",
-        help="The run store: the directory holding one directory per run.",
+        help="The run store, holding one directory per run "
+        "(default: the nearest .conveyor/runs at or above the current directory).",
         file_okay=False,
+        show_default=False,
     ),
 ]
 
@@ -35,16 +35,16 @@ def show(
         str | None,
         typer.Argument(help="A run id or the start of one (default: the newest run)."),
     ] = None,
-    directory: DirOption = DEFAULT_DIR,
+    directory: DirOption = None,
     width: Annotated[int, typer.Option("--width", min=10, help="Width of the bars.")] = 40,
 ) -> None:
     """Show one run's spans as a waterfall: name, status, duration and timeline."""
     from rich.console import Console
 
-    from conveyor.telemetry.store import RunStore
+    from conveyor.telemetry.store import RunStore, find_root
     from conveyor.telemetry.waterfall import run_header, waterfall
 
-    store = RunStore(directory)
+    store = RunStore(directory or find_root(Path.cwd()))
     recorded = store.load(run) if run else store.latest()
     console = Console(highlight=False)
     console.print(run_header(recorded), soft_wrap=True)
@@ -52,15 +52,16 @@ def show(
 
 
 @app.command("list")
-def list_runs(directory: DirOption = DEFAULT_DIR) -> None:
+def list_runs(directory: DirOption = None) -> None:
     """List the recorded runs, newest first."""
     from rich.console import Console
 
-    from conveyor.telemetry.store import RunStore
+    from conveyor.telemetry.store import RunStore, find_root
     from conveyor.telemetry.waterfall import run_table
 
-    runs = RunStore(directory).runs()
+    store = RunStore(directory or find_root(Path.cwd()))
+    runs = store.runs()
     if not runs:
-        typer.echo(f"no runs recorded in {directory}")
+        typer.echo(f"no runs recorded in {store.root}")
         return
     Console(highlight=False).print(run_table(runs), soft_wrap=True)

@@ -31,6 +31,18 @@ AttributeValue: TypeAlias = (
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def find_root(start: Path) -> Path:
+    """The nearest ``.conveyor/runs`` at or above ``start`` (``start/.conveyor/runs`` if none).
+
+    Runs are recorded next to ``conveyor.toml``, so this finds them from any
+    directory of the project, as git finds ``.git``.
+    """
+    for directory in (start, *start.parents):
+        if (directory / DEFAULT_ROOT).is_dir():
+            return directory / DEFAULT_ROOT
+    return start / DEFAULT_ROOT
+
+
 @dataclass(frozen=True)
 class SpanEvent:
     """Something that happened during a span (an exception, a log line)."""

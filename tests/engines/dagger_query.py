@@ -109,6 +109,22 @@ class DaggerApiDouble:
         finally:
             dagger.dag._ctx = saved
 
+    async def register(self, main_object: type) -> None:
+        """Send ``main_object``'s module registration (what ``dagger develop`` asks) here.
+
+        The runtime names the main object through ``DAGGER_MAIN_OBJECT`` before
+        importing the module; this sets the same on the already built ``Module``.
+        """
+        module = main_object.__dagger_module__  # type: ignore[attr-defined]
+        saved = module._main_name, module._main
+        module._main_name = main_object.__name__
+        module._main = module.get_object(main_object.__name__)
+        try:
+            with self.as_dag():
+                await module._typedefs()
+        finally:
+            module._main_name, module._main = saved
+
     # -- the engine side -------------------------------------------------------
 
     def answer(self, document: graphql.DocumentNode) -> Any:

@@ -1,0 +1,18 @@
+"""The module's package (pipelines/src) and the Dagger API double (tests/engines) on sys.path."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+for path in (ROOT / "pipelines" / "src", ROOT / "tests" / "engines"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

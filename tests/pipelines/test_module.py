@@ -1,0 +1,137 @@
+"""The Dagger module as the engine registers it, checked without an engine.
+
+The module is loaded the way dagger-io's own tests do (the ``Module`` its
+decorators built); its registration query is then sent to the Dagger API
+double, which validates it against the v0.21.8 schema.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagger
+import pytest
+from conveyor_pipelines import Conveyor
+from conveyor_pipelines.main import IGNORE, UNPUBLISHED_SHA
+from dagger_query import DaggerApiDouble
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCE_ARGS = ("source", "config")
+CREDENTIALS = ("registry_username", "registry_password")
+
+# function -> (arguments in order, return type, cache policy)
+EXPECTED: dict[str, tuple[tuple[str, ...], type, str | None]] = {
+    "test": (("source", "config"), dagger.Directory, None),
+    "build": (("source", "sha", "config"), dagger.Container, None),
+    "scan": (("source", "sha", "config"), dagger.Directory, None),
+    "smoke": (("source", "sha", "config"), str, None),
+    "publish": (("source", "sha", "config", *CREDENTIALS), str, "never"),
+    "manifest": (("source", "sha", "config", *CREDENTIALS, "git_token"), str, "never"),
+    "ci": (("source", "sha", "config", *CREDENTIALS, "git_token"), dagger.Directory, "never"),
+    "promote": (
+        ("source", "sha", "environment", "config", *CREDENTIALS, "git_token"),
+        str,
+        "never",
+    ),
+}
+
+
+def functions() -> dict[str, Any]:
+    module = Conveyor.__dagger_module__  # type: ignore[attr-defined]
+    return dict(module.get_object("Conveyor").functions)
+
+
+def test_dagger_json_points_at_the_module_and_includes_the_core() -> None:
+    config = json.loads((ROOT / "dagger.json").read_text(encoding="utf-8"))
+
+    assert config["name"] == "conveyor"
+    assert config["engineVersion"] == "v0.21.8"
+    assert config["sdk"] == {"source": "python"}
+    assert config["source"] == "pipelines"
+    assert "src/conveyor/**" in config["include"]
+    assert "pyproject.toml" in config["include"]
+    assert (ROOT / config["source"] / "src" / "conveyor_pipelines" / "main.py").is_file()
+
+
+def test_the_module_package_is_not_named_like_the_core() -> None:
+    text = (ROOT / "pipelines" / "pyproject.toml").read_text(encoding="utf-8")
+
+    assert 'main_object = "conveyor_pipelines:Conveyor"' in text
+    assert 'conveyor = { path = "..", editable = true }' in text
+    assert not (ROOT / "pipelines" / "src" / "conveyor").exists()
+
+
+def test_one_function_per_stage_plus_ci_and_promote() -> None:
+    assert set(functions()) == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_function_arguments_types_and_cache_policy(name: str) -> None:
+    function = functions()[name]
+    arguments, returns, cache = EXPECTED[name]
+
+    assert tuple(function.parameters) == arguments
+    assert function.return_type is returns
+    assert function.cache_policy == cache
+    assert function.doc
+    for parameter in function.parameters.values():
+        assert parameter.doc, f"{name}({parameter.name}) has no Doc"
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_source_defaults_to_the_repository_without_local_clutter(name: str) -> None:
+    source = functions()[name].parameters["source"]
+
+    assert source.resolved_type is dagger.Directory
+    assert source.default_path == "/"
+    assert source.ignore == IGNORE
+    assert ".git" in source.ignore
+    assert ".venv" in source.ignore
+
+
+@pytest.mark.parametrize("name", ["publish", "manifest", "ci", "promote"])
+def test_push_like_functions_take_secrets_as_dagger_secrets_and_a_required_sha(name: str) -> None:
+    parameters = functions()[name].parameters
+
+    assert parameters["sha"].default_value is None
+    assert not parameters["sha"].is_nullable
+    assert parameters["registry_password"].resolved_type == dagger.Secret | None
+    assert parameters["registry_password"].is_nullable
+    if "git_token" in parameters:
+        assert parameters["git_token"].resolved_type == dagger.Secret | None
+
+
+@pytest.mark.parametrize("name", ["build", "scan", "smoke"])
+def test_read_only_functions_need_no_sha(name: str) -> None:
+    sha = functions()[name].parameters["sha"]
+
+    assert json.loads(sha.default_value) == UNPUBLISHED_SHA
+
+
+def test_config_defaults_to_conveyor_toml() -> None:
+    for function in functions().values():
+        assert json.loads(function.parameters["config"].default_value) == "conveyor.toml"
+
+
+@pytest.mark.anyio
+async def test_registration_fits_the_dagger_schema() -> None:
+    double = DaggerApiDouble()
+
+    await double.register(Conveyor)
+
+    described = [c for c in double.calls("withObject") if c.get("name") == "Conveyor"]
+    assert {
+        "name": "Conveyor",
+        "description": "Conveyor's delivery pipeline as Dagger functions.",
+    } in described
+    assert "Conveyor: a GitOps delivery pipeline" in double.documents[-1]
+    registered = {call["name"] for call in double.calls("function")} - {""}  # "": constructor
+    assert registered == set(EXPECTED)
+    never = double.calls("withCachePolicy")
+    assert len(never) == 4
+    assert all(c["policy"] == "Never" for c in never)
+    sources = [c for c in double.calls("withArg") if c["name"] == "source"]
+    assert len(sources) == len(EXPECTED)
+    assert all(c["defaultPath"] == "/" and c["ignore"] == IGNORE for c in sources)

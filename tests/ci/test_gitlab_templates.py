@@ -79,7 +79,9 @@ def test_dagger_job_has_the_docker_in_docker_service_with_tls() -> None:
     script = gitlab_scripts(job)
     assert 'DAGGER_VERSION="$DAGGER_VERSION"' in script
     assert 'call ${CONVEYOR_MODULE:+-m "$CONVEYOR_MODULE"} ci' in script
-    assert "--gitops-token=env:CONVEYOR_GITOPS_TOKEN" in script
+    assert '--sha="$CI_COMMIT_SHA"' in script
+    assert "${CONVEYOR_GITOPS_TOKEN:+--git-token=env:CONVEYOR_GITOPS_TOKEN}" in script
+    assert 'export --path="$CONVEYOR_REPORTS"' in script
     assert document["variables"]["DAGGER_VERSION"] == "0.21.11"
 
 
@@ -92,7 +94,7 @@ def test_pipeline_publishes_junit_and_keeps_the_scan_as_artifact(path: Path, job
     document = parsed(path)
     artifacts = document[job].get("artifacts") or document[document[job]["extends"]]["artifacts"]
     assert artifacts["when"] == "always"
-    assert artifacts["reports"] == {"junit": "$CONVEYOR_REPORTS/junit.xml"}
+    assert artifacts["reports"] == {"junit": "$CONVEYOR_REPORTS/test/**/*.xml"}
     assert "$CONVEYOR_REPORTS/" in artifacts["paths"]
     # container_scanning takes only GitLab's own report format, which is not written
     assert "container_scanning" not in artifacts["reports"]

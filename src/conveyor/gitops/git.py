@@ -1,0 +1,384 @@
+"""The one place that runs the git binary.
+
+API:
+    ``GitAuth(token=Secret|None, username="x-access-token", ssh_key=Path|None,
+    known_hosts=Path|None)`` says how to authenticate; ``GitAuth.from_env(name)``
+    reads the token from the environment.
+    ``Git(remote, auth=...)`` runs commands for one remote: ``clone``,
+    ``fetch``, ``reset_hard``, ``commit``, ``push`` (returns
+    :class:`PushOutcome`), ``rev_parse``, ``status``, ``run``.
+
+Credentials never reach the remote URL, the command line or ``.git/config``:
+an HTTPS token is handed to git through a credential helper defined only in
+the child's environment (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``) that echoes
+an environment variable; an SSH key through ``GIT_SSH_COMMAND``.  Every
+failure becomes a :class:`ConveyorError` subclass carrying the command
+(redacted), exit code and stderr tail: :class:`ToolMissingError`,
+:class:`UnreachableError`, :class:`GitAuthError`, :class:`PushRejectedError`
+or :class:`CommandFailedError`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from conveyor.errors import (
+    CommandFailedError,
+    GitAuthError,
+    PushRejectedError,
+    ToolMissingError,
+    UnreachableError,
+)
+from conveyor.secrets import Redactor, Secret
+
+TOKEN_VARIABLE = "CONVEYOR_GIT_TOKEN"  # noqa: S105 - a variable name, not a secret
+USERNAME_VARIABLE = "CONVEYOR_GIT_USERNAME"
+# a shell function run by git as credential helper: it reads the token from
+# the environment at the moment git asks, so the value is in no file or argv
+_HELPER = (
+    '!f() { test "$1" = get || exit 0; '
+    f'echo "username=${{{USERNAME_VARIABLE}}}"; echo "password=${{{TOKEN_VARIABLE}}}"; }}; f'
+)
+
+_AUTH_SIGNS = (
+    "authentication failed",
+    "could not read username",
+    "could not read password",
+    "permission denied (publickey",
+    "http basic: access denied",
+    "invalid username or password",
+    "returned error: 401",
+    "returned error: 403",
+    "terminal prompts disabled",
+)
+_UNREACHABLE_SIGNS = (
+    "could not resolve host",
+    "failed to connect",
+    "connection refused",
+    "connection timed out",
+    "operation timed out",
+    "network is unreachable",
+    "no route to host",
+    "could not read from remote repository",
+    "does not appear to be a git repository",
+    "unable to access",
+    "connection reset",
+    "' does not exist",
+    "' not found",
+)
+
+
+@dataclass(frozen=True)
+class GitAuth:
+    """How git authenticates to the remote."""
+
+    token: Secret | None = None
+    username: str = "x-access-token"
+    ssh_key: Path | None = None
+    known_hosts: Path | None = None
+
+    @classmethod
+    def from_env(
+        cls,
+        token_env: str | None,
+        env: Mapping[str, str] | None = None,
+        *,
+        username: str = "x-access-token",
+    ) -> GitAuth:
+        """A token read from the variable ``token_env`` (no token when ``None``).
+
+        Raises:
+            ConfigError: the variable is not set.
+        """
+        token = Secret.from_env(token_env, env) if token_env else None
+        return cls(token=token, username=username)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that hand these credentials to a git child process."""
+        env: dict[str, str] = {}
+        if self.token is not None:
+            env.update(
+                {
+                    "GIT_CONFIG_COUNT": "2",
+                    # an empty helper first: forget helpers from the user's config
+                    "GIT_CONFIG_KEY_0": "credential.helper",
+                    "GIT_CONFIG_VALUE_0": "",
+                    "GIT_CONFIG_KEY_1": "credential.helper",
+                    "GIT_CONFIG_VALUE_1": _HELPER,
+                    TOKEN_VARIABLE: self.token.reveal(),
+                    USERNAME_VARIABLE: self.username,
+                }
+            )
+        if self.ssh_key is not None:
+            command = [
+                "ssh",
+                "-i",
+                str(self.ssh_key),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+            ]
+            if self.known_hosts is not None:
+                command += [
+                    "-o",
+                    f"UserKnownHostsFile={self.known_hosts}",
+                    "-o",
+                    "StrictHostKeyChecking=yes",
+                ]
+            env["GIT_SSH_COMMAND"] = shlex.join(command)
+        return env
+
+
+class PushOutcome(StrEnum):
+    PUSHED = "pushed"
+    UP_TO_DATE = "up-to-date"
+    NON_FAST_FORWARD = "non-fast-forward"
+
+
+class Git:
+    """Git commands against one remote, with credentials and error translation.
+
+    Args:
+        remote: The repository URL or path (shown redacted in messages).
+        auth: Credentials, or ``None`` for none.
+        binary: The git executable.
+        timeout: Seconds any one command may take.
+    """
+
+    def __init__(
+        self,
+        remote: str,
+        *,
+        auth: GitAuth | None = None,
+        binary: str = "git",
+        timeout: float = 300.0,
+    ) -> None:
+        self.remote = remote
+        self.auth = auth or GitAuth()
+        self.timeout = timeout
+        self.redact = Redactor([self.auth.token] if self.auth.token else [])
+        found = shutil.which(binary)
+        if found is None:
+            raise ToolMissingError("git", hint="install git, e.g. 'apt-get install git'")
+        self.binary = found
+
+    @property
+    def shown_remote(self) -> str:
+        """The remote as it may appear in messages."""
+        return self.redact(self.remote)
+
+    def _env(self, extra: Mapping[str, str] | None) -> dict[str, str]:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GIT_CONFIG_", "GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"))
+        }
+        env.update(
+            {
+                "GIT_TERMINAL_PROMPT": "0",
+                "LC_ALL": "C",
+                "LANGUAGE": "C",
+            }
+        )
+        # an inherited askpass program would prompt or leak; the helper answers instead
+        env.pop("GIT_ASKPASS", None)
+        env.pop("SSH_ASKPASS", None)
+        env.update(self.auth.environment())
+        if extra:
+            env.update(extra)
+        return env
+
+    def run(
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        stdin: str | None = None,
+        branch: str = "",
+        check: bool = True,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``git ARGS``; a non-zero exit raises the matching error when ``check``.
+
+        Raises:
+            UnreachableError: the remote did not answer (or the command timed out).
+            GitAuthError: the remote refused the credentials.
+            CommandFailedError: any other failure.
+        """
+        command = [self.binary, *args]
+        shown = ["git", *(self.redact(a) for a in args)]
+        try:
+            raw = subprocess.run(
+                command,
+                cwd=cwd,
+                env=self._env(env),
+                input=None if stdin is None else stdin.encode("utf-8"),
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise UnreachableError(
+                "git remote",
+                self.shown_remote,
+                f"'{' '.join(shown)}' did not finish within {self.timeout:g}s",
+                hint="check the network and the remote URL",
+            ) from error
+        # bytes decoded here: text mode would translate CRLF in file contents
+        done = subprocess.CompletedProcess(
+            raw.args,
+            raw.returncode,
+            raw.stdout.decode("utf-8", "surrogateescape"),
+            raw.stderr.decode("utf-8", "replace"),
+        )
+        if check and done.returncode != 0:
+            raise self.error(shown, done.returncode, done.stderr, branch=branch)
+        return done
+
+    def error(self, shown: Sequence[str], code: int, stderr: str, *, branch: str = "") -> Exception:
+        """The error a failed command means, with secrets redacted."""
+        stderr = self.redact(stderr)
+        lowered = stderr.lower()
+        last = _last_line(stderr)
+        if any(sign in lowered for sign in _AUTH_SIGNS):
+            return GitAuthError(self.shown_remote, branch, last)
+        if "remote branch" in lowered and "not found" in lowered:
+            return CommandFailedError(
+                shown, code, stderr, hint="check gitops.branch: the branch must exist on the remote"
+            )
+        if any(sign in lowered for sign in _UNREACHABLE_SIGNS):
+            return UnreachableError(
+                "git remote",
+                self.shown_remote,
+                last,
+                hint="check the URL in gitops.repo, the network, and that the repository exists",
+            )
+        return CommandFailedError(shown, code, stderr)
+
+    # -- operations ------------------------------------------------------------
+
+    def clone(self, destination: Path, branch: str, *, depth: int | None = 1) -> None:
+        """Clone only ``branch`` (shallow when ``depth``) into ``destination``."""
+        args = ["clone", "--quiet", "--single-branch", "--branch", branch, "--no-tags"]
+        if depth is not None:
+            args += ["--depth", str(depth)]
+        self.run([*args, "--", self.remote, str(destination)], branch=branch)
+
+    def fetch(self, cwd: Path, branch: str, *, depth: int | None = 1) -> str:
+        """Fetch the tip of ``branch``; returns its commit."""
+        args = ["fetch", "--quiet", "--no-tags"]
+        if depth is not None:
+            args += ["--depth", str(depth)]
+        self.run(
+            [*args, "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"],
+            cwd=cwd,
+            branch=branch,
+        )
+        return self.rev_parse(cwd, f"refs/remotes/origin/{branch}")
+
+    def deepen(self, cwd: Path, branch: str, by: int) -> None:
+        """Fetch ``by`` more commits of history below the current shallow boundary."""
+        self.run(
+            ["fetch", "--quiet", "--no-tags", f"--deepen={by}", "origin", branch],
+            cwd=cwd,
+            branch=branch,
+        )
+
+    def is_shallow(self, cwd: Path) -> bool:
+        """Whether the clone lacks older history."""
+        out = self.run(["rev-parse", "--is-shallow-repository"], cwd=cwd).stdout.strip()
+        return out == "true"
+
+    def reset_hard(self, cwd: Path, commit: str) -> None:
+        """Make the work tree and index exactly ``commit``, dropping local changes."""
+        self.run(["reset", "--quiet", "--hard", commit], cwd=cwd)
+        self.run(["clean", "-q", "-f", "-d"], cwd=cwd)
+
+    def rev_parse(self, cwd: Path, rev: str) -> str:
+        """The commit ``rev`` names."""
+        return self.run(["rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=cwd).stdout.strip()
+
+    def status(self, cwd: Path) -> str:
+        """``git status --porcelain`` (empty when nothing changed)."""
+        return self.run(["status", "--porcelain", "--untracked-files=all"], cwd=cwd).stdout
+
+    def commit(
+        self, cwd: Path, paths: Sequence[str], message: str, *, name: str, email: str
+    ) -> str:
+        """Commit ``paths`` with ``message`` as ``name <email>``; returns the new commit."""
+        self.run(["add", "--", *paths], cwd=cwd)
+        identity = {
+            "GIT_AUTHOR_NAME": name,
+            "GIT_AUTHOR_EMAIL": email,
+            "GIT_COMMITTER_NAME": name,
+            "GIT_COMMITTER_EMAIL": email,
+        }
+        self.run(
+            ["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-F", "-"],
+            cwd=cwd,
+            env=identity,
+            stdin=message,
+        )
+        return self.rev_parse(cwd, "HEAD")
+
+    def push(self, cwd: Path, branch: str) -> PushOutcome:
+        """Push ``HEAD`` to ``branch`` (never forced).
+
+        Returns:
+            ``PUSHED``/``UP_TO_DATE``, or ``NON_FAST_FORWARD`` when the remote
+            moved on (fetch, re-apply, push again).
+
+        Raises:
+            GitAuthError: the credentials were refused.
+            PushRejectedError: the remote refused for another reason (a hook,
+                a protected branch).
+        """
+        shown = ["git", "push", "--porcelain", "origin", f"HEAD:refs/heads/{branch}"]
+        done = self.run(
+            ["push", "--porcelain", "origin", f"HEAD:refs/heads/{branch}"],
+            cwd=cwd,
+            branch=branch,
+            check=False,
+        )
+        out = self.redact(done.stdout)
+        for line in out.splitlines():
+            flag, _, rest = line.partition("\t")
+            if flag == "!" and "[rejected]" in rest:
+                return PushOutcome.NON_FAST_FORWARD
+            if flag == "!":
+                stderr = self.redact(done.stderr)
+                remote_lines = [
+                    s[len("remote:") :].strip()
+                    for s in stderr.splitlines()
+                    if s.startswith("remote:") and s[len("remote:") :].strip()
+                ]
+                summary = rest.rsplit("\t", 1)[-1]
+                reason = summary[summary.find("(") + 1 : summary.rfind(")")] or summary
+                detail = "; ".join([reason, *remote_lines[-3:]])
+                if any(sign in stderr.lower() for sign in _AUTH_SIGNS):
+                    raise GitAuthError(self.shown_remote, branch, detail)
+                raise PushRejectedError(
+                    self.shown_remote,
+                    branch,
+                    detail,
+                    hint="the branch may be protected: promote through a pull request, "
+                    "or allow this identity to push",
+                )
+            if flag == "=":
+                return PushOutcome.UP_TO_DATE
+        if done.returncode != 0:
+            raise self.error(shown, done.returncode, done.stderr, branch=branch)
+        return PushOutcome.PUSHED
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no message)"

@@ -1,0 +1,522 @@
+"""Promotion and rollback: move an exact, already-running image between environments.
+
+API (synchronous, like :mod:`.update`)::
+
+    promote(config, source_env, target_env, forge=None, *, env=None, workdir=None) -> Proposal
+    rollback(config, environment, to_digest=None, steps=1, *, forge=None, env=None,
+             workdir=None) -> Proposal
+
+``promote`` reads the image (``newName``, ``newTag``, ``digest``) the source
+environment pins on the manifest repository's base branch and proposes it for
+the target environment through the target's path: ``commit`` goes through
+:func:`~conveyor.gitops.update.update_manifest` (race-safe, never forced);
+``pull-request`` pushes the edit to the branch ``conveyor/promote-<env>-<app>``
+and opens a pull (merge) request, or updates the one already open.  Only that
+branch is ever force-pushed (with a lease), the base branch never; an
+environment named ``production``/``prod`` is refused unless it promotes by
+pull request.  ``rollback`` picks an earlier image from the environment
+file's history (``steps`` changes back, or the one with ``to_digest``) and
+proposes it the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal
+
+from conveyor.config.models import Config, EnvironmentConfig, GitOpsConfig, Promotion
+from conveyor.errors import ConfigError, GitOpsError
+from conveyor.gitops.edit import FileEdit
+from conveyor.gitops.forge import Forge, PullRequest, forge_from_config
+from conveyor.gitops.git import Git, GitAuth
+from conveyor.gitops.kustomization import (
+    ImageEdit,
+    ImageEntry,
+    find_image,
+    kustomization_file,
+    set_image,
+)
+from conveyor.gitops.update import Author, image_history, read_image, update_manifest
+from conveyor.secrets import Redactor
+
+BRANCH_PREFIX = "conveyor/promote-"
+PRODUCTION_NAMES = frozenset({"production", "prod"})
+_SAFE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+_FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What a promotion or rollback did.
+
+    Attributes:
+        action: ``promote`` or ``rollback``.
+        environment: The environment changed (the target).
+        image: The entry the environment pins once the proposal lands.
+        previous: The entry it pinned before (``None``: none).
+        promotion: The environment's path: a direct commit or a pull request.
+        branch: The branch pushed to (the base branch for commits).
+        commit: The commit pushed or reused, ``None`` when nothing changed.
+        pull_request: The pull (merge) request opened or updated.
+        opened: Whether the pull request is new (``False``: an open one was updated).
+        forge: The forge's name ("GitHub", "GitLab") for pull requests.
+    """
+
+    action: Literal["promote", "rollback"]
+    environment: str
+    image: ImageEntry
+    previous: ImageEntry | None
+    promotion: Promotion
+    branch: str
+    commit: str | None
+    pull_request: PullRequest | None = None
+    opened: bool = False
+    forge: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was committed or proposed."""
+        return self.commit is not None or self.pull_request is not None
+
+    def describe(self) -> str:
+        """The lines the CLI prints."""
+        image = self.image.format()
+        before = self.previous.format() if self.previous else "no image"
+        if not self.changed:
+            return f"{self.environment} already runs {image}; nothing to do"
+        if self.pull_request is not None:
+            kind, mark = ("merge request", "!") if self.forge == "GitLab" else ("pull request", "#")
+            verb = "opened" if self.opened else "updated"
+            return (
+                f"{self.environment}: {verb} {kind} {mark}{self.pull_request.number} "
+                f"{self.pull_request.url}\n"
+                f"  branch: {self.branch}\n"
+                f"  image: {before} -> {image}"
+            )
+        short = (self.commit or "")[:12]
+        return (
+            f"{self.environment}: committed {short} to {self.branch}\n  image: {before} -> {image}"
+        )
+
+
+def promotion_branch(environment: str, app: str) -> str:
+    """The branch a pull-request promotion of ``app`` to ``environment`` is pushed to.
+
+    Raises:
+        ConfigError: the names cannot be part of a git branch name.
+    """
+    for what, value in (("environment", environment), ("app", app)):
+        if not _SAFE_REF.match(value) or ".." in value or value.endswith((".", ".lock")):
+            raise ConfigError(
+                None,
+                "gitops.environments" if what == "environment" else "app.name",
+                f"{what} name {value!r} cannot be part of a git branch name",
+                hint="use letters, digits, '.', '_' and '-'",
+            )
+    return f"{BRANCH_PREFIX}{environment}-{app}"
+
+
+def promote(
+    config: Config,
+    source_env: str,
+    target_env: str,
+    forge: Forge | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    workdir: Path | None = None,
+) -> Proposal:
+    """Propose the image ``source_env`` runs for ``target_env``.
+
+    Args:
+        config: The configuration (``[gitops]`` is required).
+        source_env: The environment whose pinned image is promoted.
+        target_env: The environment to change.
+        forge: The forge for pull requests (default: built from ``gitops.forge``).
+        env: Where tokens are read from (default: ``os.environ``).
+        workdir: Where temporary clones go (default: the system's temp directory).
+
+    Returns:
+        What was committed or proposed (nothing when the target already runs it).
+
+    Raises:
+        ConfigError: no ``[gitops]``, an unknown environment, or forge settings missing.
+        GitOpsError: source equals target, the source pins no image (or no
+            digest), production configured for direct commits; or the update failed.
+        ForgeError: the forge API refused a call.
+        UnreachableError: the manifest repository or forge did not answer.
+    """
+    gitops = _gitops(config)
+    source = _environment(gitops, source_env, "--from")
+    target = _environment(gitops, target_env, "--to")
+    if source_env == target_env:
+        raise GitOpsError(
+            f"cannot promote environment {source_env!r} to itself",
+            hint="pass a different environment to --to (e.g. --from staging --to production)",
+        )
+    _refuse_direct_production(target_env, target)
+    environ = os.environ if env is None else env
+    auth = GitAuth.from_env(gitops.token_env, environ)
+    source_name = source.image_name or config.app.name
+    target_name = target.image_name or config.app.name
+    entry = read_image(gitops.repo, gitops.branch, source.path, source_name, auth=auth)
+    if entry is None or not entry.digest:
+        pinned = "pins no image" if entry is None else f"pins {entry.format()} without a digest"
+        raise GitOpsError(
+            f"environment {source_env!r} {pinned} named {source_name!r} in {source.path} "
+            f"(branch {gitops.branch!r}); there is nothing exact to promote",
+            hint=f"deploy to {source_env} first (conveyor run), then promote",
+        )
+    new_name = entry.new_name or (None if entry.name == target_name else entry.name)
+    edit = ImageEdit(target_name, new_name, entry.new_tag, entry.digest)
+    return _propose(
+        config,
+        _Intent("promote", target_env, target, edit, f"from {source_env}", source_env),
+        forge=forge,
+        auth=auth,
+        environ=environ,
+        workdir=workdir,
+    )
+
+
+def rollback(
+    config: Config,
+    environment: str,
+    to_digest: str | None = None,
+    steps: int = 1,
+    *,
+    forge: Forge | None = None,
+    env: Mapping[str, str] | None = None,
+    workdir: Path | None = None,
+) -> Proposal:
+    """Propose an earlier image for ``environment``, through its normal path.
+
+    Args:
+        config: The configuration (``[gitops]`` is required).
+        environment: The environment to roll back.
+        to_digest: The digest to go back to (it must be in the file's history).
+        steps: Without ``to_digest``: how many image changes to go back.
+        forge: The forge for pull requests (default: built from ``gitops.forge``).
+        env: Where tokens are read from (default: ``os.environ``).
+        workdir: Where temporary clones go.
+
+    Raises:
+        ConfigError: no ``[gitops]``, an unknown environment, ``steps`` below 1.
+        GitOpsError: the history holds no such earlier image.
+    """
+    gitops = _gitops(config)
+    target = _environment(gitops, environment, "ENVIRONMENT")
+    if steps < 1:
+        raise ConfigError(None, "--steps", f"must be 1 or more (got {steps})")
+    if to_digest is not None and not _DIGEST.match(to_digest):
+        raise ConfigError(
+            None, "--to", f"{to_digest!r} is not a digest", hint="expected sha256:<64 hex digits>"
+        )
+    _refuse_direct_production(environment, target)
+    environ = os.environ if env is None else env
+    auth = GitAuth.from_env(gitops.token_env, environ)
+    name = target.image_name or config.app.name
+    limit = 50 if to_digest else steps + 1
+    history = image_history(gitops.repo, gitops.branch, target.path, name, auth=auth, limit=limit)
+    if not history or history[0].image is None:
+        raise GitOpsError(
+            f"environment {environment!r} pins no image named {name!r} in {target.path}; "
+            "there is nothing to roll back",
+            hint="check gitops.environments and the image_name",
+        )
+    current = history[0].image
+    if to_digest is not None:
+        if current.digest == to_digest:
+            raise GitOpsError(f"environment {environment!r} already runs {current.format()}")
+        chosen = next(
+            (h for h in history[1:] if h.image is not None and h.image.digest == to_digest), None
+        )
+        if chosen is None:
+            known = ", ".join(
+                h.image.digest[:19] for h in history[1:6] if h.image is not None and h.image.digest
+            )
+            raise GitOpsError(
+                f"{to_digest} is not among the images {environment!r} ran "
+                f"(last {len(history)} changes of {target.path})",
+                hint=f"earlier digests: {known}"
+                if known
+                else "the environment has no earlier image",
+            )
+    else:
+        if len(history) <= steps:
+            raise GitOpsError(
+                f"environment {environment!r} has only {len(history) - 1} earlier image(s) in "
+                f"the history of {target.path}; cannot go back {steps}",
+                hint="pass a smaller --steps, or --to DIGEST",
+            )
+        chosen = history[steps]
+    if chosen.image is None:
+        raise GitOpsError(
+            f"at commit {chosen.commit[:12]} environment {environment!r} pinned no image "
+            f"named {name!r}; there is nothing to roll back to",
+            hint="pass --to DIGEST of an image it ran",
+        )
+    was = chosen.image
+    edit = ImageEdit(name, was.new_name, was.new_tag, was.digest)
+    why = f"to the image of {chosen.commit[:12]} ({chosen.date})"
+    return _propose(
+        config,
+        _Intent("rollback", environment, target, edit, why, None),
+        forge=forge,
+        auth=auth,
+        environ=environ,
+        workdir=workdir,
+    )
+
+
+@dataclass(frozen=True)
+class _Intent:
+    action: Literal["promote", "rollback"]
+    environment: str
+    target: EnvironmentConfig
+    edit: ImageEdit
+    why: str
+    source: str | None
+
+
+def _gitops(config: Config) -> GitOpsConfig:
+    if config.gitops is None:
+        raise ConfigError(
+            config.root / "conveyor.toml",
+            "gitops",
+            "section is missing; promotion needs the manifest repository",
+            hint='add [gitops] with repo = "..." and [gitops.environments.NAME] tables',
+        )
+    return config.gitops
+
+
+def _environment(gitops: GitOpsConfig, name: str, option: str) -> EnvironmentConfig:
+    try:
+        return gitops.environments[name]
+    except KeyError:
+        known = ", ".join(sorted(gitops.environments)) or "none defined"
+        raise ConfigError(
+            None,
+            option,
+            f"no environment named {name!r} in gitops.environments",
+            hint=f"known environments: {known}",
+        ) from None
+
+
+def _refuse_direct_production(name: str, environment: EnvironmentConfig) -> None:
+    if name.lower() in PRODUCTION_NAMES and environment.promotion is not Promotion.PULL_REQUEST:
+        raise GitOpsError(
+            f"environment {name!r} is production and is changed only through a pull request, "
+            f"but gitops.environments.{name}.promotion is {environment.promotion.value!r}",
+            hint=f'set gitops.environments.{name}.promotion = "pull-request"',
+        )
+
+
+def _message(config: Config, gitops: GitOpsConfig, intent: _Intent) -> str:
+    image = intent.edit.resolve(None).format()
+    tag = intent.edit.new_tag or ""
+    try:
+        head = gitops.message.format(
+            environment=intent.environment,
+            app=config.app.name,
+            short_sha=tag[:12] or (intent.edit.digest or "")[7:19],
+            sha=tag,
+            image=image,
+        )
+    except (KeyError, IndexError, ValueError) as error:
+        raise ConfigError(
+            None,
+            "gitops.message",
+            f"is not a valid template: {error!r}",
+            hint="use {environment}, {app}, {short_sha}, {sha} and {image}",
+        ) from error
+    return f"{head}\n{intent.action}: {intent.why}\n"
+
+
+def _propose(
+    config: Config,
+    intent: _Intent,
+    *,
+    forge: Forge | None,
+    auth: GitAuth,
+    environ: Mapping[str, str],
+    workdir: Path | None,
+) -> Proposal:
+    gitops = _gitops(config)
+    git = Git(gitops.repo, auth=auth)
+    temp = Path(tempfile.mkdtemp(prefix="conveyor-promote-", dir=workdir))
+    root = temp / "repo"
+    try:
+        git.clone(root, gitops.branch, depth=1)
+        file = kustomization_file(root / PurePosixPath(intent.target.path))
+        relative = str(PurePosixPath(intent.target.path) / file.name)
+        text = file.read_bytes().decode("utf-8")
+        previous = find_image(text, intent.edit.name, relative)
+        new_text = set_image(text, intent.edit, path=relative)
+        image = intent.edit.resolve(previous)
+        message = _message(config, gitops, intent)
+        author = Author(gitops.author_name, gitops.author_email)
+        base = Proposal(
+            intent.action,
+            intent.environment,
+            image,
+            previous,
+            intent.target.promotion,
+            gitops.branch,
+            None,
+        )
+        if new_text == text:
+            return base
+        if intent.target.promotion is Promotion.COMMIT:
+            result = update_manifest(
+                gitops.repo,
+                gitops.branch,
+                [FileEdit(relative, intent.edit)],
+                message=message,
+                author=author,
+                auth=auth,
+                max_attempts=gitops.max_push_attempts,
+                workdir=workdir,
+            )
+            return Proposal(
+                intent.action,
+                intent.environment,
+                image,
+                previous,
+                intent.target.promotion,
+                result.branch,
+                result.commit,
+            )
+        branch = promotion_branch(intent.environment, config.app.name)
+        file.write_bytes(new_text.encode("utf-8"))
+        commit = git.commit(root, [relative], message, name=author.name, email=author.email)
+        commit = _push_promotion_branch(git, root, branch, gitops.branch, commit)
+        diff = "".join(
+            difflib.unified_diff(
+                text.splitlines(keepends=True),
+                new_text.splitlines(keepends=True),
+                f"a/{relative}",
+                f"b/{relative}",
+                n=1,
+            )
+        )
+        title, body = _pull_request_text(
+            config, gitops, intent, image=image, previous=previous, relative=relative, diff=diff
+        )
+        own = forge is None
+        active = forge_from_config(gitops, env=environ) if forge is None else forge
+        try:
+            found = active.find_open(branch, gitops.branch)
+            if found is None:
+                pull = active.open(branch, gitops.branch, title, body)
+            else:
+                pull = active.update(found.number, title, body)
+            if gitops.forge is not None:
+                active.add_labels(pull.number, gitops.forge.labels)
+                active.request_reviewers(pull.number, gitops.forge.reviewers)
+        finally:
+            if own:
+                active.close()
+        return Proposal(
+            intent.action,
+            intent.environment,
+            image,
+            previous,
+            intent.target.promotion,
+            branch,
+            commit,
+            pull,
+            found is None,
+            active.name,
+        )
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _push_promotion_branch(git: Git, root: Path, branch: str, base: str, commit: str) -> str:
+    """Force-push ``HEAD`` to the promotion ``branch`` (with a lease); the base branch never.
+
+    Returns the commit the branch holds: the existing one when its tree is already ours.
+    """
+    if not branch.startswith(BRANCH_PREFIX) or branch == base:
+        raise GitOpsError(
+            f"refusing to force-push {branch!r}: only {BRANCH_PREFIX}* branches are rewritten",
+            hint="this is a bug in Conveyor; please report it",
+        )
+    listed = git.run(["ls-remote", "--heads", "origin", f"refs/heads/{branch}"], cwd=root)
+    existing = listed.stdout.split("\t", 1)[0].strip() if listed.stdout.strip() else ""
+    if existing:
+        git.run(
+            ["fetch", "--quiet", "--no-tags", "--depth=1", "origin", f"refs/heads/{branch}"],
+            cwd=root,
+            branch=branch,
+        )
+        if git.rev_parse(root, "FETCH_HEAD^{tree}") == git.rev_parse(root, "HEAD^{tree}"):
+            return existing
+    git.run(
+        [
+            "push",
+            "--quiet",
+            f"--force-with-lease=refs/heads/{branch}:{existing}",
+            "origin",
+            f"HEAD:refs/heads/{branch}",
+        ],
+        cwd=root,
+        branch=branch,
+    )
+    return commit
+
+
+def _pull_request_text(
+    config: Config,
+    gitops: GitOpsConfig,
+    intent: _Intent,
+    *,
+    image: ImageEntry,
+    previous: ImageEntry | None,
+    relative: str,
+    diff: str,
+) -> tuple[str, str]:
+    app = config.app.name
+    tag = image.new_tag or ""
+    short = tag[:12] or (image.digest or "")[7:19]
+    if intent.action == "promote":
+        title = f"promote({intent.environment}): {app} {short} {intent.why}"
+        lead = (
+            f"Promotes **{app}** to `{intent.environment}`: the exact image "
+            f"`{intent.source}` runs now."
+        )
+    else:
+        title = f"rollback({intent.environment}): {app} {short}"
+        lead = f"Rolls **{app}** in `{intent.environment}` back {intent.why}."
+    source = f"`{tag}`" if tag else "unknown (the image has no tag)"
+    if tag and _FULL_SHA.match(tag) and config.app.source_url:
+        url = config.app.source_url.rstrip("/").removesuffix(".git")
+        source += f" ([commit]({url}/commit/{tag}))"
+    repo = Redactor()(gitops.repo)
+    rows = [
+        ("Image", f"`{image.format()}`"),
+        ("Image digest", f"`{image.digest}`" if image.digest else "none"),
+        ("Source commit", source),
+        ("Replaces", f"`{previous.format()}`" if previous else "no image pinned"),
+        ("Manifest", f"`{relative}` on `{gitops.branch}` of {repo}"),
+    ]
+    table = "\n".join(["| | |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)])
+    body = (
+        f"{lead}\n\n{table}\n\n"
+        f"Changes:\n\n```diff\n{diff.rstrip()}\n```\n\n"
+        "Merging this request is the deployment: Flux or Argo CD applies it from the "
+        f"manifest repository. Opened by Conveyor from branch `{BRANCH_PREFIX}"
+        f"{intent.environment}-{app}`; running the same command again updates this request.\n"
+    )
+    return title, body
+
+
+__all__ = ["BRANCH_PREFIX", "Proposal", "promote", "promotion_branch", "rollback"]

@@ -1,0 +1,344 @@
+"""Race-safe updates of a manifest repository, and reads of what it holds.
+
+API (synchronous; wrap with ``anyio.to_thread.run_sync``)::
+
+    update_manifest(
+        repo, branch, edits, *, message, author=Author(), auth=None,
+        max_attempts=8, backoff=Backoff(), push_branch=None, verify=None,
+        workdir=None, sleep=time.sleep,
+    ) -> UpdateResult
+
+    read_image(repo, branch, path, name, *, auth=None) -> ImageEntry | None
+    image_history(repo, branch, path, name, *, auth=None, limit=10, depth=32)
+        -> list[HistoryEntry]
+
+``update_manifest`` shallow-clones the one branch into a temporary directory,
+applies every :class:`~conveyor.gitops.edit.FileEdit`, and - unless nothing
+changed (no empty commits) - makes one commit and pushes it.  When the push is
+refused as non-fast-forward it fetches the new tip, resets to it, re-applies
+the edits and tries again with jittered exponential backoff; it never forces.
+If an edited image was changed on the remote since the first clone to a value
+that is neither the original nor ours, it raises :class:`PushConflictError`;
+a hook, protected branch or credential refusal raises
+:class:`PushRejectedError` at once.  All edits land in one commit or none do.
+
+``path`` in the read functions is an environment directory (an overlay);
+its kustomization file is found as kustomize would.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from conveyor.errors import ManifestError, PushConflictError, PushRejectedError
+from conveyor.gitops.edit import FileEdit
+from conveyor.gitops.git import Git, GitAuth, PushOutcome
+from conveyor.gitops.kustomization import (
+    KUSTOMIZATION_NAMES,
+    ImageEntry,
+    find_image,
+    kustomization_file,
+)
+
+
+@dataclass(frozen=True)
+class Author:
+    """The identity of the commits Conveyor makes."""
+
+    name: str = "Conveyor"
+    email: str = "conveyor@localhost"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Full-jitter exponential backoff between push attempts (seconds)."""
+
+    initial: float = 0.1
+    maximum: float = 5.0
+    factor: float = 2.0
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def delay(self, attempt: int) -> float:
+        """How long to wait after the ``attempt``-th refused push (1-based)."""
+        ceiling = min(self.maximum, self.initial * self.factor ** (attempt - 1))
+        return self.rng.uniform(0, ceiling)
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What an update did.
+
+    Attributes:
+        commit: The pushed commit, or ``None`` when nothing had to change.
+        changed: Whether a commit was pushed.
+        attempts: Push attempts made (1 when the first push landed).
+        previous: The image value the first image edit found in the file at the
+            first clone (``None``: no such entry, or no image edits).
+        previous_values: That value for every edit, in order.
+        branch: The branch pushed to.
+    """
+
+    commit: str | None
+    changed: bool
+    attempts: int
+    previous: str | None
+    previous_values: tuple[str | None, ...]
+    branch: str
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One value an environment's image had, and the commit that set it."""
+
+    commit: str
+    date: str
+    author: str
+    subject: str
+    image: ImageEntry | None
+
+
+def _read(root: Path, edit: FileEdit, repo: str, branch: str) -> str:
+    file = root / PurePosixPath(edit.path)
+    try:
+        # bytes, decoded: text mode would turn CRLF into LF
+        return file.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            edit.path,
+            f"does not exist on branch {branch!r} of {repo}",
+            hint="check the environment's path in gitops.environments",
+        ) from None
+    except UnicodeDecodeError as error:
+        raise ManifestError(edit.path, f"is not UTF-8 text: {error}") from error
+
+
+def _apply(
+    root: Path,
+    edits: Sequence[FileEdit],
+    originals: Sequence[str | None],
+    remote: str,
+    branch: str,
+) -> None:
+    for edit, original in zip(edits, originals, strict=True):
+        text = _read(root, edit, remote, branch)
+        theirs = edit.editor.current(text, edit.path)
+        if theirs != original and theirs is not None:
+            ours = edit.editor.target(text, edit.path)
+            if theirs != ours:
+                raise PushConflictError(edit.path, _image_label(edit), theirs, ours)
+        new = edit.editor.apply(text, edit.path)
+        if new != text:
+            (root / PurePosixPath(edit.path)).write_bytes(new.encode("utf-8"))
+
+
+def _image_label(edit: FileEdit) -> str:
+    for attribute in ("name", "policy", "key_path"):
+        value = getattr(edit.editor, attribute, None)
+        if value is not None:
+            return ".".join(value) if isinstance(value, tuple) else str(value)
+    return edit.path
+
+
+def update_manifest(
+    repo: str,
+    branch: str,
+    edits: Sequence[FileEdit],
+    *,
+    message: str,
+    author: Author | None = None,
+    auth: GitAuth | None = None,
+    max_attempts: int = 8,
+    backoff: Backoff | None = None,
+    push_branch: str | None = None,
+    verify: Callable[[Path], None] | None = None,
+    workdir: Path | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> UpdateResult:
+    """Apply ``edits`` to ``branch`` of ``repo`` in one commit and push it race-safely.
+
+    Args:
+        repo: URL or path of the manifest repository.
+        branch: The branch to clone (and to push to unless ``push_branch``).
+        edits: What to change; paths are relative to the repository root.
+        message: The commit message.
+        author: Commit author and committer.
+        auth: Credentials (token or SSH key).
+        max_attempts: Push attempts before giving up.
+        backoff: Waits between attempts.
+        push_branch: Push to this branch instead (e.g. a promotion branch for a
+            pull request); it is created from ``branch``'s tip.
+        verify: Called with the work tree after the edits and before the
+            commit; raise a :class:`ConveyorError` to abandon the update.
+        workdir: Where to make the temporary clone (system temp by default).
+        sleep: The wait function (tests pass a recorder).
+
+    Returns:
+        The commit pushed (or ``None`` when the edits changed nothing).
+
+    Raises:
+        ManifestError: a file is missing or malformed (nothing pushed).
+        PushConflictError: the same image was set to another value meanwhile.
+        PushRejectedError: a hook, protected branch or credentials refused the
+            push, or it stayed non-fast-forward for ``max_attempts``.
+        UnreachableError: the remote did not answer.
+    """
+    if not edits:
+        raise ValueError("update_manifest needs at least one edit")
+    author = author or Author()
+    backoff = backoff or Backoff()
+    target = push_branch or branch
+    git = Git(repo, auth=auth)
+    temp = Path(tempfile.mkdtemp(prefix="conveyor-manifests-", dir=workdir))
+    root = temp / "repo"
+    try:
+        git.clone(root, branch, depth=1)
+        originals = tuple(
+            edit.editor.current(_read(root, edit, git.shown_remote, branch), edit.path)
+            for edit in edits
+        )
+        previous = next((value for value in originals if value is not None), None)
+        for attempt in range(1, max_attempts + 1):
+            _apply(root, edits, originals, git.shown_remote, branch)
+            if verify is not None:
+                verify(root)
+            if not git.status(root).strip():
+                return UpdateResult(None, False, attempt, previous, originals, target)
+            commit = git.commit(
+                root,
+                sorted({edit.path for edit in edits}),
+                message,
+                name=author.name,
+                email=author.email,
+            )
+            outcome = git.push(root, target)
+            if outcome is not PushOutcome.NON_FAST_FORWARD:
+                return UpdateResult(commit, True, attempt, previous, originals, target)
+            if attempt == max_attempts:
+                break
+            sleep(backoff.delay(attempt))
+            tip = git.fetch(root, target if push_branch else branch, depth=1)
+            git.reset_hard(root, tip)
+        raise PushRejectedError(
+            git.shown_remote,
+            target,
+            f"the branch kept moving: still non-fast-forward after {max_attempts} attempts",
+            hint="raise gitops.max_push_attempts, or re-run when fewer pipelines push at once",
+        )
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _kustomization_path(root: Path, path: str) -> str:
+    file = kustomization_file(root / PurePosixPath(path))
+    return str(PurePosixPath(path) / file.name)
+
+
+def read_image(
+    repo: str, branch: str, path: str, name: str, *, auth: GitAuth | None = None
+) -> ImageEntry | None:
+    """The ``images:`` entry for ``name`` in environment directory ``path`` at the branch tip.
+
+    Raises:
+        ManifestError: no kustomization at ``path``, or it is malformed.
+    """
+    git = Git(repo, auth=auth)
+    with tempfile.TemporaryDirectory(prefix="conveyor-read-") as temp:
+        root = Path(temp) / "repo"
+        git.clone(root, branch, depth=1)
+        file = _kustomization_path(root, path)
+        text = (root / file).read_bytes().decode("utf-8")
+        return find_image(text, name, file)
+
+
+def image_history(
+    repo: str,
+    branch: str,
+    path: str,
+    name: str,
+    *,
+    auth: GitAuth | None = None,
+    limit: int = 10,
+    depth: int = 32,
+) -> list[HistoryEntry]:
+    """The values image ``name`` had in environment ``path``, newest first.
+
+    Each entry is the commit that introduced a value (consecutive commits that
+    left it unchanged are folded).  The clone starts ``depth`` commits deep
+    and is deepened only until ``limit`` values are known or history ends.
+
+    Raises:
+        ManifestError: no kustomization at ``path`` at the branch tip.
+    """
+    git = Git(repo, auth=auth)
+    with tempfile.TemporaryDirectory(prefix="conveyor-history-") as temp:
+        root = Path(temp) / "repo"
+        git.clone(root, branch, depth=depth)
+        file = _kustomization_path(root, path)
+        while True:
+            shallow = git.is_shallow(root)
+            runs = _runs(git, root, file, name)
+            # in a shallow clone the oldest visible commit may only look like
+            # it set its value (its parent is missing): it is not yet known
+            complete = runs[:-1] if shallow else runs
+            if len(complete) >= limit or not shallow:
+                return complete[:limit]
+            git.deepen(root, branch, depth)
+            depth *= 2
+
+
+def _runs(git: Git, root: Path, file: str, name: str) -> list[HistoryEntry]:
+    log = git.run(["log", "--format=%H%x1f%aI%x1f%an%x1f%s", "HEAD", "--", file], cwd=root).stdout
+    commits = [line.split("\x1f") for line in log.splitlines() if line]
+    if not commits:
+        return []
+    batch = "".join(f"{c[0]}:{file}\n" for c in commits)
+    out = git.run(["cat-file", "--batch"], cwd=root, stdin=batch).stdout
+    texts = _batch_texts(out)
+    values: list[ImageEntry | None] = []
+    for (sha, *_), text in zip(commits, texts, strict=True):
+        try:
+            values.append(None if text is None else find_image(text, name, f"{sha[:12]}:{file}"))
+        except ManifestError:
+            values.append(None)  # a malformed past version: it set no readable image
+    runs: list[HistoryEntry] = []
+    for i, (sha, date, who, subject) in enumerate(commits):
+        older = values[i + 1] if i + 1 < len(values) else object()
+        if values[i] != older:
+            runs.append(HistoryEntry(sha, date, who, subject, values[i]))
+    return runs
+
+
+def _batch_texts(out: str) -> list[str | None]:
+    """Split ``git cat-file --batch`` output into blob texts (``None`` for missing)."""
+    texts: list[str | None] = []
+    data = out.encode("utf-8", "surrogateescape")
+    at = 0
+    while at < len(data):
+        header_end = data.index(b"\n", at)
+        header = data[at:header_end].decode().split()
+        if header[-1] == "missing":
+            texts.append(None)
+            at = header_end + 1
+            continue
+        size = int(header[2])
+        texts.append(data[header_end + 1 : header_end + 1 + size].decode("utf-8"))
+        at = header_end + 1 + size + 1
+    return texts
+
+
+__all__ = [
+    "KUSTOMIZATION_NAMES",
+    "Author",
+    "Backoff",
+    "HistoryEntry",
+    "UpdateResult",
+    "image_history",
+    "read_image",
+    "update_manifest",
+]

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
 from conveyor.cli.display import LiveTable, PlainLog, result_table
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
@@ -62,7 +63,7 @@ async def run_delivery(
     console: Console | None = None,
 ) -> int:
     """Run the pipeline for ``config``; print the table; return the exit code."""
-    console = console or Console()
+    console = console or (Console() if live else Console(width=120))
     sha = resolve_sha(config.resolve(config.app.source))
     run_id = new_run_id()
     run_dir = run_directory(config, run_id)
@@ -74,33 +75,33 @@ async def run_delivery(
     )
     redactor = Redactor([s for s in (auth.password if auth else None, token) if s is not None])
     display: Hooks = LiveTable(console) if live else PlainLog()
-    tracing = start_tracing(runs_dir=run_dir.parent, redactor=redactor, set_global=True)
-    async with open_engine(engine_name, config, console) as engine:
-        ctx = DeliveryContext(
-            config=config,
-            engine=engine,
-            sha=sha,
-            artifacts=run_dir / "artifacts",
-            redactor=redactor,
-            registry_auth=auth,
-            git_token=token,
-        )
-        pipeline = delivery_pipeline(ctx)
-        result = await run_pipeline(
-            pipeline,
-            capacity=capacity or config.run.capacity,
-            on_failure="cancel" if (on_failure or config.run.on_failure) == "cancel" else "finish",
-            hooks=HookGroup([tracing.hooks, display]),
-            only=only,
-            skip=skip,
-            run_id=run_id,
-            attributes={
-                "conveyor.app": config.app.name,
-                "conveyor.source.sha": sha,
-                "conveyor.engine": engine.name,
-            },
-        )
-    tracing.shutdown()
+    with start_tracing(runs_dir=run_dir.parent, redactor=redactor, set_global=True) as tracing:
+        async with open_engine(engine_name, config, console) as engine:
+            ctx = DeliveryContext(
+                config=config,
+                engine=engine,
+                sha=sha,
+                artifacts=run_dir / "artifacts",
+                redactor=redactor,
+                registry_auth=auth,
+                git_token=token,
+            )
+            pipeline = delivery_pipeline(ctx)
+            policy = on_failure or config.run.on_failure
+            result = await run_pipeline(
+                pipeline,
+                capacity=capacity or config.run.capacity,
+                on_failure="cancel" if policy == "cancel" else "finish",
+                hooks=HookGroup([tracing.hooks, display]),
+                only=only,
+                skip=skip,
+                run_id=run_id,
+                attributes={
+                    "conveyor.app": config.app.name,
+                    "conveyor.source.sha": sha,
+                    "conveyor.engine": engine.name,
+                },
+            )
     return report(result, pipeline.order, console, redactor, live=live)
 
 
@@ -127,10 +128,12 @@ def report(
             (r.outputs["image.ref"] for r in result.results if "image.ref" in r.outputs), None
         )
         if published:
-            console.print(f"published {published}")
+            console.print(f"published {published}", soft_wrap=True, highlight=False, markup=False)
         return ExitCode.OK
+    message = redactor(str(failure.error or failure.reason))
     console.print(
-        f"[bold red]error[/] in stage {failure.name}: {redactor(str(failure.error or failure.reason))}",
+        Text.assemble(("error", "bold red"), f" in stage {failure.name}: {message}"),
+        soft_wrap=True,
         highlight=False,
     )
     return exit_code_for(failure.error)

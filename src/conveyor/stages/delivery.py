@@ -17,6 +17,7 @@ import functools
 import json
 from collections.abc import Awaitable, Callable
 
+from conveyor.config.models import StageOptions
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
@@ -30,85 +31,76 @@ DeliveryFunction = Callable[[DeliveryContext, StageInputs], Awaitable[Outputs]]
 
 
 def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
-    """The stages the configuration enables, wired in delivery order."""
+    """The stages the configuration enables, wired in delivery order.
+
+    A disabled stage (``enabled = false``) is left out and its dependents do
+    not wait for it: disabling ``scan`` publishes unscanned images, which the
+    configuration then says openly.
+    """
     config = ctx.config
     stages = config.stages
+    env = stages.manifest.environment
+    added: list[Stage] = []
 
-    def stage(
+    def add(
         name: str,
         function: DeliveryFunction,
         needs: tuple[str, ...],
-        options: object,
+        options: StageOptions,
         description: str,
-    ) -> Stage:
-        return Stage(
-            name,
-            functools.partial(function, ctx),
-            needs=tuple(n for n in needs if n in enabled),
-            timeout=getattr(options, "timeout", None),
-            retries=getattr(options, "retries", 0),
-            description=description,
-            details=plan_details(ctx, name),
+    ) -> None:
+        present = {s.name for s in added}
+        added.append(
+            Stage(
+                name,
+                functools.partial(function, ctx),
+                needs=tuple(n for n in needs if n in present),
+                timeout=options.timeout,
+                retries=options.retries,
+                description=description,
+                details=plan_details(ctx, name),
+            )
         )
 
-    enabled = {"build", "scan", "smoke", "publish"}
     if stages.test is not None and stages.test.enabled:
-        enabled.add("test")
-    enabled = {n for n in enabled if getattr(stages, n) is None or getattr(stages, n).enabled}
-    env = stages.manifest.environment
-    manifest_on = config.gitops is not None and stages.manifest.enabled
-    result = []
-    if "test" in enabled:
-        result.append(stage("test", run_test, (), stages.test, "unit tests in the test image"))
-    result.append(
-        stage("build", run_build, (), stages.build, "build the image from the Dockerfile")
+        add("test", run_test, (), stages.test, "unit tests in the test image")
+    add("build", run_build, (), stages.build, "build the image from the Dockerfile")
+    if stages.scan.enabled:
+        add("scan", run_scan, ("build",), stages.scan, "Trivy scan of the image, severity gate")
+    if stages.smoke.enabled:
+        add("smoke", run_smoke, ("build",), stages.smoke, "run the image, probe its version")
+    add(
+        "publish",
+        run_publish,
+        ("test", "scan", "smoke"),
+        stages.publish,
+        f"push {config.registry.image}:<sha>, never overwrite a tag",
     )
-    if "scan" in enabled:
-        result.append(stage("scan", run_scan, ("build",), stages.scan, "Trivy scan, severity gate"))
-    if "smoke" in enabled:
-        result.append(
-            stage("smoke", run_smoke, ("build",), stages.smoke, "probe the image as a service")
+    if config.gitops is not None and stages.manifest.enabled:
+        add(
+            "manifest",
+            run_manifest,
+            ("publish",),
+            stages.manifest,
+            f"pin the digest in the {env} kustomization, commit, push",
         )
-    result.append(
-        stage(
-            "publish",
-            run_publish,
-            ("test", "scan", "smoke"),
-            stages.publish,
-            f"push {config.registry.image}:<sha>, never overwrite",
-        )
-    )
-    if manifest_on:
-        result.append(
-            stage(
-                "manifest",
-                run_manifest,
-                ("publish",),
-                stages.manifest,
-                f"pin the digest in the {env} kustomization, commit, push",
-            )
-        )
-        result.append(
-            stage(
-                "policy",
-                run_policy,
-                ("manifest",),
-                stages.manifest,
-                f"render the {env} overlay and check every image",
-            )
+        add(
+            "policy",
+            run_policy,
+            ("manifest",),
+            stages.manifest,
+            f"render {env} and check every image against the policy",
         )
         if env in config.smoke:
-            result.append(
-                stage(
-                    "verify",
-                    run_verify,
-                    ("manifest",),
-                    config.smoke[env],
-                    f"probe {config.smoke[env].url} for the new version",
-                )
+            add(
+                "verify",
+                run_verify,
+                ("manifest",),
+                stages.smoke,
+                f"probe {config.smoke[env].url} until it serves the new version",
             )
-    names = tuple(s.name for s in result)
-    result.append(
+    names = tuple(s.name for s in added)
+    added.append(
         Stage(
             "report",
             functools.partial(write_summary, ctx),
@@ -117,7 +109,7 @@ def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
             description="write summary.json (always)",
         )
     )
-    return Pipeline(result)
+    return Pipeline(added)
 
 
 async def write_summary(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:

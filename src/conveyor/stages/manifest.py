@@ -1,0 +1,152 @@
+"""The ``manifest`` and ``policy`` stages: pin the pushed digest in the manifest repo.
+
+``manifest`` edits the environment's kustomization like ``kustomize edit set
+image`` (name, newName, newTag, digest), checks with real kustomize that the
+edited overlay renders the new image, commits and pushes race-safely.  Only
+environments promoted by ``commit`` are written here; the others change through
+``conveyor promote`` (a pull request).  ``policy`` renders the environment
+at the pushed commit and checks every image against the policy.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tempfile
+from pathlib import Path
+
+import anyio
+
+from conveyor.config.models import Config, EnvironmentConfig, Promotion
+from conveyor.errors import ConfigError, ManifestError
+from conveyor.gitops.edit import FileEdit
+from conveyor.gitops.git import Git, GitAuth
+from conveyor.gitops.kustomization import ImageEdit
+from conveyor.gitops.renderer import render
+from conveyor.gitops.update import Author, update_manifest
+from conveyor.pipeline.graph import Outputs, StageInputs
+from conveyor.policy.reference import parse
+from conveyor.policy.rules import Violation, raise_for
+from conveyor.policy.workloads import check_images
+from conveyor.stages.context import DeliveryContext
+
+
+def repo_location(config: Config) -> str:
+    """The manifest repository: a URL as written, a local path made absolute."""
+    assert config.gitops is not None
+    repo = config.gitops.repo
+    if "://" in repo or repo.startswith("git@") or ":" in repo.split("/")[0]:
+        return repo
+    return str(config.resolve(Path(repo)))
+
+
+def environment(config: Config) -> tuple[str, EnvironmentConfig]:
+    if config.gitops is None:
+        raise ConfigError(None, "gitops", "is not configured; the manifest stage needs it")
+    name = config.stages.manifest.environment
+    return name, config.gitops.environments[name]
+
+
+def image_name(config: Config, env: EnvironmentConfig) -> str:
+    """The name the environment's manifests use for the app's image."""
+    return env.image_name or config.registry.image
+
+
+def commit_message(ctx: DeliveryContext, env_name: str, image: str) -> str:
+    assert ctx.config.gitops is not None
+    return ctx.config.gitops.message.format(
+        environment=env_name,
+        app=ctx.config.app.name,
+        sha=ctx.sha,
+        short_sha=ctx.short_sha,
+        image=image,
+    )
+
+
+def renders_image(root: Path, overlay: str, name: str, digest: str) -> None:
+    """Raise unless kustomize renders ``root/overlay`` with image ``name[:tag]@digest``."""
+    rendered = render(root / overlay)
+    pattern = re.compile(rf"image: ['\"]?{re.escape(name)}(:[\w][\w.-]*)?@{re.escape(digest)}\b")
+    if not pattern.search(rendered):
+        raise ManifestError(
+            overlay,
+            f"after the edit, kustomize does not render the image {name}@{digest}",
+            hint="check that the environment's image_name matches the image used by the base",
+        )
+
+
+async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+    """Set the environment's image to the pushed digest; commit and push.
+
+    Raises:
+        ConfigError: the environment is promoted by pull request (use ``conveyor promote``).
+        ManifestError, PushConflictError, PushRejectedError: the update could not land.
+    """
+    config = ctx.config
+    assert config.gitops is not None
+    env_name, env = environment(config)
+    if env.promotion is not Promotion.COMMIT:
+        raise ConfigError(
+            None,
+            f"gitops.environments.{env_name}.promotion",
+            "is 'pull-request': this environment changes only through an approved pull request",
+            hint=f"point stages.manifest.environment at a commit environment and run "
+            f"'conveyor promote --to {env_name}'",
+        )
+    ref = parse(inputs["publish"]["image.ref"])
+    name = image_name(config, env)
+    edit = ImageEdit.pin(name, ref)
+    kustomization = kustomization_file_in(env.path)
+    assert ref.digest is not None
+
+    def verify(root: Path) -> None:
+        renders_image(root, env.path, ref.name, ref.digest)  # type: ignore[arg-type]
+
+    update = functools.partial(
+        update_manifest,
+        repo_location(config),
+        config.gitops.branch,
+        [FileEdit(kustomization, edit)],
+        message=commit_message(ctx, env_name, inputs["publish"]["image.ref"]),
+        author=Author(config.gitops.author_name, config.gitops.author_email),
+        auth=GitAuth(token=ctx.git_token) if ctx.git_token else None,
+        max_attempts=config.gitops.max_push_attempts,
+        verify=verify,
+    )
+    result = await anyio.to_thread.run_sync(update)
+    return {
+        "environment": env_name,
+        "commit": result.commit or "",
+        "changed": str(result.changed).lower(),
+        "push.attempts": str(result.attempts),
+        "previous": result.previous or "",
+    }
+
+
+def kustomization_file_in(path: str) -> str:
+    """The kustomization's path in the repository; ``kustomization.yaml`` unless told."""
+    return f"{path.rstrip('/')}/kustomization.yaml"
+
+
+async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+    """Render the environment at the branch tip and check every image against the policy.
+
+    Raises:
+        PolicyError: an image breaks a rule (mutable tag, registry, missing digest).
+    """
+    config = ctx.config
+    assert config.gitops is not None
+    branch = config.gitops.branch
+    env_name, env = environment(config)
+    auth = GitAuth(token=ctx.git_token) if ctx.git_token else None
+    git = Git(repo_location(config), auth=auth)
+
+    def check() -> list[Violation]:
+        with tempfile.TemporaryDirectory(prefix="conveyor-policy-") as temp:
+            root = Path(temp) / "repo"
+            git.clone(root, branch, depth=1)
+            return check_images(render(root / env.path), config.policy, source=env.path)
+
+    violations = await anyio.to_thread.run_sync(check)
+    raise_for(violations)
+    return {"environment": env_name, "violations": "0"}

@@ -1,0 +1,108 @@
+"""The example pipeline end to end on PodmanEngine: real containers, registry, git, kustomize.
+
+Only the Trivy process is a double (``tests/doubles/trivy``, a replay of a
+recorded report): Trivy and its vulnerability database cannot be fetched here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from e2e.conftest import World, git
+
+STAGING = "apps/hello/overlays/staging"
+PRODUCTION = "apps/hello/overlays/production"
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def registry_digest(registry: str, sha: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", f"docker://{registry}/hello:{sha}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def staging_image(checkout: Path) -> dict[str, str]:
+    data = YAML(typ="safe").load((checkout / STAGING / "kustomization.yaml").read_text())
+    return next(i for i in data["images"] if i["name"] == "127.0.0.1:5000/hello")
+
+
+def spans(app: Path) -> list[dict[str, object]]:
+    runs = sorted((app / ".conveyor" / "runs").iterdir())
+    lines = (runs[-1] / "spans.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def test_example_pipeline_publishes_pins_and_traces(world: World) -> None:
+    before = world.manifest_checkout()
+    production_before = (before / PRODUCTION / "kustomization.yaml").read_bytes()
+    sha = world.commit_app("first change")
+
+    done = world.run("alpine-310.json")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the registry holds hello:<sha>, and the staging kustomization pins its digest
+    inspected = registry_digest(world.registry, sha)
+    assert inspected.returncode == 0, inspected.stderr
+    digest = json.loads(inspected.stdout)["Digest"]
+    after = world.manifest_checkout()
+    assert staging_image(after) == {
+        "name": "127.0.0.1:5000/hello",
+        "newName": f"{world.registry}/hello",
+        "newTag": sha,
+        "digest": digest,
+    }
+    assert f"published {world.registry}/hello:{sha}@{digest}" in done.stdout
+    # kustomize renders that exact image; production is untouched
+    rendered = subprocess.run(
+        ["kubectl", "kustomize", str(after / STAGING)], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"image: {world.registry}/hello:{sha}@{digest}" in rendered
+    assert (after / PRODUCTION / "kustomization.yaml").read_bytes() == production_before
+    # one commit on top, naming the source SHA and the image; linear history
+    log = git("log", "--format=%s%n%b", "-1", cwd=after)
+    assert sha[:12] in log
+    assert f"{world.registry}/hello:{sha}@{digest}" in log
+    assert git("rev-list", "--count", "HEAD", cwd=after) == "2"
+    # the Trivy double received a scan of the exported image tarball
+    calls = [json.loads(line) for line in world.trivy_log.read_text().splitlines()]
+    assert len(calls) == 1
+    argv = calls[0]["argv"]
+    assert argv[:2] == ["image", "--input"]
+    assert argv[2].endswith("image.tar")
+    assert argv[argv.index("--format") + 1] == "json"
+    assert "--ignore-unfixed" in argv
+    # the trace: a run span and one span per stage, all in one trace
+    records = spans(world.app)
+    stage_spans = sorted(r["name"] for r in records if str(r["name"]).startswith("stage "))
+    assert stage_spans == sorted(
+        f"stage {s}"
+        for s in ("test", "build", "scan", "smoke", "publish", "manifest", "policy", "report")
+    )
+    assert len({r["trace_id"] for r in records}) == 1
+    assert sum(1 for r in records if r["name"] == "conveyor.run") == 1
+
+
+def test_critical_finding_stops_the_dag_before_publish(world: World) -> None:
+    head_before = git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp)
+    sha = world.commit_app("vulnerable change")
+
+    done = world.run("debian-buster.json")
+
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert "scan: failed" in done.stdout
+    assert "publish: skipped (dependency 'scan' failed)" in done.stdout
+    assert "manifest: skipped (dependency 'publish' was skipped)" in done.stdout
+    assert "CVE-2019-" in done.stdout + done.stderr
+    # nothing pushed, nothing committed
+    assert registry_digest(world.registry, sha).returncode != 0
+    assert git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp) == head_before

@@ -33,6 +33,10 @@ app.command("run")(run.run)
 app.command("graph")(graph.graph)
 app.command("plan")(graph.plan)
 
+from conveyor.cli import doctor  # noqa: E402
+
+app.command("doctor")(doctor.doctor)
+
 from conveyor.cli import init  # noqa: E402
 
 app.command("init")(init.init)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -90,8 +91,6 @@ def git_remote_check(repo: str, branch: str) -> Check:
 
 
 def _path() -> str:
-    import os
-
     return os.environ.get("PATH", "/usr/bin:/bin")
 
 
@@ -112,7 +111,7 @@ def doctor(config: ConfigOption = None) -> int:
     except ConveyorError as exc:
         checks.append(Check("configuration", False, str(exc).splitlines()[0]))
     try:
-        choice = select_engine("auto")
+        choice = select_engine("auto", os.environ)
         checks.append(Check("engine", True, f"{choice.name}: {choice.reason}"))
     except ConveyorError as exc:
         checks.append(Check("engine", False, str(exc).splitlines()[0]))

@@ -52,31 +52,28 @@ def plan(
     skip: Annotated[list[str] | None, typer.Option("--skip")] = None,
 ) -> None:
     """Show what would run, with every reference resolved; nothing is built or pushed."""
-    from rich.console import Console
-    from rich.table import Table
-
     from conveyor.policy.rules import check_reference
 
     cfg, sha, pipeline = _pipeline(config, sha=None)
     selection = pipeline.select(tuple(only or ()), tuple(skip or ()))
-    table = Table(title=f"plan for {cfg.app.name} at {sha}", show_lines=True)
-    table.add_column("stage")
-    table.add_column("needs")
-    table.add_column("would")
+    typer.echo(f"plan for {cfg.app.name} at {sha}")
+    skipped = dict(selection.skipped)
     for name in pipeline.order:
         stage = pipeline[name]
-        if name in selection.skipped and not stage.always:
-            action = f"[yellow]skip[/]: {selection.skipped[name]}"
-        else:
-            details = "\n".join(f"{k}: {v}" for k, v in stage.details.items())
-            action = f"{stage.description}\n{details}".strip()
-        table.add_row(name, ", ".join(stage.needs) or "-", action)
-    console = Console()
-    console.print(table)
+        needs = f" (needs {', '.join(stage.needs)})" if stage.needs else ""
+        missing = next((n for n in stage.needs if n in skipped), None)
+        if missing and not stage.always and name not in skipped:
+            skipped[name] = f"dependency {missing!r} is skipped"
+        if name in skipped and not stage.always:
+            typer.echo(f"\n{name}{needs}: skip - {skipped[name]}")
+            continue
+        typer.echo(f"\n{name}{needs}: {stage.description}")
+        for key, value in stage.details.items():
+            typer.echo(f"    {key}: {value}")
     address = f"{cfg.registry.image}:{sha}"
     policy = cfg.policy.model_copy(update={"require_digest": False})
     violations = check_reference(address, policy)
     for violation in violations:
-        console.print(f"[red]policy[/]: {violation.message} (hint: {violation.hint})")
+        typer.echo(f"\npolicy: {violation.message} ({violation.hint})", err=True)
     if violations:
         raise typer.Exit(4)

@@ -40,15 +40,27 @@ def run_directory(config: Config, run_id: str) -> Path:
 
 
 @asynccontextmanager
-async def open_engine(name: str, config: Config, console: Console) -> AsyncIterator[Engine]:
-    """The engine ``name`` (``auto`` decides), open for the duration of the run."""
-    from conveyor.engines.podman import PodmanEngine
+async def open_engine(
+    name: str, config: Config, console: Console, redactor: Redactor
+) -> AsyncIterator[Engine]:
+    """The engine ``name`` (``auto`` decides and says why), open for the run."""
+    from conveyor.engines.selection import select_engine
 
-    if name not in {"auto", "podman"}:
-        from conveyor.errors import EngineUnavailableError
+    choice = select_engine(name, os.environ)
+    console.print(f"engine: {choice.name} ({choice.reason})", highlight=False, markup=False)
+    if choice.name == "dagger":
+        from conveyor.engines.dagger import open_dagger_engine
 
-        raise EngineUnavailableError(name, "only podman is wired into 'conveyor run' so far")
-    yield PodmanEngine()
+        async with open_dagger_engine(
+            traceparent=os.environ.get("TRACEPARENT"),
+            cli=choice.cli,
+            ca_bundle=config.run.ca_bundle,
+        ) as engine:
+            yield engine
+    else:
+        from conveyor.engines.podman import PodmanEngine
+
+        yield PodmanEngine(redactor=redactor)
 
 
 async def run_delivery(
@@ -76,7 +88,7 @@ async def run_delivery(
     redactor = Redactor([s for s in (auth.password if auth else None, token) if s is not None])
     display: Hooks = LiveTable(console) if live else PlainLog()
     with start_tracing(runs_dir=run_dir.parent, redactor=redactor, set_global=True) as tracing:
-        async with open_engine(engine_name, config, console) as engine:
+        async with open_engine(engine_name, config, console, redactor) as engine:
             ctx = DeliveryContext(
                 config=config,
                 engine=engine,

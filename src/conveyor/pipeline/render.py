@@ -47,25 +47,23 @@ def to_json(pipeline: Pipeline) -> str:
 
 
 def to_tree(pipeline: Pipeline, title: str = "pipeline") -> Tree:
-    """Stages under the stages they need; a stage with several needs appears under each."""
+    """Each stage once, under the last stage it needs (the others are named beside it)."""
     tree = Tree(title)
-
-    def add(node: Tree, name: str, path: tuple[str, ...]) -> None:
+    position = {name: index for index, name in enumerate(pipeline.order)}
+    nodes: dict[str, Tree] = {}
+    for name in pipeline.order:
         stage = pipeline[name]
-        extra = [f"needs {', '.join(stage.needs)}"] if len(stage.needs) > 1 else []
+        parent = max(stage.needs, key=position.__getitem__) if stage.needs else None
+        notes = []
+        others = [n for n in stage.needs if n != parent]
+        if others:
+            notes.append(f"also needs {', '.join(others)}")
         if stage.always:
-            extra.append("always")
-        label = name + (f" [dim]({'; '.join(extra)})[/]" if extra else "")
+            notes.append("always runs")
+        label = name + (f" [dim]({'; '.join(notes)})[/]" if notes else "")
         if stage.description:
             label += f" [dim]- {stage.description}[/]"
-        child = node.add(label)
-        for dependent in pipeline.dependents(name):
-            if dependent not in path:
-                add(child, dependent, (*path, name))
-
-    for name in pipeline.order:
-        if not pipeline[name].needs:
-            add(tree, name, ())
+        nodes[name] = (nodes[parent] if parent else tree).add(label)
     return tree
 
 

@@ -395,9 +395,6 @@ def _propose(
                 result.commit,
             )
         branch = promotion_branch(intent.environment, config.app.name)
-        file.write_bytes(new_text.encode("utf-8"))
-        commit = git.commit(root, [relative], message, name=author.name, email=author.email)
-        commit = _push_promotion_branch(git, root, branch, gitops.branch, commit)
         diff = "".join(
             difflib.unified_diff(
                 text.splitlines(keepends=True),
@@ -413,7 +410,11 @@ def _propose(
         own = forge is None
         active = forge_from_config(gitops, env=environ) if forge is None else forge
         try:
+            # asked first: a refused token or an unreachable forge stops before any push
             found = active.find_open(branch, gitops.branch)
+            file.write_bytes(new_text.encode("utf-8"))
+            commit = git.commit(root, [relative], message, name=author.name, email=author.email)
+            commit = _push_promotion_branch(git, root, branch, gitops.branch, commit)
             if found is None:
                 pull = active.open(branch, gitops.branch, title, body)
             else:
@@ -458,7 +459,8 @@ def _push_promotion_branch(git: Git, root: Path, branch: str, base: str, commit:
             cwd=root,
             branch=branch,
         )
-        if git.rev_parse(root, "FETCH_HEAD^{tree}") == git.rev_parse(root, "HEAD^{tree}"):
+        trees = git.run(["rev-parse", "FETCH_HEAD^{tree}", "HEAD^{tree}"], cwd=root).stdout.split()
+        if trees[0] == trees[1]:
             return existing
     git.run(
         [

@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from forge_doubles import GitHubApiDouble, GitLabApiDouble
-
-TOKEN = "ghp_test-token-0123456789abcdef"
+from forge_doubles import TOKEN, GitHubApiDouble, GitLabApiDouble
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, quote, urlsplit
 
+TOKEN = "ghp_test-token-0123456789abcdef"
+"""The token the doubles accept in the tests (a made-up value)."""
+
 
 @dataclass(frozen=True)
 class RecordedRequest:

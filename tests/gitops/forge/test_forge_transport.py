@@ -7,8 +7,7 @@ import socket
 
 import httpx
 import pytest
-from conftest import TOKEN
-from forge_doubles import GitHubApiDouble
+from forge_doubles import TOKEN, GitHubApiDouble
 
 from conveyor.errors import ConfigError, ForgeError, UnreachableError
 from conveyor.gitops.forge import GitHubForge

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TOKEN
-from forge_doubles import GitHubApiDouble, RecordedRequest
+from forge_doubles import TOKEN, GitHubApiDouble, RecordedRequest
 
 from conveyor.errors import ForgeError
 from conveyor.gitops.forge import GitHubForge, PullRequest

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TOKEN
-from forge_doubles import GitLabApiDouble
+from forge_doubles import TOKEN, GitLabApiDouble
 
 from conveyor.errors import ConfigError, ForgeError
 from conveyor.gitops.forge import GitLabForge, PullRequest

@@ -45,6 +45,11 @@ from conveyor.cli import trace  # noqa: E402
 
 app.add_typer(trace.app, name="trace")
 
+from conveyor.cli import promote, rollback  # noqa: E402
+
+app.command("promote")(promote.promote)
+app.command("rollback")(rollback.rollback)
+
 
 def main() -> None:
     """Entry point of the console script: run the app, map errors to exit codes."""

@@ -1,0 +1,37 @@
+"""``conveyor rollback ENV``: propose an earlier image for an environment."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from conveyor.cli.promote import ConfigOption, fail
+from conveyor.errors import ConveyorError
+
+
+def rollback(
+    env: Annotated[str, typer.Argument(help="The environment to roll back.")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The digest to go back to (sha256:...); default: --steps."),
+    ] = None,
+    steps: Annotated[
+        int, typer.Option("--steps", min=1, help="How many image changes to go back.")
+    ] = 1,
+    config: ConfigOption = None,
+) -> None:
+    """Roll an environment back to an image it ran before.
+
+    The image comes from the history of the environment's kustomization file
+    and goes through the environment's normal path: a commit for staging, a
+    pull (merge) request for production.
+    """
+    from conveyor.cli.common import load
+    from conveyor.gitops.promotion import rollback as run_rollback
+
+    try:
+        proposal = run_rollback(load(config), env, to_digest=to, steps=steps)
+    except ConveyorError as error:
+        fail(error)
+    typer.echo(proposal.describe())

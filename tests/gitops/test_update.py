@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from gitops_helpers import git, show
 
 from conveyor.errors import (
     CommandFailedError,
@@ -17,8 +18,6 @@ from conveyor.errors import (
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.kustomization import ImageEdit, find_image
 from conveyor.gitops.update import Author, Backoff, update_manifest
-
-from gitops_helpers import git, show
 
 STAGING = "apps/hello/overlays/staging/kustomization.yaml"
 WORKER = "apps/worker/overlays/staging/kustomization.yaml"

@@ -74,6 +74,13 @@ _UNREACHABLE_SIGNS = (
     "' not found",
 )
 
+_LOST_RACE_SIGNS = (
+    "cannot lock ref",
+    "failed to update ref",
+    "incorrect old value provided",
+    "failed to lock",
+)
+
 
 @dataclass(frozen=True)
 class GitAuth:
@@ -352,6 +359,9 @@ class Git:
         for line in out.splitlines():
             flag, _, rest = line.partition("\t")
             if flag == "!" and "[rejected]" in rest:
+                return PushOutcome.NON_FAST_FORWARD
+            if flag == "!" and any(sign in rest + done.stderr for sign in _LOST_RACE_SIGNS):
+                # another push won the ref update between our check and our write
                 return PushOutcome.NON_FAST_FORWARD
             if flag == "!":
                 stderr = self.redact(done.stderr)

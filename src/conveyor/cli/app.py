@@ -50,6 +50,11 @@ from conveyor.cli import promote, rollback  # noqa: E402
 app.command("promote")(promote.promote)
 app.command("rollback")(rollback.rollback)
 
+from conveyor.cli import manifest, policy  # noqa: E402
+
+app.add_typer(manifest.app, name="manifest")
+app.add_typer(policy.app, name="policy")
+
 
 def main() -> None:
     """Entry point of the console script: run the app, map errors to exit codes."""

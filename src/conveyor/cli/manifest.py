@@ -1,0 +1,149 @@
+"""``conveyor manifest``: set an image in a kustomization, or update an environment.
+
+``set-image DIR NAME=REF[@DIGEST]`` edits DIR's kustomization locally (no git),
+like ``kustomize edit set image``, and checks with kustomize that the edit
+changes what DIR renders.  ``update ENV REF@DIGEST`` clones the manifest
+repository, sets the environment's image, commits and pushes exactly as the
+pipeline's manifest stage does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from conveyor.cli.promote import ConfigOption, fail
+from conveyor.errors import ConveyorError
+
+app = typer.Typer(
+    help="Edit manifests: set an image locally or update an environment.", no_args_is_help=True
+)
+
+
+@app.command("set-image")
+def set_image(
+    directory: Annotated[Path, typer.Argument(help="Directory holding the kustomization.")],
+    image: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME=REF[@DIGEST]",
+            help="As for 'kustomize edit set image': NAME=NEWNAME:TAG@DIGEST, NAME:TAG, "
+            "NAME@DIGEST; '*' keeps a field.",
+        ),
+    ],
+) -> None:
+    """Set an image in DIR's kustomization (local edit, no git)."""
+    try:
+        typer.echo(_set_image(directory, image))
+    except ConveyorError as error:
+        fail(error)
+
+
+def _set_image(directory: Path, spec: str) -> str:
+    from conveyor.errors import ManifestError
+    from conveyor.gitops.kustomization import ImageEdit, find_image, kustomization_file
+    from conveyor.gitops.kustomization import set_image as edit_text
+    from conveyor.gitops.renderer import render
+
+    edit = ImageEdit.parse(spec)
+    file = kustomization_file(directory)
+    text = file.read_bytes().decode("utf-8")
+    new = edit_text(text, edit, path=str(file))
+    before = find_image(text, edit.name, str(file))
+    after = edit.resolve(before).format()
+    if new == text:
+        return f"{file}: image {edit.name} is already {after}; nothing changed"
+    rendered_before = render(directory)
+    file.write_bytes(new.encode("utf-8"))
+    try:
+        rendered_after = render(directory)
+    except ConveyorError:
+        file.write_bytes(text.encode("utf-8"))
+        raise
+    if rendered_after == rendered_before:
+        file.write_bytes(text.encode("utf-8"))
+        raise ManifestError(
+            directory,
+            f"no container in the rendered output uses image {edit.name!r}; file left unchanged",
+            hint="NAME must be the image name the resources use (before any images: rewrite)",
+        )
+    old = before.format() if before is not None else "(not set)"
+    return f"{file}: image {edit.name}: {old} -> {after}"
+
+
+@app.command("update")
+def update(
+    env: Annotated[str, typer.Argument(help="The environment (a key of gitops.environments).")],
+    image: Annotated[
+        str, typer.Argument(metavar="REF@DIGEST", help="The pushed image, pinned by digest.")
+    ],
+    config: ConfigOption = None,
+) -> None:
+    """Set ENV's image in the manifest repository: clone, edit, commit, push."""
+    try:
+        typer.echo(_update(env, image, config))
+    except ConveyorError as error:
+        fail(error)
+
+
+def _update(env_name: str, image: str, config_path: Path | None) -> str:
+    from conveyor.cli.common import load
+    from conveyor.errors import ConfigError, PolicyError
+    from conveyor.gitops.edit import FileEdit
+    from conveyor.gitops.git import GitAuth
+    from conveyor.gitops.kustomization import ImageEdit
+    from conveyor.gitops.update import Author, update_manifest
+    from conveyor.policy.rules import enforce
+    from conveyor.stages.manifest import (
+        image_name,
+        kustomization_file_in,
+        renders_image,
+        repo_location,
+    )
+
+    config = load(config_path)
+    gitops = config.gitops
+    if gitops is None:
+        raise ConfigError(config.root, "gitops", "is not configured; add a [gitops] section")
+    env = gitops.environments.get(env_name)
+    if env is None:
+        known = ", ".join(sorted(gitops.environments)) or "none defined"
+        raise ConfigError(
+            config.root, f"gitops.environments.{env_name}", f"does not exist (known: {known})"
+        )
+    ref = enforce(image, config.policy)
+    if ref.digest is None:
+        raise PolicyError(image, "the digest is missing", hint="pass REF@sha256:<digest>")
+    name = image_name(config, env)
+    sha = ref.tag or ""
+    message = gitops.message.format(
+        environment=env_name,
+        app=config.app.name,
+        sha=sha,
+        short_sha=sha[:12],
+        image=ref.format(),
+    )
+    digest = ref.digest
+
+    def verify(root: Path) -> None:
+        renders_image(root, env.path, ref.name, digest)
+
+    result = update_manifest(
+        repo_location(config),
+        gitops.branch,
+        [FileEdit(kustomization_file_in(env.path), ImageEdit.pin(name, ref))],
+        message=message,
+        author=Author(gitops.author_name, gitops.author_email),
+        auth=GitAuth.from_env(gitops.token_env),
+        max_attempts=gitops.max_push_attempts,
+        verify=verify,
+    )
+    if not result.changed:
+        return f"{env_name}: already at {ref.format()}; nothing to commit"
+    assert result.commit is not None
+    return (
+        f"{env_name}: pushed {result.commit[:12]} to {gitops.branch} "
+        f"({result.previous or '(not set)'} -> {ref.format()}, attempts: {result.attempts})"
+    )

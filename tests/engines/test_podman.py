@@ -44,6 +44,19 @@ async def tool(*argv: str) -> str:
     return (await anyio.run_process(list(argv), check=True)).stdout.decode()
 
 
+async def containers_running(marker: str) -> list[str]:
+    """Names of the engine's containers whose command line contains ``marker``.
+
+    Other test runs may use podman on the same machine at the same time, so a
+    test finds its own containers by a unique marker, never by label alone.
+    """
+    listing = await tool(
+        "podman", "ps", "-a", "--no-trunc", "--filter", "label=io.conveyor.engine",
+        "--format", "{{.Names}} {{.Command}}",
+    )  # fmt: skip
+    return [line.split()[0] for line in listing.splitlines() if marker in line]
+
+
 def dead_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -82,9 +95,15 @@ def test_podman_engine_satisfies_the_port() -> None:
 async def test_run_passes_env_and_secret_by_name_only(
     engine: PodmanEngine, base_image: str, source: Path
 ) -> None:
+    marker = f"marker-{uuid.uuid4().hex}"
     spec = RunSpec(
         image=base_image,
-        command=["sh", "-c", 'echo "plain=$PLAIN token=$API_TOKEN"; cat input.txt; sleep 2'],
+        command=[
+            "sh",
+            "-c",
+            'echo "plain=$PLAIN token=$API_TOKEN"; cat input.txt; sleep 2',
+            marker,
+        ],
         source=source,
         env={"PLAIN": "visible"},
         secrets=[TOKEN],
@@ -95,10 +114,7 @@ async def test_run_passes_env_and_secret_by_name_only(
         with anyio.fail_after(30):
             # Polling podman is the point: the container is the engine's, not ours.
             while True:
-                names = (
-                    await tool("podman", "ps", "--filter", "label=io.conveyor.engine=run",
-                               "--format", "{{.Names}}")
-                ).split()  # fmt: skip
+                names = await containers_running(marker)
                 if names:
                     break
                 await anyio.sleep(0.1)
@@ -221,13 +237,20 @@ async def test_a_command_missing_from_the_image_is_an_engine_failure(
 async def test_cancelled_run_removes_its_container(
     engine: PodmanEngine, base_image: str, source: Path
 ) -> None:
-    with anyio.move_on_after(3) as scope:
-        await engine.run(RunSpec(base_image, ["sleep", "60"], source))
-    assert scope.cancelled_caught
-    left = await tool(
-        "podman", "ps", "-a", "--filter", "label=io.conveyor.engine=run", "--format", "{{.Names}}"
-    )
-    assert left.strip() == ""
+    marker = f"marker-{uuid.uuid4().hex}"
+
+    async def run_until_cancelled() -> None:
+        await engine.run(RunSpec(base_image, ["sh", "-c", "sleep 60", marker], source))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run_until_cancelled)
+        with anyio.fail_after(30):
+            while True:
+                if await containers_running(marker):
+                    break
+                await anyio.sleep(0.1)
+        group.cancel_scope.cancel()
+    assert await containers_running(marker) == []
 
 
 # -- build -----------------------------------------------------------------------
@@ -268,6 +291,24 @@ async def test_build_with_args_labels_and_secret(
     assert token_length.strip() == str(len(TOKEN.reveal()))
     assert TOKEN.reveal() not in podman("image", "history", "--no-trunc", tag)
     assert TOKEN.reveal() not in json.dumps(info)
+
+
+async def test_a_changed_build_arg_reaches_env_despite_buildah_layer_cache(
+    engine: PodmanEngine, base_image: str, tmp_path: Path
+) -> None:
+    """containers/buildah#5501: a cached ENV layer would keep the first value."""
+    context = write_dockerfile(
+        tmp_path / "ctx", f"FROM {base_image}\nARG GIT_SHA\nENV APP_VERSION=${{GIT_SHA}}\n"
+    )
+    names = [f"localhost/conveyor-test/arg:{uuid.uuid4().hex[:10]}" for _ in range(2)]
+    try:
+        for name in names:
+            await engine.build(BuildSpec(context, build_args={"GIT_SHA": name[-10:]}, tag=name))
+        for name in names:
+            env = await tool("podman", "image", "inspect", name, "--format", "{{.Config.Env}}")
+            assert f"APP_VERSION={name[-10:]}" in env
+    finally:
+        await anyio.run_process(["podman", "rmi", "-f", *names], check=False)
 
 
 async def test_build_target_stage(
@@ -390,10 +431,8 @@ async def test_service_serves_the_example_and_is_removed_afterwards(
             health = await client.get(f"{endpoint.url}/healthz")
     assert body == {"app": "hello", "version": "5ca1ab1e"}
     assert health.text == "ok\n"
-    left = podman(
-        "ps", "-a", "--filter", "label=io.conveyor.engine=service", "--format", "{{.Names}}"
-    )
-    assert left.strip() == ""
+    names = podman("ps", "-a", "--filter", f"ancestor={tag}", "--format", "{{.Names}}")
+    assert names.strip() == ""
 
 
 # -- missing tools and doctor --------------------------------------------------------

@@ -85,6 +85,10 @@ class PodmanEngine:
         redactor: Knows extra secret values to mask in output and errors;
             every secret handed to the engine is added to it.
         archive_format: What :meth:`export_tarball` writes.
+        layer_cache: Reuse cached build layers.  Off by default: buildah's
+            cache ignores a changed build argument that only an ``ENV`` or
+            ``LABEL`` uses (containers/buildah#5501), so ``ENV
+            APP_VERSION=${GIT_SHA}`` would keep a previous commit's value.
     """
 
     name = "podman"
@@ -97,12 +101,14 @@ class PodmanEngine:
         environ: Mapping[str, str] | None = None,
         redactor: Redactor | None = None,
         archive_format: ArchiveFormat = "docker-archive",
+        layer_cache: bool = False,
     ) -> None:
         self._podman = podman
         self._skopeo = skopeo
         self._environ = environ
         self._redactor = redactor or Redactor()
         self._archive_format = archive_format
+        self._layer_cache = layer_cache
 
     async def _exec(
         self,
@@ -214,6 +220,7 @@ class PodmanEngine:
             iidfile = Path(scratch) / "iid"
             argv = [
                 self._podman, "build", "--pull=missing", "--iidfile", str(iidfile),
+                *([] if self._layer_cache else ["--no-cache"]),
                 "-f", str(dockerfile),
                 *_pairs("--build-arg", spec.build_args),
                 *_pairs("--label", spec.labels),

@@ -124,7 +124,7 @@ def test_update_commits_like_the_manifest_stage(remote: Path, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize(
-    ("env", "ref", "code", "start"),
+    "case",
     [
         ("qa", f"myacr.azurecr.io/hello:v1@{DIGEST}", 3, "gitops.environments.qa: does not exist"),
         (
@@ -148,8 +148,9 @@ def test_update_commits_like_the_manifest_stage(remote: Path, tmp_path: Path) ->
     ],
 )
 def test_update_bad_input_changes_nothing(
-    remote: Path, tmp_path: Path, env: str, ref: str, code: int, start: str
+    remote: Path, tmp_path: Path, case: tuple[str, str, int, str]
 ) -> None:
+    env, ref, code, start = case
     config = write_config(tmp_path, remote)
     result = runner.invoke(app, ["manifest", "update", env, ref, "--config", str(config)])
     assert result.exit_code == code, result.output

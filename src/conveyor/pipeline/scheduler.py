@@ -12,10 +12,10 @@ Errors never escape a stage: each becomes a :class:`StageResult`.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from types import MappingProxyType
 from typing import Literal
@@ -102,7 +102,7 @@ class _Run:
     ) -> None:
         self.pipeline = pipeline
         self.selection = selection
-        self.limiter = anyio.CapacityLimiter(capacity)
+        self.capacity = capacity
         self.on_failure = on_failure
         self.hooks = hooks
         self.sleep = sleep
@@ -113,6 +113,9 @@ class _Run:
         self.inputs = MappingProxyType(self.outputs)
         self.attempts: dict[str, int] = {}
         self.running: dict[str, anyio.CancelScope] = {}
+        self.ready: deque[str] = deque()
+        self.resolved: deque[StageResult] = deque()
+        self.settling = False
         self.failure: str | None = None
         self.task_group: TaskGroup | None = None
 
@@ -124,19 +127,18 @@ class _Run:
             for name in self.pipeline.order:
                 if self.pending[name] == 0:
                     self._decide(name)
+            self._settle()
         result = PipelineResult(info.run_id, tuple(self.finished), time.perf_counter() - started)
         self.hooks.on_run_end(info, result)
         return result
 
     def _decide(self, name: str) -> None:
-        """All of ``name``'s dependencies have resolved: launch it or record why not."""
-        stage = self.pipeline[name]
-        reason = self._reason_not_to_run(stage)
+        """All of ``name``'s dependencies have resolved: queue it, or record why not."""
+        reason = self._reason_not_to_run(self.pipeline[name])
         if reason is None:
-            assert self.task_group is not None
-            self.task_group.start_soon(self._execute, stage, name=f"stage {name}")
+            self.ready.append(name)
         else:
-            self._resolve(StageResult(name, Status.SKIPPED, reason))
+            self.resolved.append(StageResult(name, Status.SKIPPED, reason))
 
     def _reason_not_to_run(self, stage: Stage) -> str | None:
         if stage.name in self.selection.skipped:
@@ -152,8 +154,39 @@ class _Run:
             return f"not started: stage {self.failure!r} failed (fail-fast)"
         return None
 
-    def _resolve(self, result: StageResult) -> None:
-        """Record a final result and decide the dependents that became ready."""
+    def _finish(self, result: StageResult) -> None:
+        """A stage task ended: record it and move the run on."""
+        self.resolved.append(result)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Record resolved stages, decide their dependents, start what capacity allows.
+
+        A worklist, not recursion: a failure early in a long chain resolves
+        thousands of skipped stages without growing the stack.
+        """
+        if self.settling:
+            return
+        self.settling = True
+        try:
+            while self.resolved or (self.ready and len(self.running) < self.capacity):
+                if self.resolved:
+                    self._record(self.resolved.popleft())
+                    continue
+                name = self.ready.popleft()
+                stage = self.pipeline[name]
+                if self.failure is not None and not stage.always:
+                    reason = f"not started: stage {self.failure!r} failed (fail-fast)"
+                    self.resolved.append(StageResult(name, Status.SKIPPED, reason))
+                    continue
+                assert self.task_group is not None
+                scope = anyio.CancelScope()
+                self.running[name] = scope
+                self.task_group.start_soon(self._execute, stage, scope, name=f"stage {name}")
+        finally:
+            self.settling = False
+
+    def _record(self, result: StageResult) -> None:
         self.results[result.name] = result
         self.finished.append(result)
         self.hooks.on_stage_end(result)
@@ -168,28 +201,23 @@ class _Run:
             if self.pending[dependent] == 0:
                 self._decide(dependent)
 
-    async def _execute(self, stage: Stage) -> None:
-        async with self.limiter:
-            if not stage.always and self.failure is not None:
-                reason = f"not started: stage {self.failure!r} failed (fail-fast)"
-                self._resolve(StageResult(stage.name, Status.SKIPPED, reason))
-                return
-            self.hooks.on_stage_start(stage.name)
-            with anyio.CancelScope() as scope:
-                self.running[stage.name] = scope
-                started = time.perf_counter()
-                result = await self._attempts(stage, started)
-            del self.running[stage.name]
-            if scope.cancelled_caught:
-                result = StageResult(
-                    stage.name,
-                    Status.CANCELLED,
-                    f"cancelled after stage {self.failure!r} failed",
-                    duration=time.perf_counter() - started,
-                    attempts=self.attempts.get(stage.name, 0),
-                    started_at=started,
-                )
-            self._resolve(result)
+    async def _execute(self, stage: Stage, scope: anyio.CancelScope) -> None:
+        self.hooks.on_stage_start(stage.name)
+        started = time.perf_counter()
+        result: StageResult | None = None
+        with scope:
+            result = await self._attempts(stage, started)
+        del self.running[stage.name]
+        if result is None or scope.cancelled_caught:
+            result = StageResult(
+                stage.name,
+                Status.CANCELLED,
+                f"cancelled after stage {self.failure!r} failed",
+                duration=time.perf_counter() - started,
+                attempts=self.attempts.get(stage.name, 0),
+                started_at=started,
+            )
+        self._finish(result)
 
     async def _attempts(self, stage: Stage, started: float) -> StageResult:
         attempt = 0
@@ -224,14 +252,16 @@ class _Run:
             await self.sleep(retry_delay(stage, attempt))
 
     async def _attempt(self, stage: Stage, number: int) -> Exception | None:
-        timeout = stage.timeout if stage.timeout is not None else math.inf
         try:
             with self.hooks.attempt(stage.name, number):
-                try:
-                    with anyio.fail_after(timeout):
-                        outputs = await stage.run(self.inputs)
-                except TimeoutError:
-                    raise StageTimeoutError(stage.name, timeout) from None
+                if stage.timeout is None:
+                    outputs = await stage.run(self.inputs)
+                else:
+                    try:
+                        with anyio.fail_after(stage.timeout):
+                            outputs = await stage.run(self.inputs)
+                    except TimeoutError:
+                        raise StageTimeoutError(stage.name, stage.timeout) from None
         except Exception as error:  # noqa: BLE001 - a stage's failure is a result
             return error
         self.outputs[stage.name] = dict(outputs or {})

@@ -1,0 +1,123 @@
+"""Scheduler benchmarks: overhead per stage, parallel efficiency, CLI cold start.
+
+Run: ``.venv/bin/python bench/scheduler.py``.  Prints figures; asserts nothing.
+
+- Overhead: wall time of a pipeline of no-op stages divided by the number of
+  stages, for chains (each needs the previous) and wide fan-out (all
+  independent, then one join), at 10 ... 10,000 stages.  Target < 50 us/stage,
+  growing linearly (the per-stage figure stays flat).
+- Parallel efficiency: a DAG of sleeping stages; wall time over the critical
+  path (the longest chain of sleeps).  Target <= 1.05.
+- Cold start: ``conveyor --help`` against ``python -c pass``, interleaved,
+  medians side by side.  Target < 300 ms.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+
+from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
+from conveyor.pipeline.scheduler import run_pipeline
+
+
+async def noop(inputs: StageInputs) -> Outputs | None:
+    return None
+
+
+def chain(n: int) -> Pipeline:
+    return Pipeline(Stage(f"s{i}", noop, needs=(f"s{i - 1}",) if i else ()) for i in range(n))
+
+
+def fan_out(n: int) -> Pipeline:
+    stages = [Stage("root", noop)]
+    stages += [Stage(f"s{i}", noop, needs=("root",)) for i in range(n - 2)]
+    stages.append(Stage("join", noop, needs=tuple(f"s{i}" for i in range(n - 2))))
+    return Pipeline(stages)
+
+
+def overhead(shape: str, n: int, repeats: int) -> float:
+    """Best wall time per stage of ``run_pipeline`` itself (event loop already running)."""
+    build = chain if shape == "chain" else fan_out
+    best = float("inf")
+
+    async def once() -> float:
+        pipeline = build(n)
+        started = time.perf_counter()
+        result = await run_pipeline(pipeline, capacity=max(4, n))
+        elapsed = time.perf_counter() - started
+        if not result.ok:
+            raise RuntimeError("a no-op stage failed")
+        return elapsed
+
+    for _ in range(repeats):
+        best = min(best, anyio.run(once))
+    return best / n * 1e6
+
+
+def sleeper(seconds: float):  # type: ignore[no-untyped-def]
+    async def run(inputs: StageInputs) -> Outputs | None:
+        await anyio.sleep(seconds)
+        return None
+
+    return run
+
+
+def efficiency() -> tuple[float, float]:
+    # test (0.3) | build (0.2) -> scan (0.2) + smoke (0.15) -> publish (0.1) -> manifest (0.1)
+    # and 20 side stages of 0.1 s: critical path 0.2 + 0.2 + 0.1 + 0.1 = 0.6 s
+    stages = [
+        Stage("test", sleeper(0.3)),
+        Stage("build", sleeper(0.2)),
+        Stage("scan", sleeper(0.2), needs=("build",)),
+        Stage("smoke", sleeper(0.15), needs=("build",)),
+        Stage("publish", sleeper(0.1), needs=("test", "scan", "smoke")),
+        Stage("manifest", sleeper(0.1), needs=("publish",)),
+    ]
+    stages += [Stage(f"lint{i}", sleeper(0.1)) for i in range(20)]
+    pipeline = Pipeline(stages)
+    started = time.perf_counter()
+    anyio.run(lambda: run_pipeline(pipeline, capacity=64))
+    wall = time.perf_counter() - started
+    return wall, 0.6
+
+
+def cold_start(rounds: int = 15) -> tuple[float, float]:
+    conveyor = Path(sys.executable).with_name("conveyor")
+    base: list[float] = []
+    cli: list[float] = []
+    for _ in range(rounds):
+        for command, sink in (
+            ([sys.executable, "-c", "pass"], base),
+            ([str(conveyor), "--help"], cli),
+        ):
+            started = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            sink.append(time.perf_counter() - started)
+    return statistics.median(base) * 1e3, statistics.median(cli) * 1e3
+
+
+def main() -> None:
+    print("scheduler overhead per stage (best of 5, 3 at 10,000; us/stage; target < 50)")
+    print(f"{'stages':>8} {'chain':>10} {'fan-out':>10}")
+    for n in (10, 100, 1_000, 10_000):
+        repeats = 5 if n < 10_000 else 3
+        print(f"{n:>8} {overhead('chain', n, repeats):>10.1f} {overhead('fan', n, repeats):>10.1f}")
+    wall, critical = efficiency()
+    print(
+        f"\nparallel efficiency: wall {wall:.3f}s / critical path {critical:.3f}s = {wall / critical:.3f} (target <= 1.05)"
+    )
+    base, cli = cold_start()
+    print(
+        f"\ncold start median: python -c pass {base:.0f} ms, conveyor --help {cli:.0f} ms "
+        f"(ratio {cli / base:.1f}x; target < 300 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -304,3 +304,17 @@ async def test_hooks_see_run_stages_and_attempts_in_order() -> None:
         "stage end b success",
         "run end ok=True",
     ]
+
+
+async def test_a_failure_at_the_root_of_a_long_chain_skips_it_all_without_recursion() -> None:
+    async def fail(inputs: StageInputs) -> Outputs:
+        raise RuntimeError("root broke")
+
+    async def ok(inputs: StageInputs) -> None:
+        return None
+
+    n = 5_000  # deeper than Python's default recursion limit
+    stages = [Stage("s0", fail)] + [Stage(f"s{i}", ok, needs=(f"s{i - 1}",)) for i in range(1, n)]
+    result = await run_pipeline(Pipeline(stages))
+    assert [r.status for r in result.results].count(Status.SKIPPED) == n - 1
+    assert result[f"s{n - 1}"].reason == f"dependency 's{n - 2}' was skipped"

@@ -143,3 +143,16 @@ def test_durations(text: object, seconds: float) -> None:
 def test_bad_durations(text: object) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("image", ["python", "python:latest", "localhost:5000/python"])
+def test_a_mutable_test_image_is_refused(tmp_path: Path, image: str) -> None:
+    text = MINIMAL + f"\n[stages.test]\nimage = '{image}'\ncommand = ['pytest']\n"
+    with pytest.raises(ConfigError, match=r"uses a mutable tag .*pin a version or a digest"):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_a_tag_in_the_registry_repository_is_refused(tmp_path: Path) -> None:
+    text = MINIMAL.replace('repository = "team/hello"', 'repository = "hello:latest"')
+    with pytest.raises(ConfigError, match=r"registry.repository: String should match pattern"):
+        load_config(write(tmp_path, text), env={})

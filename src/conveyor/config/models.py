@@ -18,6 +18,8 @@ from conveyor.config.duration import Duration
 
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = rf"^{_COMPONENT}(?:/{_COMPONENT})*$"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -44,8 +46,9 @@ class AppConfig(Model):
 
 
 class RegistryConfig(Model):
-    host: str
-    repository: str
+    host: str = Field(pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?$")
+    # a repository path only: the tag is always the source SHA, never configured
+    repository: str = Field(pattern=_REPOSITORY)
     insecure: bool = False
     username_env: str | None = None
     password_env: str | None = None
@@ -108,7 +111,6 @@ class SmokeStageConfig(StageOptions):
     port: int = Field(default=8080, ge=1, le=65535)
     path: str = "/version"
     deadline: Duration = 60.0
-    environment_deadline: Duration = 300.0
 
 
 class StagesConfig(Model):
@@ -221,6 +223,19 @@ class Config(Model):
     policy: PolicyConfig = PolicyConfig()
     run: RunConfig = RunConfig()
     root: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _no_mutable_test_image(self) -> Config:
+        test = self.stages.test
+        if test is not None and "@" not in test.image:
+            last = test.image.rsplit("/", 1)[-1]
+            tag = last.partition(":")[2] or None
+            if tag is None or tag in {"latest", *self.policy.mutable_tags}:
+                raise ValueError(
+                    f"stages.test.image {test.image!r} uses a mutable tag "
+                    f"({tag or 'none, which means latest'}); pin a version or a digest"
+                )
+        return self
 
     @model_validator(mode="after")
     def _environment_exists(self) -> Config:

@@ -87,7 +87,7 @@ def test_bad_duration_shows_accepted_forms(tmp_path: Path) -> None:
 
 def test_manifest_environment_must_be_defined(tmp_path: Path) -> None:
     text = MINIMAL + "\n[gitops]\nrepo = 'x.git'\n[gitops.environments.prod]\npath = 'p'\n"
-    with pytest.raises(ConfigError, match="'staging' is not one of gitops.environments \\(prod\\)"):
+    with pytest.raises(ConfigError, match=r"'staging' is not one of gitops\.environments \(prod\)"):
         load_config(write(tmp_path, text), env={})
 
 
@@ -105,7 +105,7 @@ def test_environment_overrides_nested_values_with_toml_scalars(tmp_path: Path) -
 
 
 def test_environment_override_with_unknown_key_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="registry.hots: unknown key"):
+    with pytest.raises(ConfigError, match=r"registry\.hots: unknown key"):
         load_config(write(tmp_path, MINIMAL), env={"CONVEYOR_REGISTRY__HOTS": "x"})
 
 

@@ -7,7 +7,7 @@ import anyio
 import pytest
 
 from conveyor.errors import PolicyError, StageTimeoutError
-from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs, StageFunction
+from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageFunction, StageInputs
 from conveyor.pipeline.hooks import NoHooks, RunInfo
 from conveyor.pipeline.result import PipelineResult, StageResult, Status
 from conveyor.pipeline.scheduler import run_pipeline
@@ -102,7 +102,8 @@ async def test_failure_skips_every_dependent_with_the_reason() -> None:
     }
     assert "start publish" not in probe.events
     assert isinstance(result["test"].error, RuntimeError)
-    assert result.first_failure is not None and result.first_failure.name == "test"
+    assert result.first_failure is not None
+    assert result.first_failure.name == "test"
 
 
 async def test_cancel_policy_cancels_running_stages() -> None:

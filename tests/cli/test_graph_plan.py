@@ -1,0 +1,133 @@
+"""``conveyor graph`` and ``conveyor plan`` on a real configuration and git checkout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conveyor.cli.app import app
+
+runner = CliRunner()
+
+CONFIG = """
+[app]
+name = "hello"
+
+[registry]
+host = "registry.example.com"
+repository = "team/hello"
+
+[stages.test]
+image = "python:3.12-slim"
+command = ["pytest", "-q"]
+
+[gitops]
+repo = "https://git.example.com/manifests.git"
+
+[gitops.environments.staging]
+path = "apps/hello/overlays/staging"
+
+[policy]
+allowed_registries = ['^registry\\.example\\.com/.+$']
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    (tmp_path / "conveyor.toml").write_text(CONFIG)
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "x"],
+    ):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    monkeypatch.chdir(tmp_path)
+    for name in ("CONVEYOR_SOURCE_SHA", "GITHUB_SHA", "CI_COMMIT_SHA"):
+        monkeypatch.delenv(name, raising=False)
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_graph_json_lists_stages_in_order_with_needs(project: str) -> None:
+    result = runner.invoke(app, ["graph", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    stages = {s["name"]: s for s in json.loads(result.output)["stages"]}
+    assert list(stages) == [
+        "test",
+        "build",
+        "scan",
+        "smoke",
+        "publish",
+        "manifest",
+        "policy",
+        "report",
+    ]
+    assert stages["publish"]["needs"] == ["test", "scan", "smoke"]
+    assert stages["manifest"]["needs"] == ["publish"]
+    assert stages["report"]["always"] is True
+
+
+def test_graph_mermaid_and_dot(project: str) -> None:
+    mermaid = runner.invoke(app, ["graph", "-f", "mermaid"]).output
+    assert mermaid.startswith("flowchart LR\n")
+    assert "    publish --> manifest\n" in mermaid
+    assert '    report["report (always)"]\n' in mermaid
+    dot = runner.invoke(app, ["graph", "-f", "dot"]).output
+    assert dot.startswith("digraph conveyor {")
+    assert '    "build" -> "scan";\n' in dot
+
+
+def test_graph_rejects_an_unknown_format(project: str) -> None:
+    result = runner.invoke(app, ["graph", "-f", "svg"])
+    assert result.exit_code == 2
+    assert "'svg': use tree, mermaid, dot or json" in result.output
+
+
+def test_plan_resolves_every_reference_without_side_effects(project: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["plan"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"plan for hello at {project}\n")
+    assert f"    address: registry.example.com/team/hello:{project}\n" in result.output
+    assert (
+        f"    sets: registry.example.com/team/hello:{project}@sha256:<pushed digest>\n"
+        in result.output
+    )
+    assert f"    build args: GIT_SHA={project}\n" in result.output
+    assert "    command: pytest -q\n" in result.output
+    assert not (tmp_path / ".conveyor" / "runs").exists()
+
+
+def test_plan_shows_what_skip_and_only_leave_out(project: str) -> None:
+    skipped = runner.invoke(app, ["plan", "--skip", "scan"]).output
+    assert "\nscan (needs build): skip - skipped on request (--skip)\n" in skipped
+    assert "\npublish (needs test, scan, smoke): skip - dependency 'scan' is skipped\n" in skipped
+    only = runner.invoke(app, ["plan", "--only", "scan"]).output
+    assert "\ntest: skip - not selected (--only scan)\n" in only
+    assert "\nscan (needs build): Trivy scan of the image, severity gate\n" in only
+
+
+def test_plan_refuses_a_registry_outside_the_policy(
+    project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_REGISTRY__HOST", "docker.io")
+    result = runner.invoke(app, ["plan"])
+    assert result.exit_code == 4
+    assert "policy: docker.io/team/hello" in result.output
+
+
+def test_plan_with_an_unknown_stage_lists_the_known_ones(project: str) -> None:
+    conveyor = Path(sys.executable).with_name("conveyor")
+    done = subprocess.run(
+        [str(conveyor), "plan", "--only", "deploy"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 3
+    assert done.stderr == (
+        "error: no stage named 'deploy'\n"
+        "  hint: known stages: build, manifest, policy, publish, report, scan, smoke, test\n"
+    )

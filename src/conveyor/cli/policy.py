@@ -109,9 +109,12 @@ def _print_table(report: dict[str, object]) -> None:
     kustomizations = report["kustomizations"]
     assert isinstance(violations, list)
     assert isinstance(kustomizations, list)
-    console = Console(soft_wrap=True)
+    import sys
+
+    # a terminal wraps to its width; a log or pipe gets whole lines that grep can find
+    console = Console(width=None if sys.stdout.isatty() else 240)
     if violations:
-        table = Table("where", "image", "rule", "why", show_lines=False)
+        table = Table("where", "image", "rule", "why")
         for item in violations:
             table.add_row(item["where"], item["image"], item["rule"], item["message"])
         console.print(table)

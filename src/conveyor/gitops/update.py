@@ -124,7 +124,8 @@ def _apply(
     originals: Sequence[str | None],
     remote: str,
     branch: str,
-) -> None:
+) -> bool:
+    changed = False
     for edit, original in zip(edits, originals, strict=True):
         text = _read(root, edit, remote, branch)
         theirs = edit.editor.current(text, edit.path)
@@ -135,6 +136,8 @@ def _apply(
         new = edit.editor.apply(text, edit.path)
         if new != text:
             (root / PurePosixPath(edit.path)).write_bytes(new.encode("utf-8"))
+            changed = True
+    return changed
 
 
 def _image_label(edit: FileEdit) -> str:
@@ -204,10 +207,11 @@ def update_manifest(
         )
         previous = next((value for value in originals if value is not None), None)
         for attempt in range(1, max_attempts + 1):
-            _apply(root, edits, originals, git.shown_remote, branch)
+            changed = _apply(root, edits, originals, git.shown_remote, branch)
             if verify is not None:
                 verify(root)
-            if not git.status(root).strip():
+            # the edits know whether they changed a byte: no 'git status' over a big tree
+            if not changed:
                 return UpdateResult(None, False, attempt, previous, originals, target)
             commit = git.commit(
                 root,

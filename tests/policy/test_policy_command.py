@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -140,3 +142,26 @@ def test_bad_trees(tree: Path, setup: str, code: int, message: str) -> None:
     )
     assert result.exit_code == code
     assert result.output.startswith(f"error: {target}: {message}")
+
+
+def test_real_process_exit_code_and_json(tree: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from conveyor.cli.app import main; main()",
+            "policy",
+            "check",
+            str(tree / "apps/worker/overlays"),
+            "--format",
+            "json",
+            "--config",
+            str(tree.parent / "conveyor.toml"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 4
+    assert json.loads(done.stdout)["images"] == 5

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +44,9 @@ class World:
     tmp: Path
 
     def commit_app(self, message: str) -> str:
-        (self.app / "CHANGES").write_text(message + "\n")
+        # A nonce keeps SHAs unique: two worlds committing the same message in
+        # the same second would otherwise share a SHA, hence an image tag.
+        (self.app / "CHANGES").write_text(f"{message}\n{uuid.uuid4().hex}\n")
         git("add", "-A", cwd=self.app)
         git("commit", "-q", "-m", message, cwd=self.app)
         return git("rev-parse", "HEAD", cwd=self.app)
@@ -58,24 +63,89 @@ class World:
             "TRIVY_DOUBLE_LOG": str(self.trivy_log),
         }
 
-    def run(self, report: str, *args: str) -> subprocess.CompletedProcess[str]:
-        conveyor = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "conveyor"
-        if not conveyor.exists():
-            conveyor = Path(shutil.which("conveyor") or "conveyor")
+    def run(
+        self,
+        report: str,
+        *args: str,
+        env: Mapping[str, str | None] | None = None,
+        engine: str = "podman",
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``conveyor run`` in the app; ``env`` adds variables (``None`` removes one)."""
+        environment = self.env(report)
+        for key, value in (env or {}).items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
         return subprocess.run(
-            [str(conveyor), "run", "--engine", "podman", "--output", "plain", *args],
+            [str(conveyor_executable()), "run", "--engine", engine, "--output", "plain", *args],
             cwd=self.app,
-            env=self.env(report),
+            env=environment,
             capture_output=True,
             text=True,
             timeout=600,
             check=False,
         )
 
+    def manifest_refs(self) -> str:
+        """Every ref of the bare manifest repository with the object it points at."""
+        return git("for-each-ref", "--format=%(refname) %(objectname)", cwd=self.manifests)
+
+    def push_manifests(self, files: Mapping[str, str], message: str) -> str:
+        """Commit ``files`` (path in the repository -> text) to the manifests' main; the commit."""
+        checkout = self.manifest_checkout()
+        for relative, text in files.items():
+            (checkout / relative).parent.mkdir(parents=True, exist_ok=True)
+            (checkout / relative).write_text(text)
+        git("add", "-A", cwd=checkout)
+        git("commit", "-q", "-m", message, cwd=checkout)
+        git("push", "-q", "origin", "HEAD:main", cwd=checkout)
+        return git("rev-parse", "HEAD", cwd=checkout)
+
+    def inspect(self, sha: str) -> subprocess.CompletedProcess[str]:
+        """``skopeo inspect`` of ``hello:<sha>`` in the test registry (fails when absent)."""
+        return subprocess.run(
+            ["skopeo", "inspect", "--tls-verify=false", f"docker://{self.registry}/hello:{sha}"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    def digest(self, sha: str) -> str:
+        """The digest the registry stored for ``hello:<sha>``."""
+        inspected = self.inspect(sha)
+        assert inspected.returncode == 0, inspected.stderr
+        digest: str = json.loads(inspected.stdout)["Digest"]
+        return digest
+
+    def registry_tags(self) -> list[str]:
+        """The tags of ``hello`` in the test registry (none when the repository is absent)."""
+        listed = subprocess.run(
+            ["skopeo", "list-tags", "--tls-verify=false", f"docker://{self.registry}/hello"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if listed.returncode != 0:
+            assert "404" in listed.stderr, listed.stderr
+            return []
+        tags: list[str] = json.loads(listed.stdout)["Tags"] or []
+        return sorted(tags)
+
     def manifest_checkout(self) -> Path:
         target = self.tmp / f"checkout-{len(list(self.tmp.glob('checkout-*')))}"
         git("clone", "-q", str(self.manifests), str(target), cwd=self.tmp)
         return target
+
+
+def conveyor_executable() -> Path:
+    """The ``conveyor`` console script of the virtualenv running the tests."""
+    conveyor = Path(os.environ.get("VIRTUAL_ENV", REPO / ".venv")) / "bin" / "conveyor"
+    if not conveyor.exists():
+        conveyor = Path(shutil.which("conveyor") or "conveyor")
+    return conveyor
 
 
 @pytest.fixture

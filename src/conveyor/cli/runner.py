@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from conveyor.cli.display import LiveTable, PlainLog, result_table
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.config.models import Config
 from conveyor.engines.port import Engine, RegistryAuth
+from conveyor.errors import ToolMissingError
 from conveyor.pipeline.hooks import HookGroup, Hooks
 from conveyor.pipeline.result import PipelineResult
 from conveyor.pipeline.scheduler import new_run_id, run_pipeline
@@ -58,8 +60,15 @@ async def open_engine(
         ) as engine:
             yield engine
     else:
-        from conveyor.engines.podman import PodmanEngine
+        from conveyor.engines.podman import INSTALL_HINTS, PodmanEngine
 
+        # Checked once here: otherwise every stage fails on its own with the same error.
+        if shutil.which("podman") is None:
+            raise ToolMissingError(
+                "podman",
+                hint=f"{INSTALL_HINTS['podman']}, or use another engine: "
+                "--engine dagger (needs the Dagger CLI)",
+            )
         yield PodmanEngine(redactor=redactor)
 
 

@@ -28,13 +28,17 @@ EXPECTED: dict[str, tuple[tuple[str, ...], type, str | None]] = {
     "scan": (("source", "sha", "config"), dagger.Directory, None),
     "smoke": (("source", "sha", "config"), str, None),
     "publish": (("source", "sha", "config", *CREDENTIALS), str, "never"),
-    "manifest": (("source", "sha", "config", *CREDENTIALS, "git_token"), str, "never"),
-    "ci": (("source", "sha", "config", *CREDENTIALS, "git_token"), dagger.Directory, "never"),
-    "promote": (
-        ("source", "sha", "environment", "config", *CREDENTIALS, "git_token"),
+    "manifest": (
+        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token"),
         str,
         "never",
     ),
+    "ci": (
+        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token"),
+        dagger.Directory,
+        "never",
+    ),
+    "promote": (("source", "to", "from_", "config", "git_token", "forge_token"), str, "never"),
 }
 
 
@@ -91,7 +95,7 @@ def test_source_defaults_to_the_repository_without_local_clutter(name: str) -> N
     assert ".venv" in source.ignore
 
 
-@pytest.mark.parametrize("name", ["publish", "manifest", "ci", "promote"])
+@pytest.mark.parametrize("name", ["publish", "manifest", "ci"])
 def test_push_like_functions_take_secrets_as_dagger_secrets_and_a_required_sha(name: str) -> None:
     parameters = functions()[name].parameters
 
@@ -108,6 +112,18 @@ def test_read_only_functions_need_no_sha(name: str) -> None:
     sha = functions()[name].parameters["sha"]
 
     assert json.loads(sha.default_value) == UNPUBLISHED_SHA
+
+
+def test_promote_takes_environments_and_tokens_as_dagger_secrets() -> None:
+    parameters = functions()["promote"].parameters
+
+    assert parameters["to"].default_value is None
+    assert not parameters["to"].is_nullable
+    assert parameters["from_"].name == "from"  # the API name, as `dagger call promote --from`
+    assert json.loads(parameters["from_"].default_value) == "staging"
+    for token in ("git_token", "forge_token"):
+        assert parameters[token].resolved_type == dagger.Secret | None
+        assert parameters[token].is_nullable
 
 
 def test_config_defaults_to_conveyor_toml() -> None:

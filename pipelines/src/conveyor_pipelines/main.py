@@ -1,9 +1,10 @@
 """Conveyor's GitOps delivery pipeline: test, build, scan, smoke, publish, manifest.
 
 Each function runs its stage and every stage it needs, with the same core
-as ``conveyor run``: nothing is pushed before tests, scan and smoke pass, a
-pushed tag is never overwritten, and production changes go through a pull
-request.  ``ci`` runs the whole DAG.
+as ``conveyor run`` (``conveyor.stages.delivery``): nothing is pushed before
+tests, scan and smoke pass, a pushed tag is never overwritten, and production
+changes go through a pull request.  ``ci`` runs the whole DAG; ``promote``
+calls ``conveyor.gitops.promotion.promote``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from typing import Annotated
 import dagger
 from dagger import DefaultPath, Doc, Ignore, function, object_type
 
-from conveyor_pipelines.session import Call, artifacts, describe, run_stages
+from conveyor_pipelines.session import (
+    Call,
+    PromoteCall,
+    artifacts,
+    describe,
+    promote_image,
+    run_stages,
+)
 
 IGNORE = [
     ".git",
@@ -45,7 +53,16 @@ GitToken = Annotated[
     dagger.Secret | None,
     Doc("Token that can push to the manifest repository, e.g. env://GIT_TOKEN"),
 ]
-Environment = Annotated[str, Doc("The gitops environment to promote to, e.g. production")]
+Environment = Annotated[
+    str | None,
+    Doc("GitOps environment the manifest stage commits to (default: stages.manifest.environment)"),
+]
+Target = Annotated[str, Doc("The environment to change, e.g. production (pull request)")]
+Origin = Annotated[str, Doc("The environment whose pinned image is promoted")]
+ForgeToken = Annotated[
+    dagger.Secret | None,
+    Doc("Forge API token for the pull request when gitops.forge.token_env names its own variable"),
+]
 
 # Stages that only read do not need a real SHA; the tag they would carry is never pushed.
 UNPUBLISHED_SHA = "0" * 40
@@ -61,7 +78,7 @@ class Conveyor:
         source: Source,
         config: ConfigPath = "conveyor.toml",
     ) -> dagger.Directory:
-        """Run the unit tests in the test image; returns the reports (JUnit XML)."""
+        """Run the unit tests in the test image; returns the reports (test/ holds the JUnit XML)."""
         await run_stages(Call(source, UNPUBLISHED_SHA, config), only=("test",))
         return artifacts()
 
@@ -73,10 +90,10 @@ class Conveyor:
         config: ConfigPath = "conveyor.toml",
     ) -> dagger.Container:
         """Build the application image from its Dockerfile; returns the image's container."""
-        _, outputs, engine = await run_stages(Call(source, sha, config), only=("build",))
+        delivery = await run_stages(Call(source, sha, config), only=("build",))
         from conveyor.stages.context import built_image  # noqa: PLC0415 - core loads lazily
 
-        return engine.container(built_image(outputs["build"]))
+        return delivery.engine.container(built_image(delivery.outputs("build")))
 
     @function
     async def scan(
@@ -97,8 +114,8 @@ class Conveyor:
         config: ConfigPath = "conveyor.toml",
     ) -> str:
         """Build the image, run it as a service and probe it until it serves this version."""
-        _, outputs, _ = await run_stages(Call(source, sha, config), only=("smoke",))
-        return describe(outputs["smoke"])
+        delivery = await run_stages(Call(source, sha, config), only=("smoke",))
+        return describe(delivery.outputs("smoke"))
 
     @function(cache="never")  # type: ignore[call-overload, untyped-decorator]  # dagger-io's overloads omit cache
     async def publish(
@@ -113,9 +130,15 @@ class Conveyor:
 
         Returns the pushed reference, registry/repository:<sha>@sha256:<digest>.
         """
-        call = Call(source, sha, config, registry_username, registry_password)
-        _, outputs, _ = await run_stages(call, only=("publish",))
-        return outputs["publish"]["image.ref"]
+        call = Call(
+            source,
+            sha,
+            config,
+            registry_username=registry_username,
+            registry_password=registry_password,
+        )
+        delivery = await run_stages(call, only=("publish",))
+        return delivery.outputs("publish")["image.ref"]
 
     @function(cache="never")  # type: ignore[call-overload, untyped-decorator]  # dagger-io's overloads omit cache
     async def manifest(  # noqa: PLR0917 - Dagger passes every argument by name
@@ -123,14 +146,21 @@ class Conveyor:
         source: Source,
         sha: Sha,
         config: ConfigPath = "conveyor.toml",
+        environment: Environment = None,
         registry_username: RegistryUsername = None,
         registry_password: RegistryPassword = None,
         git_token: GitToken = None,
     ) -> str:
-        """Publish, then pin the digest in the environment's kustomization and commit it."""
-        call = Call(source, sha, config, registry_username, registry_password, git_token)
-        _, outputs, _ = await run_stages(call, only=("manifest",))
-        return describe(outputs["manifest"])
+        """Publish, pin the digest in the environment's kustomization, commit and push it.
+
+        Then the policy check of the rendered environment, and the environment
+        probe when smoke.<environment> is configured.  Returns the commit.
+        """
+        call = Call(
+            source, sha, config, environment, registry_username, registry_password, git_token
+        )
+        delivery = await run_stages(call, only=("manifest", "policy", "verify"))
+        return describe(delivery.outputs("manifest"))
 
     @function(cache="never")  # type: ignore[call-overload, untyped-decorator]  # dagger-io's overloads omit cache
     async def ci(  # noqa: PLR0917 - Dagger passes every argument by name
@@ -138,27 +168,34 @@ class Conveyor:
         source: Source,
         sha: Sha,
         config: ConfigPath = "conveyor.toml",
+        environment: Environment = None,
         registry_username: RegistryUsername = None,
         registry_password: RegistryPassword = None,
         git_token: GitToken = None,
     ) -> dagger.Directory:
         """Run the whole delivery DAG; returns the run's reports and summary.json."""
-        call = Call(source, sha, config, registry_username, registry_password, git_token)
-        await run_stages(call)
+        call = Call(
+            source, sha, config, environment, registry_username, registry_password, git_token
+        )
+        await run_stages(call, only=())
         return artifacts()
 
     @function(cache="never")  # type: ignore[call-overload, untyped-decorator]  # dagger-io's overloads omit cache
     async def promote(  # noqa: PLR0917 - Dagger passes every argument by name
         self,
         source: Source,
-        sha: Sha,
-        environment: Environment,
+        to: Target,
+        from_: Origin = "staging",
         config: ConfigPath = "conveyor.toml",
-        registry_username: RegistryUsername = None,
-        registry_password: RegistryPassword = None,
         git_token: GitToken = None,
+        forge_token: ForgeToken = None,
     ) -> str:
-        """Pin the image published for sha in another environment (production: a pull request)."""
-        call = Call(source, sha, config, registry_username, registry_password, git_token)
-        _, outputs, _ = await run_stages(call, only=("promote",), environment=environment)
-        return describe(outputs["promote"])
+        """Propose the exact image one environment runs for another.
+
+        A commit environment gets a race-safe commit; a pull-request
+        environment (production always) gets a pull (merge) request, never a
+        direct write.  Returns what was committed or proposed.
+        """
+        call = PromoteCall(source, to, from_, config, git_token, forge_token)
+        proposal = await promote_image(call)
+        return proposal.describe() + "\n"

@@ -1,14 +1,22 @@
 """One module function call: the source, configuration, secrets and engine for the core.
 
-Inside the module's runtime container there is no host and no git: the
-``source`` directory is exported into the function's scratch directory so the
-core can read ``conveyor.toml`` and the Dockerfile, and the engine maps that
-path back to the same ``dagger.Directory`` instead of uploading a copy.  The
-image tag is the ``sha`` argument (the runtime has no git to ask).
+Inside the module's runtime container there is no host: the ``source``
+directory is exported into the function's scratch directory so the core can
+read ``conveyor.toml`` and the Dockerfile, and the engine maps that path back
+to the same ``dagger.Directory`` instead of uploading a copy.  The image tag
+is the ``sha`` argument (the runtime has no checkout to ask).
+
+API:
+    ``run_delivery(call, only=()) -> Delivery`` runs the delivery DAG (or the
+    stages ``only`` names and what they need) and keeps every result as a
+    value; ``raise_for_failure(delivery, only)`` turns a failed run into the
+    first failure's error; ``promote_image(call) -> Proposal`` runs
+    :func:`conveyor.gitops.promotion.promote`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,103 +27,241 @@ import dagger
 from dagger import dag
 
 from conveyor.config.loader import load_config
+from conveyor.config.models import Config
 from conveyor.engines.dagger import DaggerEngine
 from conveyor.engines.port import RegistryAuth
-from conveyor.errors import ConveyorError
+from conveyor.errors import ConfigError, ConveyorError
+from conveyor.gitops.proposal import Proposal
 from conveyor.pipeline.result import PipelineResult, Status
 from conveyor.secrets import Redactor, Secret
 
 SOURCE_DIR = "source"
 ARTIFACTS_DIR = "artifacts"
+ENVIRONMENT_OVERRIDE = "CONVEYOR_STAGES__MANIFEST__ENVIRONMENT"
+"""The configuration's own override of ``stages.manifest.environment`` (validated)."""
 
 
 @dataclass(frozen=True)
 class Call:
-    """What a function received, in the core's terms."""
+    """What a delivery function received, in the core's terms."""
 
     source: dagger.Directory
     sha: str
     config: str = "conveyor.toml"
+    environment: str | None = None
     registry_username: str | None = None
     registry_password: dagger.Secret | None = None
     git_token: dagger.Secret | None = None
 
 
-async def _secret_env(names: Mapping[str, dagger.Secret | None]) -> list[Secret]:
-    """Put the secrets where the configuration says the core finds them."""
-    secrets = []
-    for name, value in names.items():
-        if value is not None:
-            plaintext = await value.plaintext()
-            os.environ[name] = plaintext
-            secrets.append(Secret(name, plaintext))
-    return secrets
+@dataclass(frozen=True)
+class PromoteCall:
+    """What the ``promote`` function received."""
+
+    source: dagger.Directory
+    target: str
+    origin: str = "staging"
+    config: str = "conveyor.toml"
+    git_token: dagger.Secret | None = None
+    forge_token: dagger.Secret | None = None
 
 
-async def run_stages(
-    call: Call, only: tuple[str, ...] = (), environment: str | None = None
-) -> tuple[PipelineResult, dict[str, dict[str, str]], DaggerEngine]:
-    """Run ``only`` (and what it needs), or the whole DAG; raise on failure.
+@dataclass(frozen=True)
+class Delivery:
+    """A finished run: its results, the stages in order, and the engine that holds images."""
 
-    Returns:
-        The run's result, the outputs of every stage, and the engine (which
-        holds the built image).
+    result: PipelineResult
+    order: tuple[str, ...]
+    engine: DaggerEngine
+
+    def outputs(self, stage: str) -> Mapping[str, str]:
+        """The outputs ``stage`` produced."""
+        return self.result[stage].outputs
+
+
+async def scratch(name: str) -> Path:
+    """``name`` in the function's scratch directory (the runtime's working directory)."""
+    path = await anyio.Path(name).resolve()
+    await path.mkdir(parents=True, exist_ok=True)
+    return Path(path)
+
+
+async def load(source: dagger.Directory, config: str, environment: str | None = None) -> Config:
+    """Export ``source`` to the scratch directory and load its configuration.
 
     Raises:
-        ConveyorError: a stage failed; the first failure's error.
+        ConfigError: the configuration is missing or invalid (an unknown
+            ``environment`` included).
+    """
+    root = await scratch(SOURCE_DIR)
+    await source.export(str(root))
+    env = dict(os.environ)
+    if environment is not None:
+        env[ENVIRONMENT_OVERRIDE] = environment
+    return load_config(root / config, env=env)
+
+
+async def reveal(secret: dagger.Secret | None, name: str) -> Secret | None:
+    """The plaintext of ``secret`` as a core :class:`Secret` named ``name``."""
+    if secret is None:
+        return None
+    return Secret(name, await secret.plaintext())
+
+
+def _selection(config: Config, stages: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """``wanted`` narrowed to the stages this configuration's pipeline has.
+
+    Raises:
+        ConfigError: the first wanted stage is not in the pipeline.
+    """
+    if wanted and wanted[0] not in stages:
+        raise ConfigError(
+            config.root / "conveyor.toml",
+            f"stages.{wanted[0]}",
+            f"stage {wanted[0]!r} is not in this configuration's pipeline "
+            f"(its stages: {', '.join(stages)})",
+            hint="enable the stage (manifest, policy and verify also need [gitops])",
+        )
+    return tuple(name for name in wanted if name in stages)
+
+
+async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
+    """Run ``only`` (the first name, the others when configured) or the whole DAG.
+
+    Stage failures are results, not exceptions; see :func:`raise_for_failure`.
+
+    Raises:
+        ConfigError: the configuration is invalid, or the first stage of
+            ``only`` is not part of it.
     """
     from conveyor.pipeline.scheduler import run_pipeline  # noqa: PLC0415 - core loads lazily
     from conveyor.stages.context import DeliveryContext  # noqa: PLC0415
     from conveyor.stages.delivery import delivery_pipeline  # noqa: PLC0415
 
-    root = Path(await anyio.Path(SOURCE_DIR).resolve())
-    await call.source.export(str(root))
-    config = load_config(root / call.config)
-    if environment is not None:
-        stages = config.stages.model_copy(
-            update={
-                "manifest": config.stages.manifest.model_copy(update={"environment": environment})
-            }
-        )
-        config = config.model_copy(update={"stages": stages})
+    config = await load(call.source, call.config, call.environment)
     registry = config.registry
     token_env = config.gitops.token_env if config.gitops else None
-    secrets = await _secret_env(
-        {
-            **({registry.password_env: call.registry_password} if registry.password_env else {}),
-            **({token_env: call.git_token} if token_env else {}),
-        },
-    )
-    password = next((s for s in secrets if s.name == registry.password_env), None)
-    auth = RegistryAuth(call.registry_username or "conveyor", password) if password else None
+    password = await reveal(call.registry_password, registry.password_env or "registry-password")
+    token = await reveal(call.git_token, token_env or "git-token")
+    # Build and test secrets are read from the environment by the configured names.
+    for secret, name in ((password, registry.password_env), (token, token_env)):
+        if secret is not None and name is not None:
+            os.environ[name] = secret.reveal()
+    secrets = [s for s in (password, token) if s is not None]
     engine = DaggerEngine(
-        dag, known_sources={root: call.source}, service_access="direct", ca_bundle=None
+        dag,
+        known_sources={config.root: call.source},
+        service_access="direct",
+        ca_bundle=config.run.ca_bundle,
     )
-    token = next((s for s in secrets if s.name == token_env), None)
     ctx = DeliveryContext(
         config=config,
         engine=engine,
         sha=call.sha,
-        artifacts=Path(await anyio.Path(ARTIFACTS_DIR).resolve()),
+        artifacts=await scratch(ARTIFACTS_DIR),
         redactor=Redactor(secrets),
-        registry_auth=auth,
+        registry_auth=RegistryAuth(call.registry_username or "conveyor", password)
+        if password
+        else None,
         git_token=token,
     )
-    result = await run_pipeline(delivery_pipeline(ctx), only=only)
-    outputs = {r.name: dict(r.outputs) for r in result.results}
+    pipeline = delivery_pipeline(ctx)
+    selected = _selection(config, pipeline.order, only)
+    result = await run_pipeline(
+        pipeline,
+        capacity=config.run.capacity,
+        only=selected,
+        attributes={
+            "conveyor.app": config.app.name,
+            "conveyor.source.sha": call.sha,
+            "conveyor.engine": engine.name,
+        },
+    )
+    return Delivery(result, pipeline.order, engine)
+
+
+def raise_for_failure(delivery: Delivery, only: tuple[str, ...] = ()) -> None:
+    """Raise the first failure's error, or say why a wanted stage did not run.
+
+    Raises:
+        ConveyorError: a stage failed (its own error when it is one), or the
+            first stage of ``only`` was skipped.
+    """
+    result = delivery.result
     failure = result.first_failure
     if failure is not None:
         if isinstance(failure.error, ConveyorError):
             raise failure.error
         raise ConveyorError(f"stage {failure.name!r} failed: {failure.reason}")
-    skipped = [r for r in result.results if r.status is Status.SKIPPED and r.name in only]
-    if skipped:
-        raise ConveyorError(f"stage {skipped[0].name!r} was skipped: {skipped[0].reason}")
-    return result, outputs, engine
+    for name in only[:1]:
+        stage = result[name]
+        if stage.status is not Status.SUCCESS:
+            raise ConveyorError(f"stage {name!r} was {stage.status.value}: {stage.reason}")
+
+
+async def run_stages(call: Call, only: tuple[str, ...]) -> Delivery:
+    """:func:`run_delivery`, then :func:`raise_for_failure`: for single-stage functions."""
+    delivery = await run_delivery(call, only)
+    raise_for_failure(delivery, only)
+    return delivery
+
+
+async def promote_image(call: PromoteCall) -> Proposal:
+    """Propose the image ``call.origin`` runs for ``call.target``, with the core's promote.
+
+    The tokens reach the core under the names the configuration gives them
+    (``gitops.token_env``, ``gitops.forge.token_env``); the forge token
+    defaults to the git token.
+
+    Raises:
+        ConfigError: a token was given but the configuration names no variable for it.
+        GitOpsError, ForgeError, UnreachableError: see ``conveyor.gitops.promotion.promote``.
+    """
+    from conveyor.gitops.promotion import promote  # noqa: PLC0415 - core loads lazily
+
+    config = await load(call.source, call.config)
+    gitops = config.gitops
+    env = dict(os.environ)
+    if gitops is not None:  # without [gitops], promote itself says what is missing
+        git_env = gitops.token_env
+        forge_env = (gitops.forge.token_env or git_env) if gitops.forge else None
+        if call.git_token is not None:
+            env[_variable(config, git_env, "gitops.token_env")] = await call.git_token.plaintext()
+        if call.forge_token is not None and gitops.forge is not None:
+            name = _variable(config, forge_env, "gitops.forge.token_env")
+            if name == git_env and call.git_token is not None:
+                raise ConfigError(
+                    config.root / "conveyor.toml",
+                    "gitops.forge.token_env",
+                    f"is {name!r}, the git token's variable, so a separate forge token "
+                    "cannot be passed",
+                    hint='drop --forge-token, or set gitops.forge.token_env = "FORGE_TOKEN"',
+                )
+            env[name] = await call.forge_token.plaintext()
+    work = await scratch("promote")
+    return await anyio.to_thread.run_sync(
+        functools.partial(promote, config, call.origin, call.target, env=env, workdir=work)
+    )
+
+
+def _variable(config: Config, name: str | None, field: str) -> str:
+    """The variable a token passed to a function is put in.
+
+    Raises:
+        ConfigError: the configuration names none.
+    """
+    if name is None:
+        raise ConfigError(
+            config.root / "conveyor.toml",
+            field,
+            "is not set, so the token passed to the function has nowhere to go",
+            hint=f'set {field} = "GITOPS_TOKEN" (any variable name)',
+        )
+    return name
 
 
 def artifacts() -> dagger.Directory:
-    """The run's reports (JUnit, SARIF, summary.json) as a directory to export."""
+    """The run's reports (summary.json, test/, scan/) as a directory to export."""
     return dag.current_module().workdir(ARTIFACTS_DIR)
 
 

@@ -1,0 +1,233 @@
+"""The module's functions call the real core, with the Dagger engine replaced by its API double.
+
+Each function is called as the module runtime calls it, with ``dag`` pointed
+at ``DaggerApiDouble`` (tests/engines/dagger_query.py), which validates every
+query against the Dagger v0.21.8 schema.  The double answers ``export`` of the
+``source`` argument without writing files, so each test first writes the
+source the export would produce into the function's scratch directory.
+Everything else is real: the configuration loader, the scheduler, the
+stages, git, a bare manifest repository and the GitHub API double on
+127.0.0.1 for ``promote``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagger
+import pytest
+from conveyor_pipelines import Conveyor
+from conveyor_pipelines.session import ARTIFACTS_DIR, SOURCE_DIR
+from dagger_query import DaggerApiDouble
+from forge.forge_doubles import TOKEN, GitHubApiDouble
+from promotion_repo import BRANCH, DIGEST_A, SHA_A, Remote, make_remote
+
+from conveyor.errors import ConfigError, GitOpsError, TestsFailedError
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "tests" / "resources" / "manifests"
+SHA = "3f2a9c1d4e5b6a7980123456789abcdef0123456"
+IMAGE_A = f"myacr.azurecr.io/hello:{SHA_A}@{DIGEST_A}"
+
+APP = """
+[app]
+name = "hello"
+
+[registry]
+host = "myacr.azurecr.io"
+repository = "hello"
+
+[stages.test]
+image = "python:3.12-slim"
+command = ["python", "-m", "pytest", "-q", "--junitxml=junit.xml"]
+junit = "junit.xml"
+
+[stages.scan]
+enabled = false
+
+[stages.smoke]
+enabled = false
+"""
+
+
+def module() -> Any:
+    """The module's object; typed loosely because dagger-io's ``@function`` overloads
+    lose the return type of async methods."""
+    return Conveyor()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The function's scratch directory (the runtime's working directory)."""
+    work = tmp_path / "work"
+    (work / SOURCE_DIR).mkdir(parents=True)
+    monkeypatch.chdir(work)
+    return work
+
+
+def write_source(workdir: Path, config: str) -> Path:
+    """What exporting the ``source`` argument would put in the scratch directory."""
+    source = workdir / SOURCE_DIR
+    (source / "conveyor.toml").write_text(config, encoding="utf-8")
+    (source / "Dockerfile").write_text("FROM python:3.12-slim\n", encoding="utf-8")
+    return source
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Remote:
+    manifests = tmp_path / "manifests"
+    shutil.copytree(MANIFESTS, manifests)
+    return make_remote(manifests, tmp_path)
+
+
+@pytest.fixture
+def github() -> Iterator[GitHubApiDouble]:
+    with GitHubApiDouble("acme", "manifests", TOKEN) as double:
+        yield double
+
+
+def gitops_config(remote: Remote, forge_url: str, production: str = "pull-request") -> str:
+    return f"""{APP}
+[gitops]
+repo = "{remote.bare}"
+branch = "main"
+token_env = "GITOPS_TOKEN"
+
+[gitops.environments.staging]
+path = "apps/hello/overlays/staging"
+promotion = "commit"
+
+[gitops.environments.production]
+path = "apps/hello/overlays/production"
+promotion = "{production}"
+
+[gitops.forge]
+kind = "github"
+project = "acme/manifests"
+api_url = "{forge_url}"
+labels = ["promotion"]
+"""
+
+
+@pytest.mark.anyio
+async def test_promote_opens_a_pull_request_through_the_core_with_the_secret_token(
+    workdir: Path, remote: Remote, github: GitHubApiDouble
+) -> None:
+    write_source(workdir, gitops_config(remote, github.url))
+    double = DaggerApiDouble(answers={"export": "ok", "plaintext": TOKEN})
+    main_before = remote.sha()
+
+    with double.as_dag() as dag:
+        token = dag.set_secret("gitops-token", TOKEN)
+        out = await module().promote(source=dag.directory(), to="production", git_token=token)
+
+    assert out == (
+        "production: opened pull request #1 https://github.com/acme/manifests/pull/1\n"
+        f"  branch: {BRANCH}\n"
+        f"  image: no image -> {IMAGE_A}\n"
+    )
+    # production changed only through the pull request: main is untouched
+    assert remote.sha() == main_before
+    assert remote.image(BRANCH, "apps/hello/overlays/production/kustomization.yaml") is not None
+    # the forge received the token of the dagger.Secret, read by its plaintext query
+    assert [r.method for r in github.requests] == ["GET", "POST", "POST"]
+    assert github.requests[0].headers["authorization"] == f"Bearer {TOKEN}"
+    assert double.calls("export") == [{"path": str(workdir / SOURCE_DIR)}]
+    assert any("plaintext" in text for text in double.documents)
+
+
+@pytest.mark.anyio
+async def test_promote_refuses_production_by_direct_commit(
+    workdir: Path, remote: Remote, github: GitHubApiDouble
+) -> None:
+    write_source(workdir, gitops_config(remote, github.url, production="commit"))
+    main_before = remote.sha()
+
+    with (
+        DaggerApiDouble(answers={"export": "ok"}).as_dag() as dag,
+        pytest.raises(GitOpsError, match="changed only through a pull request"),
+    ):
+        await module().promote(source=dag.directory(), to="production")
+
+    assert remote.sha() == main_before
+    assert github.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_token_without_a_variable_to_hold_it_is_a_config_error(
+    workdir: Path, remote: Remote, github: GitHubApiDouble
+) -> None:
+    config = gitops_config(remote, github.url).replace('token_env = "GITOPS_TOKEN"\n', "")
+    write_source(workdir, config)
+
+    with (
+        DaggerApiDouble(answers={"export": "ok", "plaintext": TOKEN}).as_dag() as dag,
+        pytest.raises(ConfigError) as caught,
+    ):
+        await module().promote(
+            source=dag.directory(), to="production", git_token=dag.set_secret("t", TOKEN)
+        )
+
+    assert caught.value.field == "gitops.token_env"
+    assert TOKEN not in str(caught.value)
+    assert github.requests == []
+
+
+@pytest.mark.anyio
+async def test_build_returns_the_built_container(workdir: Path) -> None:
+    write_source(workdir, APP)
+    double = DaggerApiDouble(answers={"export": "ok"})
+
+    with double.as_dag() as dag:
+        container = await module().build(source=dag.directory(), sha=SHA)
+        image_id = await container.id()
+
+    assert isinstance(container, dagger.Container)
+    assert double.made_by(image_id, "dockerBuild")
+    builds = double.calls("dockerBuild")
+    assert len(builds) == 1
+    assert {"name": "GIT_SHA", "value": SHA} in builds[0]["buildArgs"]
+
+
+@pytest.mark.anyio
+async def test_a_failing_test_stage_fails_the_test_function(workdir: Path) -> None:
+    write_source(workdir, APP)
+    double = DaggerApiDouble(answers={"export": "ok", "exitCode": 1, "stdout": "", "stderr": "E"})
+
+    with double.as_dag() as dag, pytest.raises(TestsFailedError):
+        await module().test(source=dag.directory())
+
+    assert (workdir / ARTIFACTS_DIR / "test" / "output.log").read_text() == "E"
+
+
+@pytest.mark.anyio
+async def test_manifest_without_gitops_says_which_stage_is_missing(workdir: Path) -> None:
+    write_source(workdir, APP)
+
+    with (
+        DaggerApiDouble(answers={"export": "ok"}).as_dag() as dag,
+        pytest.raises(ConfigError) as caught,
+    ):
+        await module().manifest(source=dag.directory(), sha=SHA)
+
+    assert caught.value.field == "stages.manifest"
+    assert "not in this configuration's pipeline" in str(caught.value)
+    assert "test, build, publish, report" in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_an_unknown_environment_is_refused_by_the_configuration(
+    workdir: Path, remote: Remote, github: GitHubApiDouble
+) -> None:
+    write_source(workdir, gitops_config(remote, github.url))
+
+    with (
+        DaggerApiDouble(answers={"export": "ok"}).as_dag() as dag,
+        pytest.raises(ConfigError, match="stagin"),
+    ):
+        await module().manifest(source=dag.directory(), sha=SHA, environment="stagin")
+
+    assert remote.branches() == ["main"]

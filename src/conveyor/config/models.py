@@ -180,7 +180,7 @@ class GitOpsConfig(Model):
     author_name: str = "Conveyor"
     author_email: str = "conveyor@localhost"
     message: str = "deploy({environment}): {app} {short_sha}\n\nimage: {image}\nsource: {sha}"
-    max_push_attempts: int = Field(default=8, ge=1, le=50)
+    max_push_attempts: int = Field(default=20, ge=1, le=100)
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     forge: ForgeConfig | None = None
 

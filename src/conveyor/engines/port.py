@@ -124,13 +124,20 @@ class Engine(Protocol):
         """Write the image as an OCI/docker archive for scanners."""
         ...
 
-    async def tag_exists(self, address: str, *, insecure: bool = False,
-                         auth: RegistryAuth | None = None) -> bool:
+    async def tag_exists(
+        self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
+    ) -> bool:
         """Whether ``address`` (registry/repo:tag) is already in the registry."""
         ...
 
-    async def publish(self, image: BuiltImage, address: str, *, insecure: bool = False,
-                      auth: RegistryAuth | None = None) -> str:
+    async def publish(
+        self,
+        image: BuiltImage,
+        address: str,
+        *,
+        insecure: bool = False,
+        auth: RegistryAuth | None = None,
+    ) -> str:
         """Push to ``address`` (registry/repo:tag) and return ``address@sha256:...``."""
         ...
 

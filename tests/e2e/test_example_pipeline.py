@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
@@ -40,6 +41,17 @@ def spans(app: Path) -> list[dict[str, object]]:
     runs = sorted((app / ".conveyor" / "runs").iterdir())
     lines = (runs[-1] / "spans.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
+
+
+def summary(app: Path) -> dict[str, Any]:
+    """The last run's summary.json, written by the always-run report stage."""
+    runs = sorted((app / ".conveyor" / "runs").iterdir())
+    data: dict[str, Any] = json.loads((runs[-1] / "artifacts" / "summary.json").read_text())
+    return data
+
+
+def statuses(data: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {row["name"]: (row["status"], row["reason"]) for row in data["stages"]}
 
 
 def test_example_pipeline_publishes_pins_and_traces(world: World) -> None:
@@ -90,6 +102,22 @@ def test_example_pipeline_publishes_pins_and_traces(world: World) -> None:
     )
     assert len({r["trace_id"] for r in records}) == 1
     assert sum(1 for r in records if r["name"] == "conveyor.run") == 1
+    # summary.json: every stage before the report, its status, time and attempts
+    data = summary(world.app)
+    assert data["ok"] is True
+    assert data["sha"] == sha
+    assert [row["name"] for row in data["stages"]] == [
+        "test",
+        "build",
+        "scan",
+        "smoke",
+        "publish",
+        "manifest",
+        "policy",
+    ]
+    assert all(row["status"] == "success" and row["reason"] == "" for row in data["stages"])
+    assert all(row["attempts"] == 1 and row["duration"] > 0 for row in data["stages"])
+    assert data["outputs"]["publish"]["image.ref"] == f"{world.registry}/hello:{sha}@{digest}"
 
 
 def test_critical_finding_stops_the_dag_before_publish(world: World) -> None:
@@ -103,6 +131,13 @@ def test_critical_finding_stops_the_dag_before_publish(world: World) -> None:
     assert "publish: skipped (dependency 'scan' failed)" in done.stdout
     assert "manifest: skipped (dependency 'publish' was skipped)" in done.stdout
     assert "CVE-2019-" in done.stdout + done.stderr
+    data = summary(world.app)
+    assert data["ok"] is False
+    assert statuses(data)["scan"][0] == "failed"
+    assert "CVE-2019-" in statuses(data)["scan"][1]
+    assert statuses(data)["publish"] == ("skipped", "dependency 'scan' failed")
+    assert statuses(data)["manifest"] == ("skipped", "dependency 'publish' was skipped")
+    assert "publish" not in data["outputs"]
     # nothing pushed, nothing committed
     assert registry_digest(world.registry, sha).returncode != 0
     assert git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp) == head_before

@@ -170,6 +170,7 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
     result = await run_pipeline(
         pipeline,
         capacity=config.run.capacity,
+        hooks=ctx.journal,
         only=selected,
         attributes={
             "conveyor.app": config.app.name,

@@ -113,7 +113,7 @@ async def run_delivery(
                 pipeline,
                 capacity=capacity or config.run.capacity,
                 on_failure="cancel" if policy == "cancel" else "finish",
-                hooks=HookGroup([tracing.hooks, display]),
+                hooks=HookGroup([tracing.hooks, display, ctx.journal]),
                 only=only,
                 skip=skip,
                 run_id=run_id,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conveyor.config.models import Config
 from conveyor.engines.port import BuiltImage, Engine, RegistryAuth
+from conveyor.pipeline.journal import Journal
 from conveyor.secrets import Redactor, Secret
 
 
@@ -25,6 +26,8 @@ class DeliveryContext:
         registry_auth: Credentials for the registry, when configured.
         git_token: The manifest repository token, when configured.
         today: The date ignore-list expiries are compared with.
+        journal: Every stage's result as the run resolves it, for the report
+            stage; a runner passes it among the scheduler's hooks.
     """
 
     config: Config
@@ -35,6 +38,7 @@ class DeliveryContext:
     registry_auth: RegistryAuth | None = None
     git_token: Secret | None = None
     today: date = field(default_factory=date.today)
+    journal: Journal = field(default_factory=Journal, compare=False)
 
     @property
     def short_sha(self) -> str:

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from conveyor.config.models import StageOptions
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
+from conveyor.pipeline.result import Status
 from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.manifest import run_manifest, run_policy
@@ -103,7 +105,7 @@ def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
     added.append(
         Stage(
             "report",
-            functools.partial(write_summary, ctx),
+            functools.partial(write_summary, ctx, stages=names),
             needs=names,
             always=True,
             description="write summary.json (always)",
@@ -112,15 +114,60 @@ def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
     return Pipeline(added)
 
 
-async def write_summary(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
-    """Write what the run produced (image ref, digest, commit) for CI job summaries."""
-    summary = {name: dict(outputs) for name, outputs in inputs.items()}
+async def write_summary(
+    ctx: DeliveryContext, inputs: StageInputs, *, stages: Sequence[str] = ()
+) -> Outputs:
+    """Write ``summary.json``: every stage's status, reason, duration, attempts and outputs.
+
+    The statuses come from ``ctx.journal`` (the runner passes it among the
+    run's hooks); a stage the journal did not see is ``unknown``.  ``ok`` is
+    true when no stage failed, was cancelled or is unknown, so a CI job can
+    fail on it.  Layout::
+
+        {"sha": ..., "run_id": ..., "ok": true|false,
+         "stages": [{"name", "status", "reason", "duration", "attempts"}, ...],
+         "outputs": {stage: {key: value}}}
+    """
+    recorded = ctx.journal.results
+    rows: list[dict[str, Any]] = []
+    for name in stages or tuple(recorded):
+        result = recorded.get(name)
+        if result is None:
+            rows.append(
+                {
+                    "name": name,
+                    "status": "unknown",
+                    "reason": "not recorded: the run's hooks did not include the journal",
+                    "duration": 0.0,
+                    "attempts": 0,
+                }
+            )
+            continue
+        rows.append(
+            {
+                "name": name,
+                "status": result.status.value,
+                "reason": ctx.redactor(result.reason),
+                "duration": round(result.duration, 3),
+                "attempts": result.attempts,
+            }
+        )
+    # as PipelineResult.ok: a stage skipped for a failed dependency implies a failure
+    ok = all(row["status"] in {Status.SUCCESS.value, Status.SKIPPED.value} for row in rows)
+    summary = {
+        "sha": ctx.sha,
+        "run_id": ctx.journal.run_id,
+        "ok": ok,
+        "stages": rows,
+        "outputs": {name: dict(outputs) for name, outputs in inputs.items()},
+    }
     path = ctx.artifacts / "summary.json"
-    path.write_text(json.dumps({"sha": ctx.sha, "outputs": summary}, indent=2, sort_keys=True))
-    return {"summary": str(path)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    return {"summary": str(path), "ok": str(ok).lower()}
 
 
-def plan_details(ctx: DeliveryContext, stage: str) -> dict[str, str]:
+def plan_details(ctx: DeliveryContext, stage: str) -> dict[str, str]:  # noqa: PLR0911 - one return per stage
     """What ``stage`` would do, with every reference resolved (for ``conveyor plan``)."""
     config = ctx.config
     app = config.app

@@ -108,7 +108,9 @@ def test_only_an_unknown_stage_names_it_and_the_known_ones(world: World) -> None
     done = world.run(CLEAN, "--only", "nosuchstage")
 
     assert done.returncode == 3, done.stdout + done.stderr
-    assert "error: no stage named 'nosuchstage'" in done.stderr
+    [line] = error_lines(done.stderr)
+    assert line == "error: no stage named 'nosuchstage'"
+    assert "test: started" not in done.stdout
     assert (
         "hint: known stages: build, manifest, policy, publish, report, scan, smoke, test"
         in done.stderr
@@ -123,9 +125,11 @@ def test_skipping_smoke_skips_publish_and_what_follows(world: World) -> None:
     done = world.run(CLEAN, "--skip", "smoke")
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "smoke: skipped" in done.stdout
-    assert "publish: skipped" in done.stdout
-    assert "manifest: skipped" in done.stdout
+    for stage in ("test", "build", "scan"):
+        assert f"{stage}: success" in done.stdout
+    assert "smoke: skipped (skipped on request (--skip))" in done.stdout
+    assert "publish: skipped (dependency 'smoke' was skipped)" in done.stdout
+    assert "manifest: skipped (dependency 'publish' was skipped)" in done.stdout
     assert "published" not in done.stdout
     assert_nothing_delivered(world, sha, before)
 
@@ -145,6 +149,13 @@ def test_registry_outside_the_allowed_list_is_refused_at_publish(world: World) -
     assert "publish: failed" in done.stdout
     [line] = error_lines(done.stdout)
     assert f"image '{world.registry}/hello:{sha}' refused: registry-not-allowed" in line
+    assert (
+        f"{world.registry}/hello matches none of the allowed registries (^myacr\\.azurecr\\.io/.+$)"
+        in line
+    )
+    assert "hint: push the image to an allowed registry or extend policy.allowed_registries" in (
+        done.stdout
+    )
     assert_nothing_delivered(world, sha, before)
 
 

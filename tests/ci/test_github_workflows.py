@@ -172,28 +172,56 @@ JUNIT = """<?xml version="1.0"?>
 """
 
 
-def test_job_summary_shows_stages_image_commit_and_tests(tmp_path: Path) -> None:
-    summary_json = {
+def summary_json(ok: bool) -> dict[str, object]:
+    """A summary.json as the report stage writes it (conveyor.stages.delivery.write_summary)."""
+    return {
         "sha": "0" * 40,
+        "run_id": "20260101T000000Z-abc123",
+        "ok": ok,
+        "stages": [
+            {"name": "test", "status": "success", "reason": "", "duration": 12.34, "attempts": 1},
+            {"name": "publish", "status": "success", "reason": "", "duration": 3.0, "attempts": 2},
+            {
+                "name": "manifest",
+                "status": "success" if ok else "failed",
+                "reason": "" if ok else "push rejected | protected branch",
+                "duration": 1.5,
+                "attempts": 1,
+            },
+        ],
         "outputs": {
             "test": {"tests": "3", "failures": "1"},
             "publish": {
                 "image.ref": "myacr.azurecr.io/hello:abc@sha256:" + "1" * 64,
                 "image.digest": "sha256:" + "1" * 64,
             },
-            "manifest": {"commit": "abc123", "commit_url": "https://example.com/m/commit/abc123"},
+            **(
+                {
+                    "manifest": {
+                        "commit": "abc123",
+                        "commit_url": "https://example.com/m/commit/abc123",
+                    }
+                }
+                if ok
+                else {}
+            ),
         },
     }
+
+
+def test_job_summary_shows_stages_image_commit_and_tests(tmp_path: Path) -> None:
     summary, output = run_summary(
         tmp_path,
         {
-            "summary.json": json.dumps(summary_json),
+            "summary.json": json.dumps(summary_json(ok=True)),
             "test/junit.xml": JUNIT,
             "scan/trivy.json": "{}",
         },
     )
-    assert "| stage | status | outputs |" in summary
-    assert "| test | done | failures=1, tests=3 |" in summary
+    assert "| stage | status | time | attempts | reason / outputs |" in summary
+    assert "| test | success | 12.3s | 1 | failures=1, tests=3 |" in summary
+    assert "| publish | success | 3.0s | 2 | image.digest=sha256:" in summary
+    assert "Result: passed" in summary
     assert f"Image: `myacr.azurecr.io/hello:abc@sha256:{'1' * 64}`" in summary
     assert "Manifest commit: https://example.com/m/commit/abc123" in summary
     assert "### Unit tests (test/junit.xml)" in summary
@@ -202,25 +230,39 @@ def test_job_summary_shows_stages_image_commit_and_tests(tmp_path: Path) -> None
     assert output == (
         f"image=myacr.azurecr.io/hello:abc@sha256:{'1' * 64}\n"
         "manifest-commit=https://example.com/m/commit/abc123\n"
+        "ok=true\n"
     )
+
+
+def test_job_summary_of_a_failed_run_shows_the_reason_and_says_not_ok(tmp_path: Path) -> None:
+    summary, output = run_summary(tmp_path, {"summary.json": json.dumps(summary_json(ok=False))})
+    assert "| manifest | failed | 1.5s | 1 | push rejected \\| protected branch |" in summary
+    assert "Result: **failed**" in summary
+    assert output.endswith("ok=false\n")
 
 
 def test_job_summary_without_reports_says_so(tmp_path: Path) -> None:
     summary, output = run_summary(tmp_path, {})
-    assert "No stage outputs:" in summary
+    assert "No stage results:" in summary
     assert "summary.json was not written." in summary
-    assert output == "image=\nmanifest-commit=\n"
+    assert output == "image=\nmanifest-commit=\nok=false\n"
 
 
 def test_pipeline_failure_fails_the_job_after_the_reports_are_kept() -> None:
     steps = parsed(REUSABLE)["jobs"]["pipeline"]["steps"]
     names = [s.get("id") or s.get("name") for s in steps]
     last = steps[-1]
-    assert last["if"] == "steps.dagger.outcome == 'failure' || steps.podman.outcome == 'failure'"
+    # `dagger call ci` succeeds when a stage fails (it returns the reports):
+    # summary.json's verdict, passed on by the summary step, fails the job
+    assert last["if"] == (
+        "always() && (steps.dagger.outcome == 'failure' || steps.podman.outcome == 'failure' "
+        "|| steps.summary.outputs.ok != 'true')"
+    )
     assert "exit 1" in last["run"]
     assert names.index("summary") < len(steps) - 1
     keep = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
     assert keep["if"] == "always()"
+    assert names.index("summary") < steps.index(keep) < len(steps) - 1
 
 
 def test_promotion_is_a_pull_request_behind_the_production_environment() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +87,86 @@ def test_dagger_job_has_the_docker_in_docker_service_with_tls() -> None:
     assert "${CONVEYOR_GITOPS_TOKEN:+--git-token=env:CONVEYOR_GITOPS_TOKEN}" in script
     assert 'export --path="$CONVEYOR_REPORTS"' in script
     assert document["variables"]["DAGGER_VERSION"] == "0.21.11"
+
+
+DAGGER_DOUBLE = """\
+import json, os, pathlib, sys
+# A stand-in for the dagger CLI (none can run here): record the call, then
+# "export" what the module's ci function would return.
+pathlib.Path(os.environ["DOUBLE_RECORD"]).write_text(json.dumps(sys.argv[1:]))
+path = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--path="))
+if os.environ["DOUBLE_SUMMARY"]:
+    pathlib.Path(path).mkdir(parents=True, exist_ok=True)
+    pathlib.Path(path, "summary.json").write_text(os.environ["DOUBLE_SUMMARY"])
+sys.exit(int(os.environ["DOUBLE_EXIT"]))
+"""
+
+
+def run_pipeline_script(
+    tmp_path: Path, summary: str, exit_code: int = 0
+) -> tuple[int, str, list[str]]:
+    """Run the dind job's script with sh and a dagger CLI double on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(parents=True)
+    dagger = bin_dir / "dagger"
+    dagger.write_text(f"#!{sys.executable}\n{DAGGER_DOUBLE}")
+    dagger.chmod(0o755)
+    record = tmp_path / "argv.json"
+    job = parsed(DIND)[".conveyor-pipeline"]
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        **{k: str(v) for k, v in parsed(DIND)["variables"].items()},
+        "CI_COMMIT_SHA": "a" * 40,
+        "CONVEYOR_GITOPS_TOKEN": "glpat-secret-value",
+        "DOUBLE_RECORD": str(record),
+        "DOUBLE_SUMMARY": summary,
+        "DOUBLE_EXIT": str(exit_code),
+    }
+    done = subprocess.run(
+        ["sh", "-c", "\n".join(job["script"])],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode, done.stdout + done.stderr, json.loads(record.read_text())
+
+
+FAILED_SUMMARY = {
+    "ok": False,
+    "stages": [
+        {"name": "test", "status": "success", "reason": ""},
+        {"name": "scan", "status": "failed", "reason": "2 CRITICAL findings"},
+    ],
+}
+
+
+def test_dagger_job_passes_when_the_summary_says_ok(tmp_path: Path) -> None:
+    code, _, argv = run_pipeline_script(tmp_path, json.dumps({"ok": True, "stages": []}))
+    assert code == 0
+    assert argv[:3] == ["--progress", "plain", "call"]
+    assert argv[3:6] == ["ci", "--source=.", f"--sha={'a' * 40}"]
+    assert "--git-token=env:CONVEYOR_GITOPS_TOKEN" in argv
+    assert "glpat-secret-value" not in " ".join(argv)
+    assert argv[-2:] == ["export", "--path=conveyor-reports"]
+
+
+def test_dagger_job_fails_when_a_stage_failed_though_dagger_call_succeeded(tmp_path: Path) -> None:
+    code, out, _ = run_pipeline_script(tmp_path, json.dumps(FAILED_SUMMARY))
+    assert code == 1
+    assert "the Conveyor pipeline failed: conveyor-reports/summary.json does not say ok" in out
+    assert "  scan: failed 2 CRITICAL findings" in out
+    assert (tmp_path / "conveyor-reports" / "summary.json").is_file()  # kept as artifact
+
+
+def test_dagger_job_fails_without_a_summary_and_keeps_dagger_exit_code(tmp_path: Path) -> None:
+    code, out, _ = run_pipeline_script(tmp_path, "")
+    assert code == 1
+    assert "does not say ok" in out
+    code, _, _ = run_pipeline_script(tmp_path / "again", json.dumps(FAILED_SUMMARY), exit_code=2)
+    assert code == 2
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ stages, git, a bare manifest repository and the GitHub API double on
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,3 +232,82 @@ async def test_an_unknown_environment_is_refused_by_the_configuration(
         await module().manifest(source=dag.directory(), sha=SHA, environment="stagin")
 
     assert remote.branches() == ["main"]
+
+
+PASSWORD = "pw-Very-Secret-42"
+REGISTRY_CONFIG = APP.replace(
+    'repository = "hello"\n', 'repository = "hello"\npassword_env = "REGISTRY_PASSWORD"\n', 1
+)
+
+
+@pytest.mark.anyio
+async def test_ci_returns_the_reports_when_a_stage_fails_and_logs_the_failure(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REGISTRY_PASSWORD", raising=False)
+    write_source(workdir, REGISTRY_CONFIG)
+    double = DaggerApiDouble(
+        answers={
+            "export": "ok",
+            "plaintext": PASSWORD,
+            "exitCode": 2,
+            "stdout": "1 failed",
+            "stderr": f"login with {PASSWORD} refused",
+        }
+    )
+
+    with double.as_dag() as dag:
+        reports = await module().ci(
+            source=dag.directory(),
+            sha=SHA,
+            registry_password=dag.set_secret("registry-password", PASSWORD),
+        )
+        reports_id = await reports.id()
+
+    # the function's result is the module's artifacts directory ...
+    assert isinstance(reports, dagger.Directory)
+    assert double.made_by(reports_id, "currentModule")
+    assert double.calls("workdir") == [{"path": ARTIFACTS_DIR}]
+    # ... whose summary.json says the run failed, and where
+    text = (workdir / ARTIFACTS_DIR / "summary.json").read_text()
+    summary = json.loads(text)
+    assert summary["ok"] is False
+    assert summary["sha"] == SHA
+    rows = {row["name"]: row for row in summary["stages"]}
+    assert list(rows) == ["test", "build", "publish"]
+    assert rows["test"]["status"] == "failed"
+    assert rows["test"]["reason"].startswith("tests failed")
+    assert rows["test"]["attempts"] == 1
+    assert rows["build"]["status"] == "success"
+    assert (rows["publish"]["status"], rows["publish"]["reason"]) == (
+        "skipped",
+        "dependency 'test' failed",
+    )
+    assert summary["outputs"]["build"]["image.local_ref"] == f"localhost/conveyor/hello:{SHA}"
+    # the failure is in the call's log; the password is nowhere shown
+    err = capsys.readouterr().err
+    assert err.startswith("conveyor: the pipeline failed (stages: test): test: tests failed")
+    shown = text + err + (workdir / ARTIFACTS_DIR / "test" / "output.log").read_text()
+    assert PASSWORD not in shown
+    assert double.calls("publish") == []
+
+
+@pytest.mark.anyio
+async def test_ci_strict_fails_the_call(workdir: Path) -> None:
+    write_source(workdir, APP)
+    double = DaggerApiDouble(answers={"export": "ok", "exitCode": 1, "stdout": "", "stderr": ""})
+
+    with double.as_dag() as dag, pytest.raises(TestsFailedError):
+        await module().ci(source=dag.directory(), sha=SHA, strict=True)
+
+    assert json.loads((workdir / ARTIFACTS_DIR / "summary.json").read_text())["ok"] is False
+
+
+@pytest.mark.anyio
+async def test_a_configuration_error_fails_ci_before_any_stage(workdir: Path) -> None:
+    write_source(workdir, APP.replace('name = "hello"', 'name = "hello"\nnot_a_key = 1'))
+
+    with DaggerApiDouble(answers={"export": "ok"}).as_dag() as dag, pytest.raises(ConfigError):
+        await module().ci(source=dag.directory(), sha=SHA)
+
+    assert not (workdir / ARTIFACTS_DIR / "summary.json").exists()

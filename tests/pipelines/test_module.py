@@ -34,7 +34,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], type, str | None]] = {
         "never",
     ),
     "ci": (
-        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token"),
+        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token", "strict"),
         dagger.Directory,
         "never",
     ),

@@ -9,6 +9,7 @@ calls ``conveyor.gitops.promotion.promote``.
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import dagger
@@ -19,7 +20,10 @@ from conveyor_pipelines.session import (
     PromoteCall,
     artifacts,
     describe,
+    failure_line,
     promote_image,
+    raise_for_failure,
+    run_delivery,
     run_stages,
 )
 
@@ -56,6 +60,9 @@ GitToken = Annotated[
 Environment = Annotated[
     str | None,
     Doc("GitOps environment the manifest stage commits to (default: stages.manifest.environment)"),
+]
+Strict = Annotated[
+    bool, Doc("Fail the call when a stage fails (the reports are then not returned)")
 ]
 Target = Annotated[str, Doc("The environment to change, e.g. production (pull request)")]
 Origin = Annotated[str, Doc("The environment whose pinned image is promoted")]
@@ -172,12 +179,25 @@ class Conveyor:
         registry_username: RegistryUsername = None,
         registry_password: RegistryPassword = None,
         git_token: GitToken = None,
+        strict: Strict = False,
     ) -> dagger.Directory:
-        """Run the whole delivery DAG; returns the run's reports and summary.json."""
+        """Run the whole delivery DAG; returns the reports: summary.json, test/, scan/.
+
+        The reports come back when a stage fails too, so CI can publish them:
+        then summary.json says "ok": false and which stage failed (check it,
+        e.g. jq -e .ok summary.json), and the failure is logged.  A Dagger
+        function cannot return a value and fail; --strict fails the call
+        instead, without the reports.
+        """
         call = Call(
             source, sha, config, environment, registry_username, registry_password, git_token
         )
-        await run_stages(call, only=())
+        delivery = await run_delivery(call)
+        if not delivery.result.ok:
+            # stderr is the function's log, shown by `dagger call` and in its trace
+            print(failure_line(delivery), file=sys.stderr)
+            if strict:
+                raise_for_failure(delivery)
         return artifacts()
 
     @function(cache="never")  # type: ignore[call-overload, untyped-decorator]  # dagger-io's overloads omit cache

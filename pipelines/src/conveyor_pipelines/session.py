@@ -68,11 +68,13 @@ class PromoteCall:
 
 @dataclass(frozen=True)
 class Delivery:
-    """A finished run: its results, the stages in order, and the engine that holds images."""
+    """A finished run: its results, the stages in order, the engine that holds images,
+    and the redactor of the run's secrets."""
 
     result: PipelineResult
     order: tuple[str, ...]
     engine: DaggerEngine
+    redactor: Redactor
 
     def outputs(self, stage: str) -> Mapping[str, str]:
         """The outputs ``stage`` produced."""
@@ -178,7 +180,7 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
             "conveyor.engine": engine.name,
         },
     )
-    return Delivery(result, pipeline.order, engine)
+    return Delivery(result, pipeline.order, engine, ctx.redactor)
 
 
 def raise_for_failure(delivery: Delivery, only: tuple[str, ...] = ()) -> None:
@@ -198,6 +200,15 @@ def raise_for_failure(delivery: Delivery, only: tuple[str, ...] = ()) -> None:
         stage = result[name]
         if stage.status is not Status.SUCCESS:
             raise ConveyorError(f"stage {name!r} was {stage.status.value}: {stage.reason}")
+
+
+def failure_line(delivery: Delivery) -> str:
+    """One line naming the failed stages and the first failure's reason."""
+    result = delivery.result
+    failed = [r.name for r in result.results if r.status in (Status.FAILED, Status.CANCELLED)]
+    first = result.first_failure
+    reason = f": {first.name}: {first.reason}" if first is not None else ""
+    return delivery.redactor(f"conveyor: the pipeline failed (stages: {', '.join(failed)}){reason}")
 
 
 async def run_stages(call: Call, only: tuple[str, ...]) -> Delivery:

@@ -156,3 +156,38 @@ def test_secrets_are_used_but_never_shown(world: World) -> None:
     }
     assert files_containing(world.tmp, {**values, **encoded}) == []
     assert sorted(p.name for p in scratch.iterdir() if p.name.startswith("conveyor-")) == []
+
+
+FAILS_WITH_SECRET = '''\
+"""Fails after printing the secret: the failure message carries the output's tail."""
+
+import os
+
+
+def test_fails_after_printing_the_secret() -> None:
+    print(f"MY_SECRET={os.environ['MY_SECRET']}")
+    raise AssertionError(f"secret was {os.environ['MY_SECRET']}")
+'''
+
+
+def test_secret_in_a_failing_tests_output_is_masked_in_the_error(world: World) -> None:
+    value = secrets.token_hex(16)
+    (world.app / "tests" / "test_secret.py").write_text(FAILS_WITH_SECRET)
+    world.commit_app("failing secret test")
+
+    done = world.run(
+        "alpine-310.json",
+        "--only",
+        "test",
+        env={"MY_SECRET": value, "CONVEYOR_STAGES__TEST__SECRETS": "['MY_SECRET']"},
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error in stage test: tests failed (exit code 1): 5 tests, 1 failed" in done.stdout
+    # the output's tail in the error shows where the secret was, masked
+    assert "AssertionError: secret was ***" in done.stdout
+    assert value not in done.stdout + done.stderr
+    # the JUnit report is kept (CI shows it), with the failure message masked
+    run_dir = next((world.app / ".conveyor" / "runs").iterdir())
+    assert "secret was ***" in (run_dir / "artifacts" / "test" / "junit.xml").read_text()
+    assert files_containing(world.tmp, {"MY_SECRET": value}) == []

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dagger
+import graphql
 import pytest
 from conveyor_pipelines import Conveyor
 from conveyor_pipelines.main import IGNORE, UNPUBLISHED_SHA
@@ -143,6 +144,7 @@ async def test_registration_fits_the_dagger_schema() -> None:
         "description": "Conveyor's delivery pipeline as Dagger functions.",
     } in described
     assert "Conveyor: a GitOps delivery pipeline" in double.documents[-1]
+    assert "promote`` moves" in double.documents[-1]
     registered = {call["name"] for call in double.calls("function")} - {""}  # "": constructor
     assert registered == set(EXPECTED)
     never = double.calls("withCachePolicy")
@@ -151,3 +153,81 @@ async def test_registration_fits_the_dagger_schema() -> None:
     sources = [c for c in double.calls("withArg") if c["name"] == "source"]
     assert len(sources) == len(EXPECTED)
     assert all(c["defaultPath"] == "/" and c["ignore"] == IGNORE for c in sources)
+
+
+# What `dagger functions` / `dagger call FUNCTION --help` show: the API names of
+# the arguments in order (the CLI spells them in kebab case: --git-token), and
+# the first line of each function's description.
+REGISTERED: dict[str, tuple[tuple[str, ...], str]] = {
+    "test": (("source", "config"), "Run the unit tests in the test image"),
+    "build": (("source", "sha", "config"), "Build the application image from its Dockerfile"),
+    "scan": (("source", "sha", "config"), "Build the image and scan it with Trivy"),
+    "smoke": (("source", "sha", "config"), "Build the image, run it as a service and probe it"),
+    "publish": (
+        ("source", "sha", "config", *CREDENTIALS),
+        "Test, build, scan and smoke, then push registry/repository:<sha> once.",
+    ),
+    "manifest": (
+        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token"),
+        "Publish, pin the digest in the environment's kustomization, commit and push it.",
+    ),
+    "ci": (
+        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token", "strict"),
+        "Run the whole delivery DAG; returns the reports: summary.json, test/, scan/.",
+    ),
+    "promote": (
+        ("source", "to", "from", "config", "git_token", "forge_token"),
+        "Propose the exact image one environment runs for another.",
+    ),
+}
+
+
+def registration(double: DaggerApiDouble, name: str) -> graphql.FieldNode:
+    """The ``function(name: ...)`` field that registers ``name``."""
+    for text in double.documents:
+        for definition in graphql.parse(text).definitions:
+            assert isinstance(definition, graphql.OperationDefinitionNode)
+            for node in definition.selection_set.selections:
+                assert isinstance(node, graphql.FieldNode)
+                args = {a.name.value: a.value for a in node.arguments or ()}
+                value = args.get("name")
+                if (
+                    node.name.value == "function"
+                    and isinstance(value, graphql.StringValueNode)
+                    and value.value == name
+                ):
+                    return node
+    raise AssertionError(f"function {name!r} was not registered")
+
+
+def chained(node: graphql.FieldNode) -> list[tuple[str, dict[str, Any]]]:
+    """The calls chained on a registration field, outermost first, with their arguments."""
+    calls = []
+    current: graphql.FieldNode | None = node
+    while current is not None and current.selection_set is not None:
+        child = current.selection_set.selections[0]
+        assert isinstance(child, graphql.FieldNode)
+        arguments = {
+            a.name.value: graphql.value_from_ast_untyped(a.value) for a in child.arguments or ()
+        }
+        calls.append((child.name.value, arguments))
+        current = child
+    return calls
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("name", list(REGISTERED))
+async def test_each_function_registers_its_arguments_doc_and_cache_policy(name: str) -> None:
+    double = DaggerApiDouble()
+    await double.register(Conveyor)
+
+    calls = chained(registration(double, name))
+    arguments, first_line = REGISTERED[name]
+
+    assert [args["name"] for call, args in calls if call == "withArg"] == list(arguments)
+    assert all(args["description"] for call, args in calls if call == "withArg")
+    descriptions = [args["description"] for call, args in calls if call == "withDescription"]
+    assert len(descriptions) == 1
+    assert descriptions[0].splitlines()[0].startswith(first_line)
+    policies = [args["policy"] for call, args in calls if call == "withCachePolicy"]
+    assert policies == (["Never"] if EXPECTED[name][2] == "never" else [])

@@ -1,7 +1,8 @@
 """Conveyor: a GitOps delivery pipeline as Dagger functions.
 
-test, build, scan, smoke, publish and manifest, each with what it needs;
-``ci`` runs the whole DAG and ``promote`` moves a published image on.
+test, build, scan, smoke, publish and manifest, each with the stages it
+needs; ``ci`` runs the whole DAG and returns its reports; ``promote`` moves
+the exact image one environment runs to another (production: a pull request).
 """
 
 from conveyor_pipelines.main import Conveyor

@@ -248,7 +248,7 @@ def test_failing_dockerfile_shows_command_exit_code_and_log_tail(world: World) -
 
 def path_without(tmp: Path, missing: str) -> str:
     """A PATH with the tools a run needs, symlinked, except ``missing``."""
-    tools = ("git", "kubectl", "skopeo", "podman", "python3", "sh", "env", "docker-registry")
+    tools = ("git", "kubectl", "skopeo", "podman", "python3", "sh", "env")
     bin_dir = tmp / f"bin-without-{missing}"
     bin_dir.mkdir()
     for tool in tools:

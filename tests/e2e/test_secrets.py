@@ -191,3 +191,31 @@ def test_secret_in_a_failing_tests_output_is_masked_in_the_error(world: World) -
     run_dir = next((world.app / ".conveyor" / "runs").iterdir())
     assert "secret was ***" in (run_dir / "artifacts" / "test" / "junit.xml").read_text()
     assert files_containing(world.tmp, {"MY_SECRET": value}) == []
+
+
+def test_secret_in_a_failing_builds_log_is_masked_in_the_error(world: World) -> None:
+    value = secrets.token_hex(16)
+    dockerfile = world.app / "Dockerfile"
+    dockerfile.write_text(
+        dockerfile.read_text().replace(
+            "COPY app.py .",
+            "COPY app.py .\n"
+            'RUN --mount=type=secret,id=MY_SECRET echo "build saw $(cat /run/secrets/MY_SECRET)"'
+            " && exit 3",
+        )
+    )
+    world.commit_app("failing secret build")
+
+    done = world.run(
+        "alpine-310.json",
+        "--only",
+        "build",
+        env={"MY_SECRET": value, "CONVEYOR_STAGES__BUILD__SECRETS": "['MY_SECRET']"},
+    )
+
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "error in stage build: command failed with exit code 3: podman build" in done.stdout
+    assert "--secret id=MY_SECRET,env=MY_SECRET" in done.stdout
+    assert "build saw ***" in done.stdout
+    assert value not in done.stdout + done.stderr
+    assert files_containing(world.tmp, {"MY_SECRET": value}) == []

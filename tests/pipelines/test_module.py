@@ -231,3 +231,19 @@ async def test_each_function_registers_its_arguments_doc_and_cache_policy(name: 
     assert descriptions[0].splitlines()[0].startswith(first_line)
     policies = [args["policy"] for call, args in calls if call == "withCachePolicy"]
     assert policies == (["Never"] if EXPECTED[name][2] == "never" else [])
+
+
+def test_docs_list_every_function_with_its_cli_arguments_and_cache_policy() -> None:
+    text = (ROOT / "docs" / "dagger.md").read_text(encoding="utf-8")
+    rows = {
+        cells[0].strip("` "): cells
+        for line in text.splitlines()
+        if line.startswith("| `")
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+
+    assert set(rows) == set(REGISTERED)
+    for name, (arguments, _) in REGISTERED.items():
+        flags = rows[name][1].strip("`").split()
+        assert flags == [f"--{a.replace('_', '-')}" for a in arguments], name
+        assert rows[name][3] == ("never" if EXPECTED[name][2] == "never" else "default"), name

@@ -176,13 +176,12 @@ def test_source_sha_latest_is_not_a_commit(world: World) -> None:
     assert_nothing_delivered(world, sha, before)
 
 
-def test_latest_in_the_manifests_fails_policy_after_the_commit(world: World) -> None:
-    """The policy stage checks the rendered environment after ``manifest`` pushed.
+def test_latest_in_the_manifests_stops_the_manifest_commit(world: World) -> None:
+    """The manifest stage checks the edited environment against the policy before it commits.
 
-    So a ``:latest`` image elsewhere in the environment fails the run (exit 4)
-    while the digest pin is already on ``main``: asserted as it is, and
-    reported as a design question (check before the push, in the manifest
-    stage's render check?).
+    A ``:latest`` image elsewhere in the environment fails the run (exit 4)
+    and the pin is not committed; the image itself was already pushed (publish
+    comes first), tagged with the SHA, so a fixed environment can pin it later.
     """
     base = "apps/hello/base/deployment.yaml"
     deployment = (EXAMPLES / "manifests" / base).read_text()
@@ -193,26 +192,24 @@ def test_latest_in_the_manifests_fails_policy_after_the_commit(world: World) -> 
     )
     assert edited != deployment
     base_commit = world.push_manifests({base: edited}, "add a sidecar on latest")
-    sha = world.commit_app("policy after manifest")
+    sha = world.commit_app("policy before the commit")
     tags_before = world.registry_tags()
 
     done = world.run(CLEAN)
 
     assert done.returncode == 4, done.stdout + done.stderr
-    assert "manifest: success" in done.stdout
-    assert "policy: failed" in done.stdout
+    assert "manifest: failed" in done.stdout
+    assert "policy: skipped (dependency 'manifest' failed)" in done.stdout
     [line] = error_lines(done.stdout)
-    assert f"error in stage policy: image '{sidecar}' refused: mutable-tag: tag 'latest'" in line
+    assert f"error in stage manifest: image '{sidecar}' refused: mutable-tag: tag 'latest'" in line
     assert STAGING in line
     assert "hint: tag images with the full git SHA of their source and pin the digest" in (
         done.stdout
     )
-    # what happened before policy ran: the image is pushed and main carries its pin
-    digest = world.digest(sha)
+    # the image is pushed; main is exactly as it was
     assert world.registry_tags() == sorted([*tags_before, sha])
     checkout = world.manifest_checkout()
-    assert git("rev-parse", "HEAD~1", cwd=checkout) == base_commit
-    assert f"digest: {digest}" in (checkout / STAGING / "kustomization.yaml").read_text()
+    assert git("rev-parse", "HEAD", cwd=checkout) == base_commit
 
 
 # -- 4. the build ---------------------------------------------------------------------

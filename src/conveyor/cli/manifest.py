@@ -99,7 +99,7 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
     from conveyor.stages.manifest import (
         image_name,
         kustomization_file_in,
-        renders_image,
+        check_edited_overlay,
         repo_location,
     )
 
@@ -128,7 +128,7 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
     digest = ref.digest
 
     def verify(root: Path) -> None:
-        renders_image(root, env.path, ref.name, digest)
+        check_edited_overlay(root, env.path, ref.name, digest, config.policy)
 
     result = update_manifest(
         repo_location(config),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import anyio
 
-from conveyor.config.models import Config, EnvironmentConfig, Promotion
+from conveyor.config.models import Config, EnvironmentConfig, PolicyConfig, Promotion
 from conveyor.errors import ConfigError, ManifestError
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.git import Git, GitAuth
@@ -63,8 +63,15 @@ def commit_message(ctx: DeliveryContext, env_name: str, image: str) -> str:
     )
 
 
-def renders_image(root: Path, overlay: str, name: str, digest: str) -> None:
-    """Raise unless kustomize renders ``root/overlay`` with image ``name[:tag]@digest``."""
+def check_edited_overlay(
+    root: Path, overlay: str, name: str, digest: str, policy: PolicyConfig
+) -> None:
+    """Before the commit: the edited overlay renders the new image and passes the policy.
+
+    Raises:
+        ManifestError: kustomize fails, or does not render ``name[:tag]@digest``.
+        PolicyError: an image of the environment breaks the policy; nothing is committed.
+    """
     rendered = render(root / overlay)
     pattern = re.compile(rf"image: ['\"]?{re.escape(name)}(:[\w][\w.-]*)?@{re.escape(digest)}\b")
     if not pattern.search(rendered):
@@ -73,6 +80,7 @@ def renders_image(root: Path, overlay: str, name: str, digest: str) -> None:
             f"after the edit, kustomize does not render the image {name}@{digest}",
             hint="check that the environment's image_name matches the image used by the base",
         )
+    raise_for(check_images(rendered, policy, source=overlay))
 
 
 async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
@@ -100,7 +108,7 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     assert ref.digest is not None
 
     def verify(root: Path) -> None:
-        renders_image(root, env.path, ref.name, ref.digest)  # type: ignore[arg-type]
+        check_edited_overlay(root, env.path, ref.name, ref.digest, config.policy)  # type: ignore[arg-type]
 
     update = functools.partial(
         update_manifest,

@@ -105,10 +105,10 @@ def test_plan_resolves_every_reference_without_side_effects(project: str, tmp_pa
 
 def test_plan_shows_what_skip_and_only_leave_out(project: str) -> None:
     skipped = runner.invoke(app, ["plan", "--skip", "scan"]).output
-    assert "\nscan (needs build): skip - skipped on request (--skip)\n" in skipped
+    assert "\nscan (needs build): skip - requested with --skip\n" in skipped
     assert "\npublish (needs test, scan, smoke): skip - dependency 'scan' is skipped\n" in skipped
     only = runner.invoke(app, ["plan", "--only", "scan"]).output
-    assert "\ntest: skip - not selected (--only scan)\n" in only
+    assert "\ntest: skip - not selected by --only scan\n" in only
     assert "\nscan (needs build): Trivy scan of the image, severity gate\n" in only
 
 

@@ -65,14 +65,14 @@ def test_only_selects_the_stage_and_its_dependencies() -> None:
     selection = delivery().select(only=["scan"])
     assert selection.run == {"build", "scan"}
     assert selection.skipped == dict.fromkeys(
-        ("test", "smoke", "publish", "manifest"), "not selected (--only scan)"
+        ("test", "smoke", "publish", "manifest"), "not selected by --only scan"
     )
 
 
 def test_skip_marks_the_stage_skipped_on_request() -> None:
     selection = delivery().select(skip=["smoke"])
     assert "smoke" not in selection.run
-    assert selection.skipped == {"smoke": "skipped on request (--skip)"}
+    assert selection.skipped == {"smoke": "requested with --skip"}
 
 
 def test_selecting_an_unknown_stage_lists_the_known_ones() -> None:

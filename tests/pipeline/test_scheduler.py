@@ -228,7 +228,7 @@ async def test_skip_on_request_skips_dependents_but_not_always_stages() -> None:
     assert result.ok
     assert by_name(result) == {
         "build": (Status.SUCCESS, ""),
-        "smoke": (Status.SKIPPED, "skipped on request (--skip)"),
+        "smoke": (Status.SKIPPED, "requested with --skip"),
         "publish": (Status.SKIPPED, "dependency 'smoke' was skipped"),
         "report": (Status.SUCCESS, ""),
     }
@@ -245,7 +245,7 @@ async def test_only_runs_the_stage_with_its_dependencies() -> None:
     )
     result = await run_pipeline(pipeline, only=["scan"])
     assert sorted(probe.events) == ["end build", "end scan", "start build", "start scan"]
-    assert by_name(result)["test"] == (Status.SKIPPED, "not selected (--only scan)")
+    assert by_name(result)["test"] == (Status.SKIPPED, "not selected by --only scan")
 
 
 class RecordingHooks(NoHooks):

@@ -19,6 +19,7 @@ from conveyor.errors import ToolMissingError
 from conveyor.pipeline.hooks import HookGroup, Hooks
 from conveyor.pipeline.result import PipelineResult
 from conveyor.pipeline.scheduler import new_run_id, run_pipeline
+from conveyor.policy.rules import enforce
 from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import delivery_pipeline
@@ -72,6 +73,16 @@ async def open_engine(
         yield PodmanEngine(redactor=redactor)
 
 
+def preflight(config: Config, sha: str) -> None:
+    """Refuse before any stage runs what publish would refuse at the end.
+
+    Raises:
+        PolicyError: the publish address breaks the policy (registry not allowed).
+    """
+    policy = config.policy.model_copy(update={"require_digest": False})
+    enforce(f"{config.registry.image}:{sha}", policy)
+
+
 async def run_delivery(
     config: Config,
     *,
@@ -86,6 +97,7 @@ async def run_delivery(
     """Run the pipeline for ``config``; print the table; return the exit code."""
     console = console or (Console() if live else Console(width=120))
     sha = resolve_sha(config.resolve(config.app.source))
+    preflight(config, sha)
     run_id = new_run_id()
     run_dir = run_directory(config, run_id)
     auth = registry_auth(config)

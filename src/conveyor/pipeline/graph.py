@@ -162,10 +162,10 @@ class Pipeline:
                 raise UnknownStageError(name, list(self._stages))
         chosen = self.upstream(only) if only else set(self._stages)
         skipped: dict[str, str] = {
-            name: f"not selected (--only {', '.join(only)})"
+            name: f"not selected by --only {', '.join(only)}"
             for name in self._order
             if name not in chosen
         }
         for name in skip:
-            skipped[name] = "skipped on request (--skip)"
+            skipped[name] = "requested with --skip"
         return Selection(run=frozenset(chosen - set(skip)), skipped=skipped)

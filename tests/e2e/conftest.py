@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from telemetry.conftest import otlp_receiver  # noqa: F401 - the OTLP/HTTP receiver fixture
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 TRIVY_DOUBLE = REPO / "tests" / "doubles" / "trivy"

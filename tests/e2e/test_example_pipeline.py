@@ -15,6 +15,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from e2e.conftest import World, git
+from telemetry.conftest import OtlpReceiver
 
 STAGING = "apps/hello/overlays/staging"
 PRODUCTION = "apps/hello/overlays/production"
@@ -37,7 +38,7 @@ def staging_image(checkout: Path) -> dict[str, str]:
     return next(i for i in data["images"] if i["name"] == "127.0.0.1:5000/hello")
 
 
-def spans(app: Path) -> list[dict[str, object]]:
+def spans(app: Path) -> list[dict[str, Any]]:
     runs = sorted((app / ".conveyor" / "runs").iterdir())
     lines = (runs[-1] / "spans.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
@@ -54,12 +55,26 @@ def statuses(data: dict[str, Any]) -> dict[str, tuple[str, str]]:
     return {row["name"]: (row["status"], row["reason"]) for row in data["stages"]}
 
 
-def test_example_pipeline_publishes_pins_and_traces(world: World) -> None:
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_SPAN = "00f067aa0ba902b7"
+
+
+def test_example_pipeline_publishes_pins_and_traces(
+    world: World, otlp_receiver: OtlpReceiver
+) -> None:
     before = world.manifest_checkout()
     production_before = (before / PRODUCTION / "kustomization.yaml").read_bytes()
     sha = world.commit_app("first change")
 
-    done = world.run("alpine-310.json")
+    done = world.run(
+        "alpine-310.json",
+        env={
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url,
+            "TRACEPARENT": f"00-{TRACE_ID}-{PARENT_SPAN}-01",
+        },
+    )
 
     assert done.returncode == 0, done.stdout + done.stderr
     # the registry holds hello:<sha>, and the staging kustomization pins its digest
@@ -100,8 +115,19 @@ def test_example_pipeline_publishes_pins_and_traces(world: World) -> None:
         f"stage {s}"
         for s in ("test", "build", "scan", "smoke", "publish", "manifest", "policy", "report")
     )
-    assert len({r["trace_id"] for r in records}) == 1
+    assert {r["trace_id"] for r in records} == {TRACE_ID}
     assert sum(1 for r in records if r["name"] == "conveyor.run") == 1
+    # the same spans went to the OTLP/HTTP receiver, under the TRACEPARENT given
+    exported = otlp_receiver.spans()
+    by_name = {span.name: span for span in exported}
+    assert sorted(n for n in by_name if n.startswith("stage ")) == stage_spans
+    assert {span.trace_id.hex() for span in exported} == {TRACE_ID}
+    run_span = by_name["conveyor.run"]
+    assert run_span.parent_span_id.hex() == PARENT_SPAN
+    assert all(by_name[name].parent_span_id == run_span.span_id for name in stage_spans)
+    publish_attributes = {a.key: a.value.string_value for a in by_name["stage publish"].attributes}
+    assert publish_attributes["conveyor.status"] == "success"
+    assert publish_attributes["conveyor.output.image.digest"] == digest
     # summary.json: every stage before the report, its status, time and attempts
     data = summary(world.app)
     assert data["ok"] is True

@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import typer
+
 from conveyor.cli.run import ConfigOption
 
 
@@ -94,7 +96,7 @@ def _path() -> str:
     return os.environ.get("PATH", "/usr/bin:/bin")
 
 
-def doctor(config: ConfigOption = None) -> int:
+def doctor(config: ConfigOption = None) -> None:
     """Check tools, engines, configuration, registry and manifest repository."""
     from rich.console import Console
     from rich.table import Table
@@ -135,4 +137,5 @@ def doctor(config: ConfigOption = None) -> int:
         table.add_row(check.name, status, check.detail)
     Console().print(table)
     failed = [c for c in checks if not c.ok and c.required]
-    return 1 if failed else 0
+    if failed:
+        raise typer.Exit(1)

@@ -35,7 +35,7 @@ def run(
     output: Annotated[
         str, typer.Option("--output", help="live (table), plain (log lines), or auto.")
     ] = "auto",
-) -> int:
+) -> None:
     """Run the pipeline: test, build, scan, smoke, publish, manifest (and verify, policy)."""
     import anyio
 
@@ -48,7 +48,7 @@ def run(
     live = output == "live" or (
         output == "auto" and sys.stdout.isatty() and not os.environ.get("CI")
     )
-    return anyio.run(
+    code = anyio.run(
         lambda: run_delivery(
             cfg,
             engine_name=engine,
@@ -59,3 +59,5 @@ def run(
             live=live,
         )
     )
+    if code:
+        raise typer.Exit(code)

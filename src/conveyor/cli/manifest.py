@@ -97,9 +97,9 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
     from conveyor.gitops.update import Author, update_manifest
     from conveyor.policy.rules import enforce
     from conveyor.stages.manifest import (
+        check_edited_overlay,
         image_name,
         kustomization_file_in,
-        check_edited_overlay,
         repo_location,
     )
 

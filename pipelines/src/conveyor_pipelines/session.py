@@ -136,9 +136,9 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
         ConfigError: the configuration is invalid, or the first stage of
             ``only`` is not part of it.
     """
-    from conveyor.pipeline.scheduler import run_pipeline  # noqa: PLC0415 - core loads lazily
     from conveyor.stages.context import DeliveryContext  # noqa: PLC0415
-    from conveyor.stages.delivery import delivery_pipeline  # noqa: PLC0415
+    from conveyor.stages.delivery import deliver, delivery_pipeline  # noqa: PLC0415
+    from conveyor.telemetry.setup import start_tracing  # noqa: PLC0415
 
     config = await load(call.source, call.config, call.environment)
     registry = config.registry
@@ -167,19 +167,13 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
         else None,
         git_token=token,
     )
-    pipeline = delivery_pipeline(ctx)
-    selected = _selection(config, pipeline.order, only)
-    result = await run_pipeline(
-        pipeline,
-        capacity=config.run.capacity,
-        hooks=ctx.journal,
-        only=selected,
-        attributes={
-            "conveyor.app": config.app.name,
-            "conveyor.source.sha": call.sha,
-            "conveyor.engine": engine.name,
-        },
-    )
+    selected = _selection(config, delivery_pipeline(ctx).order, only)
+    # The engine gives the module TRACEPARENT and OTEL_*: the run's spans nest
+    # under the function call, beside Dagger's own.
+    with start_tracing(
+        runs_dir=ctx.artifacts.parent / "runs", redactor=ctx.redactor, set_global=True
+    ) as tracing:
+        pipeline, result = await deliver(ctx, hooks=[tracing.hooks], only=selected)
     return Delivery(result, pipeline.order, engine, ctx.redactor)
 
 

@@ -16,13 +16,13 @@ from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.config.models import Config
 from conveyor.engines.port import Engine, RegistryAuth
 from conveyor.errors import ToolMissingError
-from conveyor.pipeline.hooks import HookGroup, Hooks
+from conveyor.pipeline.hooks import Hooks
 from conveyor.pipeline.result import PipelineResult
-from conveyor.pipeline.scheduler import new_run_id, run_pipeline
+from conveyor.pipeline.scheduler import new_run_id
 from conveyor.policy.rules import enforce
 from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
-from conveyor.stages.delivery import delivery_pipeline
+from conveyor.stages.delivery import deliver
 from conveyor.stages.source import resolve_sha
 from conveyor.telemetry.setup import start_tracing
 
@@ -119,21 +119,14 @@ async def run_delivery(
                 registry_auth=auth,
                 git_token=token,
             )
-            pipeline = delivery_pipeline(ctx)
-            policy = on_failure or config.run.on_failure
-            result = await run_pipeline(
-                pipeline,
-                capacity=capacity or config.run.capacity,
-                on_failure="cancel" if policy == "cancel" else "finish",
-                hooks=HookGroup([tracing.hooks, display, ctx.journal]),
+            pipeline, result = await deliver(
+                ctx,
+                hooks=[tracing.hooks, display],
                 only=only,
                 skip=skip,
+                capacity=capacity,
+                on_failure=on_failure,
                 run_id=run_id,
-                attributes={
-                    "conveyor.app": config.app.name,
-                    "conveyor.source.sha": sha,
-                    "conveyor.engine": engine.name,
-                },
             )
     return report(result, pipeline.order, console, redactor, live=live)
 

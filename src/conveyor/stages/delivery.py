@@ -20,7 +20,9 @@ from typing import Any
 
 from conveyor.config.models import StageOptions
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
-from conveyor.pipeline.result import Status
+from conveyor.pipeline.hooks import HookGroup, Hooks
+from conveyor.pipeline.result import PipelineResult, Status
+from conveyor.pipeline.scheduler import run_pipeline
 from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.manifest import run_manifest, run_policy
@@ -165,6 +167,41 @@ async def write_summary(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return {"summary": str(path), "ok": str(ok).lower()}
+
+
+async def deliver(
+    ctx: DeliveryContext,
+    *,
+    hooks: Sequence[Hooks] = (),
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+    capacity: int | None = None,
+    on_failure: str | None = None,
+    run_id: str | None = None,
+) -> tuple[Pipeline, PipelineResult]:
+    """Run the delivery pipeline of ``ctx``: the one way the CLI and the Dagger module run it.
+
+    ``hooks`` watch the run (tracing, display); the context's journal is
+    always among them, so the report stage sees every stage's result.
+    """
+    config = ctx.config
+    pipeline = delivery_pipeline(ctx)
+    policy = on_failure or config.run.on_failure
+    result = await run_pipeline(
+        pipeline,
+        capacity=capacity or config.run.capacity,
+        on_failure="cancel" if policy == "cancel" else "finish",
+        hooks=HookGroup([*hooks, ctx.journal]),
+        only=only,
+        skip=skip,
+        run_id=run_id,
+        attributes={
+            "conveyor.app": config.app.name,
+            "conveyor.source.sha": ctx.sha,
+            "conveyor.engine": ctx.engine.name,
+        },
+    )
+    return pipeline, result
 
 
 def plan_details(ctx: DeliveryContext, stage: str) -> dict[str, str]:  # noqa: PLR0911 - one return per stage

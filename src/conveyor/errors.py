@@ -10,7 +10,7 @@
     │   ├── UnknownStageError     --only/--skip name a stage that does not exist
     │   └── CycleError            carries the cycle as a path a -> b -> a
     ├── PolicyError               an image reference breaks a rule (latest, registry, no digest)
-    │   ├── TagExistsError        the tag is already in the registry: never overwritten
+    │   ├── TagExistsError        the tag holds another commit's image: never overwritten
     │   └── InvalidReferenceError the text is not an image reference at all
     ├── ScanGateError             the image scan found what the gate refuses
     ├── ScanReportError           a scanner's report is unreadable or of an unknown schema
@@ -141,10 +141,19 @@ class PolicyError(ConveyorError):
 
 
 class TagExistsError(PolicyError):
-    def __init__(self, ref: str) -> None:
+    """The tag is in the registry with an image not built from this commit.
+
+    Args:
+        ref: The address refused.
+        found: What the existing image is, e.g. the revision its label names.
+    """
+
+    def __init__(self, ref: str, *, found: str | None = None) -> None:
+        self.found = found
         super().__init__(
             ref,
-            "the tag already exists in the registry and pushed tags are never overwritten",
+            "the tag already exists in the registry and pushed tags are never overwritten"
+            + (f" ({found})" if found else ""),
             hint="build a new commit; a git SHA is published once",
         )
 

@@ -1,24 +1,31 @@
-"""tag_exists through the registry HTTP API, against a real registry (CNCF distribution)."""
+"""inspect_remote through the registry HTTP API, against a real registry (CNCF distribution).
+
+The Dagger engine's registry lookups never reach the Dagger API: the double
+of that API (``dagger_query``) only lets the engine be constructed, and each
+test checks that no query was sent to it.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import socket
-import subprocess
-import time
-from collections.abc import Iterator
+import uuid
+from pathlib import Path
 
-import httpx
+import anyio
 import pytest
 from dagger_query import DaggerApiDouble
+from registry_api import manifest_size, push_image, push_index
 
 from conveyor.engines.dagger import DaggerEngine
-from conveyor.engines.dagger_registry import manifest_exists
+from conveyor.engines.dagger_registry import inspect_manifest
+from conveyor.engines.port import RemoteImage
 from conveyor.errors import EngineError, UnreachableError
 
+pytestmark = pytest.mark.anyio
+
 SHA = "3f2a9c1d4e5b6a7980123456789abcdef0123456"
+REVISION = "org.opencontainers.image.revision"
 
 
 def free_port() -> int:
@@ -28,99 +35,115 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real docker-registry on 127.0.0.1; yields its host:port."""
-    binary = shutil.which("docker-registry")
-    assert binary, "the Debian package docker-registry provides the test registry"
-    root = tmp_path_factory.mktemp("registry")
-    port = free_port()
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: error\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n",
-        encoding="utf-8",
+async def tool(*argv: str) -> str:
+    return (await anyio.run_process(list(argv), check=True)).stdout.decode()
+
+
+def unique(name: str) -> str:
+    """A repository of its own per test: the session registry is shared."""
+    return f"acme/{name}-{uuid.uuid4().hex[:8]}"
+
+
+async def test_a_pushed_image_is_found_with_its_digest_and_labels(registry: str) -> None:
+    repository = unique("hello")
+    digest = push_image(registry, repository, SHA, {REVISION: SHA, "team": "blue"})
+    double = DaggerApiDouble()
+    engine = DaggerEngine(double.client())
+
+    found = await engine.inspect_remote(f"{registry}/{repository}:{SHA}", insecure=True)
+
+    assert found == RemoteImage(digest, {REVISION: SHA, "team": "blue"})
+    assert await engine.inspect_remote(f"{registry}/{repository}:{'0' * 40}", insecure=True) is None
+    assert await engine.inspect_remote(f"{registry}/acme/never-pushed:{SHA}", insecure=True) is None
+    assert double.documents == []
+
+
+async def test_an_image_config_without_labels_has_none(registry: str) -> None:
+    repository = unique("bare")
+    digest = push_image(registry, repository, SHA, labels=None)
+
+    found = await inspect_manifest(f"{registry}/{repository}:{SHA}", insecure=True)
+
+    assert found == RemoteImage(digest, {})
+
+
+async def test_an_image_pushed_by_podman_reads_as_skopeo_reports_it(
+    registry: str, tmp_path: Path
+) -> None:
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM scratch\nCOPY Dockerfile /\nLABEL {REVISION}={SHA}\n"
     )
-    proc = subprocess.Popen(
-        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    host = f"127.0.0.1:{port}"
+    local = f"localhost/conveyor-test/registry-api:{uuid.uuid4().hex[:10]}"
+    address = f"{registry}/{unique('podman')}:{SHA}"
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if httpx.get(f"http://{host}/v2/").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.05)
-        yield host
+        await tool("podman", "build", "-q", "-t", local, str(context))
+        await tool("podman", "push", "-q", "--tls-verify=false", local, f"docker://{address}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        await anyio.run_process(["podman", "rmi", "-f", local], check=False)
+    skopeo = json.loads(
+        await tool("skopeo", "inspect", "--tls-verify=false", f"docker://{address}")
+    )
+
+    found = await inspect_manifest(address, insecure=True)
+
+    assert found is not None
+    assert found.digest == skopeo["Digest"]
+    assert found.labels == skopeo["Labels"]
+    assert found.labels[REVISION] == SHA
 
 
-def push_manifest(host: str, repository: str, tag: str) -> None:
-    """Push a minimal OCI image (config blob, no layers) with the registry API."""
-    config = json.dumps(
-        {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
-    ).encode()
-    digest = "sha256:" + hashlib.sha256(config).hexdigest()
-    with httpx.Client(base_url=f"http://{host}") as http:
-        start = http.post(f"/v2/{repository}/blobs/uploads/")
-        assert start.status_code == 202
-        location = httpx.URL(start.headers["location"])
-        put = http.put(location.copy_merge_params({"digest": digest}), content=config)
-        assert put.status_code == 201, put.text
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
+async def test_an_index_is_followed_to_its_first_platform_past_attestations(
+    registry: str,
+) -> None:
+    repository = unique("multi")
+    attestation = push_image(registry, repository, "att", {"kind": "attestation"})
+    amd64 = push_image(registry, repository, "amd64", {REVISION: SHA, "arch": "amd64"})
+    arm64 = push_image(
+        registry, repository, "arm64", {REVISION: SHA, "arch": "arm64"}, architecture="arm64"
+    )
+    index = push_index(
+        registry,
+        repository,
+        SHA,
+        [
+            {
                 "digest": digest,
-                "size": len(config),
-            },
-            "layers": [],
-        }
-        pushed = http.put(
-            f"/v2/{repository}/manifests/{tag}",
-            content=json.dumps(manifest).encode(),
-            headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"},
-        )
-        assert pushed.status_code == 201, pushed.text
+                "size": manifest_size(registry, repository, digest),
+                "platform": platform,
+            }
+            for digest, platform in (
+                (attestation, {"os": "unknown", "architecture": "unknown"}),
+                (amd64, {"os": "linux", "architecture": "amd64"}),
+                (arm64, {"os": "linux", "architecture": "arm64"}),
+            )
+        ],
+    )
+
+    found = await inspect_manifest(f"{registry}/{repository}:{SHA}", insecure=True)
+
+    assert found == RemoteImage(index, {REVISION: SHA, "arch": "amd64"})
+    # and a platform manifest addressed by digest is read directly
+    by_digest = await inspect_manifest(f"{registry}/{repository}@{arm64}", insecure=True)
+    assert by_digest == RemoteImage(arm64, {REVISION: SHA, "arch": "arm64"})
 
 
-@pytest.mark.anyio
-async def test_a_pushed_tag_exists_and_another_does_not(registry: str) -> None:
-    push_manifest(registry, "acme/hello", SHA)
-    engine = DaggerEngine(DaggerApiDouble().client())
-
-    assert await engine.tag_exists(f"{registry}/acme/hello:{SHA}", insecure=True)
-    assert not await engine.tag_exists(f"{registry}/acme/hello:{'0' * 40}", insecure=True)
-    assert not await engine.tag_exists(f"{registry}/acme/never-pushed:{SHA}", insecure=True)
-
-
-@pytest.mark.anyio
 async def test_an_address_without_tag_cannot_be_looked_up(registry: str) -> None:
     with pytest.raises(EngineError, match="neither a tag nor a digest"):
-        await manifest_exists(f"{registry}/acme/hello", insecure=True)
+        await inspect_manifest(f"{registry}/acme/hello", insecure=True)
 
 
-@pytest.mark.anyio
 async def test_a_registry_that_does_not_answer_is_unreachable() -> None:
     port = free_port()
     with pytest.raises(UnreachableError) as caught:
-        await manifest_exists(f"127.0.0.1:{port}/acme/hello:{SHA}", insecure=True)
+        await inspect_manifest(f"127.0.0.1:{port}/acme/hello:{SHA}", insecure=True)
 
     assert caught.value.target == f"127.0.0.1:{port}"
     assert "registry.insecure" in (caught.value.hint or "")
 
 
-@pytest.mark.anyio
 async def test_tls_is_verified_unless_the_registry_is_insecure(registry: str) -> None:
     # The registry speaks plain HTTP: a TLS lookup must fail, not silently downgrade.
     with pytest.raises(UnreachableError):
-        await manifest_exists(f"{registry}/acme/hello:{SHA}")
+        await inspect_manifest(f"{registry}/acme/hello:{SHA}")

@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from registry_api import push_image
 
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.port import (
@@ -20,6 +21,7 @@ from conveyor.engines.port import (
     BuiltImage,
     CacheMount,
     Engine,
+    RemoteImage,
     RunSpec,
     ServiceSpec,
 )
@@ -346,7 +348,7 @@ async def test_build_refuses_missing_dockerfile_and_many_platforms(
         await engine.build(BuildSpec(context=tmp_path, platforms=["linux/amd64", "linux/arm64"]))
 
 
-# -- export, publish, tag_exists ---------------------------------------------------
+# -- export, publish, inspect_remote ----------------------------------------------
 
 
 @pytest.fixture
@@ -368,11 +370,11 @@ async def test_export_tarball_is_a_docker_archive(
     assert manifest[0]["Layers"]
 
 
-async def test_publish_returns_the_registry_digest_and_tag_exists_sees_it(
-    engine: PodmanEngine, small_image: BuiltImage, registry: str
+async def test_publish_returns_the_registry_digest_and_inspect_remote_sees_it(
+    engine: PodmanEngine, small_image: BuiltImage, registry: str, tag: str
 ) -> None:
     address = f"{registry}/conveyor-test/hello:{uuid.uuid4().hex}"
-    assert await engine.tag_exists(address, insecure=True) is False
+    assert await engine.inspect_remote(address, insecure=True) is None
 
     pushed = await engine.publish(small_image, address, insecure=True)
 
@@ -382,23 +384,40 @@ async def test_publish_returns_the_registry_digest_and_tag_exists_sees_it(
         await tool("skopeo", "inspect", "--tls-verify=false", f"docker://{address}")
     )
     assert digest == inspected["Digest"]
-    assert await engine.tag_exists(address, insecure=True) is True
-    assert await engine.tag_exists(f"{registry}/conveyor-test/hello:other", insecure=True) is False
-    assert await engine.tag_exists(f"{registry}/never-pushed/repo:1", insecure=True) is False
+    remote = await engine.inspect_remote(address, insecure=True)
+    assert remote is not None
+    assert remote.digest == digest
+    assert remote.labels["test"] == tag
+    assert (
+        await engine.inspect_remote(f"{registry}/conveyor-test/hello:other", insecure=True) is None
+    )
+    assert await engine.inspect_remote(f"{registry}/never-pushed/repo:1", insecure=True) is None
+
+
+async def test_inspect_remote_of_an_image_without_labels_has_none(
+    engine: PodmanEngine, registry: str
+) -> None:
+    # pushed through the registry API: podman would add io.buildah.version
+    repository = f"conveyor-test/bare-{uuid.uuid4().hex[:8]}"
+    digest = push_image(registry, repository, "1", labels=None)
+
+    remote = await engine.inspect_remote(f"{registry}/{repository}:1", insecure=True)
+
+    assert remote == RemoteImage(digest, {})
 
 
 async def test_plain_http_registry_without_insecure_is_unreachable_with_a_hint(
     engine: PodmanEngine, registry: str
 ) -> None:
     with pytest.raises(UnreachableError) as caught:
-        await engine.tag_exists(f"{registry}/hello:1")
+        await engine.inspect_remote(f"{registry}/hello:1")
     assert "registry.insecure" in str(caught.value)
 
 
 async def test_unreachable_registry(engine: PodmanEngine, small_image: BuiltImage) -> None:
     dead = f"127.0.0.1:{dead_port()}"
     with pytest.raises(UnreachableError) as caught:
-        await engine.tag_exists(f"{dead}/hello:1", insecure=True)
+        await engine.inspect_remote(f"{dead}/hello:1", insecure=True)
     assert caught.value.target == dead
     assert "connection refused" in caught.value.detail
     with pytest.raises(UnreachableError):
@@ -447,7 +466,7 @@ async def test_missing_tools_are_named_with_an_install_hint(
     assert caught.value.tool == "podman"
     assert "scripts/setup.sh" in str(caught.value)
     with pytest.raises(ToolMissingError) as caught:
-        await engine.tag_exists("127.0.0.1:1/x:1")
+        await engine.inspect_remote("127.0.0.1:1/x:1")
     assert caught.value.tool == "skopeo"
 
 

@@ -29,6 +29,7 @@ from conveyor.engines.port import (
     Endpoint,
     Engine,
     RegistryAuth,
+    RemoteImage,
     RunResult,
     RunSpec,
     ServiceSpec,
@@ -74,11 +75,11 @@ class Recorder:
         self.calls.append(("export_tarball", dest))
         return await self.inner.export_tarball(image, dest)
 
-    async def tag_exists(
+    async def inspect_remote(
         self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
-    ) -> bool:
-        self.calls.append(("tag_exists", address))
-        return await self.inner.tag_exists(address, insecure=insecure, auth=auth)
+    ) -> RemoteImage | None:
+        self.calls.append(("inspect_remote", address))
+        return await self.inner.inspect_remote(address, insecure=insecure, auth=auth)
 
     async def publish(
         self,

@@ -24,12 +24,13 @@ import dagger
 
 from conveyor.engines import dagger_chains as chains
 from conveyor.engines.dagger_errors import map_dagger_error
-from conveyor.engines.dagger_registry import manifest_exists
+from conveyor.engines.dagger_registry import inspect_manifest
 from conveyor.engines.port import (
     BuildSpec,
     BuiltImage,
     Endpoint,
     RegistryAuth,
+    RemoteImage,
     RunResult,
     RunSpec,
     ServiceSpec,
@@ -57,7 +58,7 @@ class DaggerEngine:
         service_access: ``"tunnel"`` when the caller runs on the host (the
             service is forwarded to a local port), ``"direct"`` inside a module,
             whose runtime container reaches a started service's endpoint.
-        ca_bundle: Extra CA certificates for the registry lookups of ``tag_exists``.
+        ca_bundle: Extra CA certificates for the registry lookups of ``inspect_remote``.
         exclude: Patterns left out when host directories are uploaded.
     """
 
@@ -152,11 +153,11 @@ class DaggerEngine:
         await self._await(archive.export(str(dest)))
         return dest
 
-    async def tag_exists(
+    async def inspect_remote(
         self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
-    ) -> bool:
+    ) -> RemoteImage | None:
         """Ask the registry's HTTP API (see :mod:`conveyor.engines.dagger_registry`)."""
-        return await manifest_exists(
+        return await inspect_manifest(
             address, insecure=insecure, auth=auth, ca_bundle=self.ca_bundle
         )
 

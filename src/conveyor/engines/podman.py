@@ -16,6 +16,7 @@ source tree is untouched; the ``outputs`` are then copied from that layer to
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import stat
@@ -36,6 +37,7 @@ from conveyor.engines.port import (
     CacheMount,
     Endpoint,
     RegistryAuth,
+    RemoteImage,
     RunResult,
     RunSpec,
     ServiceSpec,
@@ -263,30 +265,38 @@ class PodmanEngine:
 
     # -- registry ----------------------------------------------------------------
 
-    async def tag_exists(
+    async def inspect_remote(
         self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
-    ) -> bool:
-        """Whether ``address`` is in the registry, asked with ``skopeo inspect --raw``.
+    ) -> RemoteImage | None:
+        """The image at ``address`` in the registry, asked with ``skopeo inspect``.
+
+        Its ``Digest`` is the digest of the manifest the tag points at (the
+        index of a multi-platform image), its ``Labels`` those of the image
+        config (skopeo picks this machine's platform from an index).
+
+        Returns:
+            The digest and labels, or ``None`` when the tag or repository is absent.
 
         Raises:
             UnreachableError: the registry did not answer (or not with the
                 expected TLS setting).
             CommandFailedError: any other failure, e.g. refused credentials.
+            EngineError: skopeo answered something that is not its JSON.
         """
         with authfile(address, auth) as auth_args:
             result = await self._exec(
-                [self._skopeo, "inspect", "--raw", f"--tls-verify={_bool(not insecure)}",
+                [self._skopeo, "inspect", "--no-tags", f"--tls-verify={_bool(not insecure)}",
                  *auth_args, f"docker://{address}"],
                 secrets=_auth_secrets(auth),
                 check=False,
             )  # fmt: skip
         if result.ok:
-            return True
+            return _remote_image(address, result.stdout)
         text = result.stderr.lower()
         if any(marker in text for marker in _UNREACHABLE):
             raise _unreachable(address, result.stderr, insecure)
         if any(marker in text for marker in _NOT_FOUND):
-            return False
+            return None
         raise CommandFailedError(
             result.command,
             result.exit_code,
@@ -472,6 +482,21 @@ def _whiteouts(directory: str, names: list[str]) -> set[str]:
 def _auth_secrets(auth: RegistryAuth | None) -> tuple[Secret, ...]:
     # Passed only so that output mentioning the password is redacted.
     return () if auth is None else (auth.password,)
+
+
+def _remote_image(address: str, inspected: str) -> RemoteImage:
+    """The digest and labels out of ``skopeo inspect``'s JSON."""
+    try:
+        data = json.loads(inspected)
+    except json.JSONDecodeError as exc:
+        raise EngineError(f"skopeo inspect of {address} did not print JSON: {exc}") from exc
+    digest = data.get("Digest") if isinstance(data, dict) else None
+    if not isinstance(digest, str) or not digest.startswith("sha256:"):
+        raise EngineError(f"skopeo inspect of {address} printed no sha256 Digest")
+    labels = data.get("Labels") or {}
+    if not isinstance(labels, dict):
+        raise EngineError(f"skopeo inspect of {address} printed Labels that are not a mapping")
+    return RemoteImage(digest, {str(k): str(v) for k, v in labels.items()})
 
 
 def _unreachable(address: str, stderr: str, insecure: bool) -> UnreachableError:

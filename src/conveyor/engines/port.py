@@ -88,6 +88,21 @@ class RegistryAuth:
 
 
 @dataclass(frozen=True)
+class RemoteImage:
+    """An image already in a registry, as :meth:`Engine.inspect_remote` found it.
+
+    Attributes:
+        digest: The manifest digest the tag points at (``sha256:...``; the
+            index digest for a multi-platform image).
+        labels: The labels of its image config (of the first platform of an
+            index); empty when it has none.
+    """
+
+    digest: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """Where a service started by :meth:`Engine.service` answers."""
 
@@ -124,10 +139,14 @@ class Engine(Protocol):
         """Write the image as an OCI/docker archive for scanners."""
         ...
 
-    async def tag_exists(
+    async def inspect_remote(
         self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
-    ) -> bool:
-        """Whether ``address`` (registry/repo:tag) is already in the registry."""
+    ) -> RemoteImage | None:
+        """The image at ``address`` (registry/repo:tag) in the registry; ``None`` if absent.
+
+        Raises ``UnreachableError`` when the registry does not answer: an
+        unreachable registry is never taken for a missing tag.
+        """
         ...
 
     async def publish(

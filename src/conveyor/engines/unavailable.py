@@ -11,6 +11,7 @@ from conveyor.engines.port import (
     BuiltImage,
     Endpoint,
     RegistryAuth,
+    RemoteImage,
     RunResult,
     RunSpec,
     ServiceSpec,
@@ -35,10 +36,10 @@ class NoEngine:
     async def export_tarball(self, image: BuiltImage, dest: Path) -> Path:
         self._refuse("export_tarball")
 
-    async def tag_exists(
+    async def inspect_remote(
         self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
-    ) -> bool:
-        self._refuse("tag_exists")
+    ) -> RemoteImage | None:
+        self._refuse("inspect_remote")
 
     async def publish(
         self,

@@ -1,28 +1,69 @@
-"""The ``publish`` stage: push ``registry/repo:<full sha>`` once, return the digest ref."""
+"""The ``publish`` stage: push ``registry/repo:<full sha>`` once, return the digest ref.
+
+A tag is never overwritten.  A re-run for the same commit (after a later
+stage failed) finds its own image under the tag, recognised by the
+``org.opencontainers.image.revision`` label the build stage sets, and reuses
+the registry's digest instead of pushing; any other image under the tag is
+refused.
+"""
 
 from __future__ import annotations
 
+from conveyor.engines.port import RemoteImage
 from conveyor.errors import TagExistsError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.rules import enforce
 from conveyor.stages.context import DeliveryContext, built_image
 
+REVISION_LABEL = "org.opencontainers.image.revision"
+REUSED_NOTE = "already in the registry, not pushed again"
+
 
 async def run_publish(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     """Refuse mutable tags and disallowed registries, never overwrite a tag, push.
 
+    Outputs ``image.ref`` (``address@sha256:...``), ``image.digest``,
+    ``image.address`` and ``reused``: ``"true"`` when the tag already held
+    this commit's image, whose registry digest is then returned unpushed.
+
     Raises:
         PolicyError: the address breaks the policy.
-        TagExistsError: the SHA tag is already in the registry.
+        TagExistsError: the SHA tag holds an image of another or no revision.
     """
     registry = ctx.config.registry
     address = ctx.address
     policy = ctx.config.policy.model_copy(update={"require_digest": False})
     enforce(address, policy)
-    if await ctx.engine.tag_exists(address, insecure=registry.insecure, auth=ctx.registry_auth):
-        raise TagExistsError(address)
+    remote = await ctx.engine.inspect_remote(
+        address, insecure=registry.insecure, auth=ctx.registry_auth
+    )
+    if remote is not None:
+        return reuse(ctx, address, remote)
     ref = await ctx.engine.publish(
         built_image(inputs["build"]), address, insecure=registry.insecure, auth=ctx.registry_auth
     )
     digest = ref.rpartition("@")[2]
-    return {"image.ref": ref, "image.digest": digest, "image.address": address}
+    return {"image.ref": ref, "image.digest": digest, "image.address": address, "reused": "false"}
+
+
+def reuse(ctx: DeliveryContext, address: str, remote: RemoteImage) -> Outputs:
+    """The outputs for an image already under ``address``, if this commit built it.
+
+    Raises:
+        TagExistsError: its revision label is missing or names another commit.
+    """
+    revision = remote.labels.get(REVISION_LABEL)
+    if revision is None:
+        raise TagExistsError(address, found=f"its image {remote.digest} has no {REVISION_LABEL}")
+    if revision != ctx.sha:
+        raise TagExistsError(
+            address,
+            found=f"its image {remote.digest} has {REVISION_LABEL}={revision}, not this commit",
+        )
+    return {
+        "image.ref": f"{address}@{remote.digest}",
+        "image.digest": remote.digest,
+        "image.address": address,
+        "reused": "true",
+        "note": REUSED_NOTE,
+    }

@@ -40,3 +40,32 @@ def git_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GitRepo:
         return repo.resolve()
 
     return make
+
+
+#: An application whose pipeline really runs and fails at once, the same way
+#: on every machine: no test stage is configured and the build runs a command
+#: that does not exist in a ``scratch`` image (no pull, no network).  The run
+#: still writes its artifacts (summary.json) and trace (spans.jsonl), which is
+#: what the CI wrappers collect.
+FAILING_BUILD_APP = {
+    "Dockerfile": 'FROM scratch\nRUN ["/conveyor-ci-test-absent"]\n',
+    "conveyor.toml": """\
+[app]
+name = "ci-wrapper-test"
+
+[registry]
+host = "myacr.azurecr.io"
+repository = "ci-wrapper-test"
+
+[gitops]
+repo = "https://github.com/acme/manifests.git"
+branch = "main"
+
+[gitops.environments.staging]
+path = "apps/hello/overlays/staging"
+promotion = "commit"
+
+[policy]
+allowed_registries = ['^myacr\\.azurecr\\.io/.+$']
+""",
+}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,40 +68,121 @@ def test_reusable_workflow_is_called_with_its_inputs_and_secrets() -> None:
         "environment",
         "engine",
         "python-version",
+        "conveyor-package",
         "registry-is-acr",
         "acr-name",
         "run-promotion",
-        "module",
         "dagger-version",
     } <= set(call["inputs"])
+    # the CLI runs on the runner: there is no Dagger module to name any more
+    assert "module" not in call["inputs"]
+    assert call["inputs"]["conveyor-package"]["default"] == "conveyor[dagger]"
     assert call["inputs"]["registry-is-acr"]["type"] == "boolean"
     assert call["inputs"]["run-promotion"]["default"] is False
     assert {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID", "GITOPS_TOKEN"} <= set(
         call["secrets"]
     )
     assert all(secret["required"] is False for secret in call["secrets"].values())
+    assert set(call["outputs"]) == {"image", "manifest-commit", "trace-id"}
 
 
-def test_pipeline_job_runs_dagger_call_ci_with_the_official_action() -> None:
+def step(job: Any, key: str) -> Any:
+    """The step of ``job`` whose id (or else name) is ``key``."""
+    return next(s for s in job["steps"] if key in (s.get("id"), s.get("name")))
+
+
+def test_dagger_engine_runs_the_cli_on_the_runner_under_dagger_run() -> None:
     job = parsed(REUSABLE)["jobs"]["pipeline"]
     dagger = [s for s in job["steps"] if str(s.get("uses", "")).startswith("dagger/")]
     assert len(dagger) == 1
-    step = dagger[0]
-    assert step["uses"] == "dagger/dagger-for-github@v8"
-    assert step["with"]["verb"] == "call"
-    args = step["with"]["args"].split()
-    assert args[:5] == [
-        "ci",
-        "--source=.",
-        "--sha=${{",
-        "github.sha",
-        "}}",
+    run = dagger[0]
+    assert run["id"] == "dagger"
+    assert run["if"] == "inputs.engine == 'dagger'"
+    assert run["uses"] == "dagger/dagger-for-github@v8"
+    # `dagger run CMD`: the CLI (and so git and kubectl) on the runner, the
+    # containers in the engine of the session `dagger run` opens
+    assert run["with"] == {
+        "version": "${{ inputs.dagger-version }}",
+        "verb": "run",
+        "workdir": "${{ inputs.working-directory }}",
+        "cloud-token": "${{ secrets.DAGGER_CLOUD_TOKEN }}",
+        "args": "conveyor run --engine dagger --config ${{ inputs.config }} --output plain",
+    }
+    # the tokens reach the CLI through the environment, by the names the config reads
+    assert run["env"] == {
+        "CONVEYOR_GITOPS_TOKEN": "${{ secrets.GITOPS_TOKEN }}",
+        "CONVEYOR_REGISTRY_PASSWORD": "${{ secrets.REGISTRY_PASSWORD }}",
+    }
+    # it fails the job with conveyor's exit code: nothing swallows the failure
+    assert "continue-on-error" not in run
+    assert job["env"]["CONVEYOR_STAGES__MANIFEST__ENVIRONMENT"] == "${{ inputs.environment }}"
+
+
+def test_podman_engine_runs_the_same_cli() -> None:
+    job = parsed(REUSABLE)["jobs"]["pipeline"]
+    podman = step(job, "podman")
+    assert podman["if"] == "inputs.engine == 'podman'"
+    assert podman["run"] == (
+        'conveyor run --engine podman --config "$CONVEYOR_CONFIG" --output plain'
+    )
+    assert podman["env"] == step(job, "dagger")["env"]
+    assert "continue-on-error" not in podman
+
+
+def test_the_cli_is_installed_with_python_before_the_run() -> None:
+    job = parsed(REUSABLE)["jobs"]["pipeline"]
+    names = [s.get("id") or s.get("name") for s in job["steps"]]
+    python = step(job, "Set up Python")
+    assert python["uses"] == "actions/setup-python@v6"
+    assert "if" not in python  # both engines run the CLI
+    assert python["with"]["python-version"] == "${{ inputs.python-version }}"
+    install = step(job, "Install Conveyor")
+    assert 'python -m pip install --quiet "$CONVEYOR_PACKAGE"' in install["run"]
+    assert install["env"]["CONVEYOR_PACKAGE"] == "${{ inputs.conveyor-package }}"
+    assert names.index("tools") < names.index("Install Conveyor") < names.index("dagger")
+    assert names.index("Install Conveyor") < names.index("podman")
+
+
+def test_reports_are_collected_summarised_and_kept_whatever_happened() -> None:
+    job = parsed(REUSABLE)["jobs"]["pipeline"]
+    names = [s.get("id") or s.get("name") for s in job["steps"]]
+    after_run = job["steps"][names.index("podman") + 1 :]
+    assert [s.get("id") or s.get("name") for s in after_run] == [
+        "Collect the run's reports",
+        "Upload the scan to code scanning",
+        "summary",
+        "Keep the reports",
+        "Check the verdict",
     ]
-    assert "--config=${{ inputs.config }}" in step["with"]["args"]
-    assert "'--git-token=env:CONVEYOR_GITOPS_TOKEN'" in step["with"]["args"]
-    assert step["with"]["args"].endswith("export --path=${{ inputs.reports-dir }}")
-    assert step["env"]["CONVEYOR_GITOPS_TOKEN"] == "${{ secrets.GITOPS_TOKEN }}"
-    assert step["with"]["version"] == "${{ inputs.dagger-version }}"
+    # a failed run fails the job with its exit code, and the reports still go out
+    for report_step in after_run[:-1]:
+        assert report_step["if"].startswith("always()"), report_step
+    keep = step(job, "Keep the reports")
+    assert keep["uses"] == "actions/upload-artifact@v7"
+    assert keep["with"]["path"] == "${{ inputs.working-directory }}/${{ inputs.reports-dir }}"
+    # a run that exited 0 must have left a summary that says ok
+    verdict = after_run[-1]
+    assert verdict["if"] == "success() && steps.summary.outputs.ok != 'true'"
+    assert "exit 1" in verdict["run"]
+    assert job["outputs"] == {
+        "image": "${{ steps.summary.outputs.image }}",
+        "manifest-commit": "${{ steps.summary.outputs.manifest-commit }}",
+        "trace-id": "${{ steps.summary.outputs.trace-id }}",
+    }
+
+
+def test_the_gitops_tools_are_checked_before_anything_runs() -> None:
+    job = parsed(REUSABLE)["jobs"]["pipeline"]
+    tools = step(job, "tools")
+    assert job["steps"].index(tools) == 1  # right after the checkout
+    assert "command -v git" in tools["run"]
+    assert "command -v kubectl" in tools["run"]
+    # ubuntu runners ship kubectl; otherwise a pinned release, checked by its sha256
+    assert tools["env"]["KUBECTL_VERSION"] == "v1.32.4"
+    assert "https://dl.k8s.io/release/${KUBECTL_VERSION}/bin/linux/${arch}/kubectl" in tools["run"]
+    assert "sha256sum --check --strict" in tools["run"]
+    assert "ubuntu runners ship both" in tools["run"]
+    assert job["runs-on"] == "ubuntu-latest"
 
 
 def test_acr_login_is_oidc_then_az_acr_login_and_only_for_acr() -> None:
@@ -140,131 +218,6 @@ def test_scan_sarif_is_uploaded_with_security_events_write() -> None:
     assert job["permissions"]["security-events"] == "write"
 
 
-def run_summary(tmp_path: Path, reports: dict[str, str]) -> tuple[str, str]:
-    """Run the summary step's embedded Python for real on a reports directory."""
-    step = next(
-        s for s in parsed(REUSABLE)["jobs"]["pipeline"]["steps"] if s.get("id") == "summary"
-    )
-    assert (step["if"], step["shell"]) == ("always()", "python")
-    directory = tmp_path / "conveyor-reports"
-    for relative, text in reports.items():
-        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
-        (directory / relative).write_text(text)
-    summary, output = tmp_path / "summary.md", tmp_path / "output.txt"
-    env = {
-        "CONVEYOR_REPORTS": str(directory),
-        "ENGINE": "dagger",
-        "GITHUB_STEP_SUMMARY": str(summary),
-        "GITHUB_OUTPUT": str(output),
-    }
-    subprocess.run(
-        [sys.executable, "-c", step["run"]], env=env, cwd=tmp_path, check=True, timeout=60
-    )
-    return summary.read_text(), output.read_text()
-
-
-JUNIT = """<?xml version="1.0"?>
-<testsuites><testsuite name="pytest" tests="3" failures="1" errors="0" skipped="1">
-<testcase classname="tests.test_app" name="test_ok"/>
-<testcase classname="tests.test_app" name="test_bad"><failure message="no"/></testcase>
-<testcase classname="tests.test_app" name="test_skip"><skipped/></testcase>
-</testsuite></testsuites>
-"""
-
-
-def summary_json(ok: bool) -> dict[str, object]:
-    """A summary.json as the report stage writes it (conveyor.stages.delivery.write_summary)."""
-    return {
-        "sha": "0" * 40,
-        "run_id": "20260101T000000Z-abc123",
-        "ok": ok,
-        "stages": [
-            {"name": "test", "status": "success", "reason": "", "duration": 12.34, "attempts": 1},
-            {"name": "publish", "status": "success", "reason": "", "duration": 3.0, "attempts": 2},
-            {
-                "name": "manifest",
-                "status": "success" if ok else "failed",
-                "reason": "" if ok else "push rejected | protected branch",
-                "duration": 1.5,
-                "attempts": 1,
-            },
-        ],
-        "outputs": {
-            "test": {"tests": "3", "failures": "1"},
-            "publish": {
-                "image.ref": "myacr.azurecr.io/hello:abc@sha256:" + "1" * 64,
-                "image.digest": "sha256:" + "1" * 64,
-            },
-            **(
-                {
-                    "manifest": {
-                        "commit": "abc123",
-                        "commit_url": "https://example.com/m/commit/abc123",
-                    }
-                }
-                if ok
-                else {}
-            ),
-        },
-    }
-
-
-def test_job_summary_shows_stages_image_commit_and_tests(tmp_path: Path) -> None:
-    summary, output = run_summary(
-        tmp_path,
-        {
-            "summary.json": json.dumps(summary_json(ok=True)),
-            "test/junit.xml": JUNIT,
-            "scan/trivy.json": "{}",
-        },
-    )
-    assert "| stage | status | time | attempts | reason / outputs |" in summary
-    assert "| test | success | 12.3s | 1 | failures=1, tests=3 |" in summary
-    assert "| publish | success | 3.0s | 2 | image.digest=sha256:" in summary
-    assert "Result: passed" in summary
-    assert f"Image: `myacr.azurecr.io/hello:abc@sha256:{'1' * 64}`" in summary
-    assert "Manifest commit: https://example.com/m/commit/abc123" in summary
-    assert "### Unit tests (test/junit.xml)" in summary
-    assert "3 tests, 1 failures, 0 errors, 1 skipped" in summary
-    assert "- :x: `tests.test_app.test_bad`" in summary
-    assert output == (
-        f"image=myacr.azurecr.io/hello:abc@sha256:{'1' * 64}\n"
-        "manifest-commit=https://example.com/m/commit/abc123\n"
-        "ok=true\n"
-    )
-
-
-def test_job_summary_of_a_failed_run_shows_the_reason_and_says_not_ok(tmp_path: Path) -> None:
-    summary, output = run_summary(tmp_path, {"summary.json": json.dumps(summary_json(ok=False))})
-    assert "| manifest | failed | 1.5s | 1 | push rejected \\| protected branch |" in summary
-    assert "Result: **failed**" in summary
-    assert output.endswith("ok=false\n")
-
-
-def test_job_summary_without_reports_says_so(tmp_path: Path) -> None:
-    summary, output = run_summary(tmp_path, {})
-    assert "No stage results:" in summary
-    assert "summary.json was not written." in summary
-    assert output == "image=\nmanifest-commit=\nok=false\n"
-
-
-def test_pipeline_failure_fails_the_job_after_the_reports_are_kept() -> None:
-    steps = parsed(REUSABLE)["jobs"]["pipeline"]["steps"]
-    names = [s.get("id") or s.get("name") for s in steps]
-    last = steps[-1]
-    # `dagger call ci` succeeds when a stage fails (it returns the reports):
-    # summary.json's verdict, passed on by the summary step, fails the job
-    assert last["if"] == (
-        "always() && (steps.dagger.outcome == 'failure' || steps.podman.outcome == 'failure' "
-        "|| steps.summary.outputs.ok != 'true')"
-    )
-    assert "exit 1" in last["run"]
-    assert names.index("summary") < len(steps) - 1
-    keep = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
-    assert keep["if"] == "always()"
-    assert names.index("summary") < steps.index(keep) < len(steps) - 1
-
-
 def test_promotion_is_a_pull_request_behind_the_production_environment() -> None:
     workflow = parsed(REUSABLE)
     assert promotion_problems(workflow) == []
@@ -272,13 +225,6 @@ def test_promotion_is_a_pull_request_behind_the_production_environment() -> None
     assert promote["needs"] == "pipeline"
     assert promote["if"] == "inputs.run-promotion && needs.pipeline.result == 'success'"
     assert "id-token" not in promote["permissions"]
-
-
-def test_podman_engine_runs_conveyor_run() -> None:
-    steps = parsed(REUSABLE)["jobs"]["pipeline"]["steps"]
-    podman = next(s for s in steps if s.get("id") == "podman")
-    assert podman["if"] == "inputs.engine == 'podman'"
-    assert 'conveyor run --engine podman --config "$CONVEYOR_CONFIG"' in podman["run"]
 
 
 def test_project_workflow_runs_the_same_command_as_local() -> None:
@@ -296,3 +242,7 @@ def test_project_workflow_calls_the_reusable_workflow_for_the_example() -> None:
     # a caller must grant what the called jobs ask for, and no more
     called = parsed(REUSABLE)["jobs"]["pipeline"]["permissions"]
     assert example["permissions"] == called
+    assert set(example["with"]) <= set(parsed(REUSABLE)["on"]["workflow_call"]["inputs"])
+    # this checkout's CLI, with dagger-io, relative to the example's directory
+    assert example["with"]["conveyor-package"] == "../..[dagger]"
+    assert (REPO / example["with"]["working-directory"] / "../../pyproject.toml").is_file()

@@ -1,9 +1,10 @@
-"""The includable GitLab templates: schema-valid, pinned images, dind wiring, manual promotion."""
+"""The includable GitLab templates: schema-valid, pinned images, the CLI in the job, promotion."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from .conftest import FAILING_BUILD_APP, GitRepo
 from .rules import (
     REPO,
     gitlab_image_problems,
@@ -25,6 +27,7 @@ TEMPLATES = REPO / "ci" / "gitlab"
 DIND = TEMPLATES / "conveyor.gitlab-ci.yml"
 PODMAN = TEMPLATES / "conveyor-podman.gitlab-ci.yml"
 ALL = [DIND, PODMAN]
+VENV_BIN = Path(sys.executable).parent
 
 
 def parsed(path: Path) -> Any:
@@ -70,8 +73,7 @@ def test_promotion_is_manual_on_the_default_branch_in_production(path: Path, job
 
 
 def test_dagger_job_has_the_docker_in_docker_service_with_tls() -> None:
-    document = parsed(DIND)
-    job = document[".conveyor-pipeline"]
+    job = parsed(DIND)[".conveyor-pipeline"]
     assert job["services"] == [{"name": "docker:27-dind", "alias": "docker"}]
     assert job["image"] == "docker:27"
     assert job["variables"] == {
@@ -80,93 +82,177 @@ def test_dagger_job_has_the_docker_in_docker_service_with_tls() -> None:
         "DOCKER_TLS_VERIFY": "1",
         "DOCKER_CERT_PATH": "/certs/client",
     }
-    script = gitlab_scripts(job)
-    assert 'DAGGER_VERSION="$DAGGER_VERSION"' in script
-    assert 'call ${CONVEYOR_MODULE:+-m "$CONVEYOR_MODULE"} ci' in script
-    assert '--sha="$CI_COMMIT_SHA"' in script
-    assert "${CONVEYOR_GITOPS_TOKEN:+--git-token=env:CONVEYOR_GITOPS_TOKEN}" in script
-    assert 'export --path="$CONVEYOR_REPORTS"' in script
+
+
+def test_dagger_job_runs_the_cli_in_the_job_under_dagger_run() -> None:
+    document = parsed(DIND)
+    job = document[".conveyor-pipeline"]
+    script = "\n".join(job["script"])
+    assert (
+        "dagger --progress plain run \\\n"
+        '  conveyor run --engine dagger --config "$CONVEYOR_CONFIG" --output plain'
+        " || status=$?"
+    ) in script
+    assert 'CONVEYOR_STAGES__MANIFEST__ENVIRONMENT="$CONVEYOR_ENVIRONMENT"' in script
+    assert job["script"][-1] == 'exit "$status"'
+    assert "dagger call" not in gitlab_scripts(job)
+    assert document["variables"]["CONVEYOR_PACKAGE"] == "conveyor[dagger]"
+    assert "CONVEYOR_MODULE" not in document["variables"]
+
+
+def test_dagger_job_installs_git_kubectl_python_and_a_checked_dagger_cli() -> None:
+    document = parsed(DIND)
+    before = document[".conveyor-pipeline"]["before_script"]
+    # kubectl is in Alpine's community repository, enabled in the docker image
+    assert before[0] == "apk add --no-cache curl jq git kubectl python3 py3-pip"
+    # Alpine's Python is externally managed: the CLI goes into its own venv
+    assert before[1:4] == [
+        "python3 -m venv /opt/conveyor",
+        '/opt/conveyor/bin/pip install --quiet "$CONVEYOR_PACKAGE"',
+        'export PATH="/opt/conveyor/bin:$PATH"',
+    ]
+    install = before[4]
+    assert 'archive="dagger_v${DAGGER_VERSION}_linux_${arch}.tar.gz"' in install
+    assert 'base="https://dl.dagger.io/dagger/releases/${DAGGER_VERSION}"' in install
+    assert 'echo "$DAGGER_SHA256  $archive" | sha256sum -c' in install
+    assert 'grep " ${archive}\\$" dagger-checksums.txt | sha256sum -c' in install
+    # unpacked only after the check
+    assert install.index("sha256sum -c") < install.index("tar -xzf")
+    assert "install.sh" not in gitlab_scripts(document[".conveyor-pipeline"])
     assert document["variables"]["DAGGER_VERSION"] == "0.21.11"
+    assert document["variables"]["DAGGER_SHA256"] == ""
+    assert "for tool in git kubectl dagger conveyor; do" in before[5]
 
 
-DAGGER_DOUBLE = """\
+def test_podman_job_installs_git_and_a_checked_kubectl() -> None:
+    document = parsed(PODMAN)
+    before = "\n".join(document[".conveyor-podman-pipeline"]["before_script"])
+    assert "dnf install -y --quiet python3-pip jq git-core" in before
+    assert 'url="https://dl.k8s.io/release/${KUBECTL_VERSION}/bin/linux/${arch}/kubectl"' in before
+    assert "sha256sum --check --strict" in before
+    assert "for tool in git kubectl podman conveyor; do" in before
+    assert document["variables"]["KUBECTL_VERSION"] == "v1.32.4"
+
+
+def collect_snippet(path: Path, job: str) -> str:
+    """The script entry that collects the run's reports."""
+    (entry,) = [s for s in parsed(path)[job]["script"] if "/.conveyor/runs/" in s]
+    return str(entry)
+
+
+def test_both_templates_collect_the_reports_the_same_way() -> None:
+    assert collect_snippet(DIND, ".conveyor-pipeline") == collect_snippet(
+        PODMAN, ".conveyor-podman-pipeline"
+    )
+
+
+DAGGER_RUN_DOUBLE = """\
 import json, os, pathlib, sys
-# A stand-in for the dagger CLI (none can run here): record the call, then
-# "export" what the module's ci function would return.
-pathlib.Path(os.environ["DOUBLE_RECORD"]).write_text(json.dumps(sys.argv[1:]))
-path = next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--path="))
-if os.environ["DOUBLE_SUMMARY"]:
-    pathlib.Path(path).mkdir(parents=True, exist_ok=True)
-    pathlib.Path(path, "summary.json").write_text(os.environ["DOUBLE_SUMMARY"])
-sys.exit(int(os.environ["DOUBLE_EXIT"]))
+# A stand-in for the dagger CLI (no engine can run here): it records the call,
+# then runs the command as `dagger run` does, inside a "session" whose port
+# nothing listens on, so the real conveyor CLI finds no engine there.
+argv = sys.argv[1:]
+pathlib.Path(os.environ["DOUBLE_RECORD"]).write_text(json.dumps({
+    "argv": argv,
+    "manifest_environment": os.environ.get("CONVEYOR_STAGES__MANIFEST__ENVIRONMENT"),
+    "token_in_env": os.environ.get("CONVEYOR_GITOPS_TOKEN"),
+}))
+command = argv[argv.index("run") + 1:]
+env = {**os.environ, "DAGGER_SESSION_PORT": os.environ["DOUBLE_PORT"], "DAGGER_SESSION_TOKEN": "x"}
+os.execvpe(command[0], command, env)
 """
 
 
-def run_pipeline_script(
-    tmp_path: Path, summary: str, exit_code: int = 0
-) -> tuple[int, str, list[str]]:
-    """Run the dind job's script with sh and a dagger CLI double on PATH."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(parents=True)
-    dagger = bin_dir / "dagger"
-    dagger.write_text(f"#!{sys.executable}\n{DAGGER_DOUBLE}")
-    dagger.chmod(0o755)
-    record = tmp_path / "argv.json"
-    job = parsed(DIND)[".conveyor-pipeline"]
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_job_script(
+    path: Path, job: str, cwd: Path, tmp_path: Path, extra_path: str = ""
+) -> tuple[int, str]:
+    """Run a pipeline job's script with sh as GitLab does (one shell, errexit)."""
     env = {
-        "PATH": f"{bin_dir}:{os.environ['PATH']}",
-        **{k: str(v) for k, v in parsed(DIND)["variables"].items()},
+        "PATH": f"{extra_path}{VENV_BIN}:{os.environ['PATH']}",
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        **{k: str(v) for k, v in parsed(path)["variables"].items()},
         "CI_COMMIT_SHA": "a" * 40,
         "CONVEYOR_GITOPS_TOKEN": "glpat-secret-value",
-        "DOUBLE_RECORD": str(record),
-        "DOUBLE_SUMMARY": summary,
-        "DOUBLE_EXIT": str(exit_code),
+        "DOUBLE_RECORD": str(tmp_path / "dagger-call.json"),
+        "DOUBLE_PORT": str(free_port()),
     }
     done = subprocess.run(
-        ["sh", "-c", "\n".join(job["script"])],
-        cwd=tmp_path,
+        ["sh", "-e", "-c", "\n".join(parsed(path)[job]["script"])],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
-    return done.returncode, done.stdout + done.stderr, json.loads(record.read_text())
+    return done.returncode, done.stdout + done.stderr
 
 
-FAILED_SUMMARY = {
-    "ok": False,
-    "stages": [
-        {"name": "test", "status": "success", "reason": ""},
-        {"name": "scan", "status": "failed", "reason": "2 CRITICAL findings"},
-    ],
-}
+def test_dagger_job_exits_with_conveyors_exit_code(git_repo: GitRepo, tmp_path: Path) -> None:
+    repo = git_repo("app", FAILING_BUILD_APP)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    dagger = bin_dir / "dagger"
+    dagger.write_text(f"#!{sys.executable}\n{DAGGER_RUN_DOUBLE}")
+    dagger.chmod(0o755)
+    code, out = run_job_script(DIND, ".conveyor-pipeline", repo, tmp_path, f"{bin_dir}:")
+    # the real CLI found no engine in the session: 6, "missing tool or engine"
+    assert code == 6, out
+    assert "error: engine 'dagger' cannot run here: the Dagger engine did not answer" in out
+    assert "no summary.json was written (conveyor stopped before any stage ran)" in out
+    call = json.loads((tmp_path / "dagger-call.json").read_text())
+    assert call == {
+        "argv": [
+            "--progress",
+            "plain",
+            "run",
+            "conveyor",
+            "run",
+            "--engine",
+            "dagger",
+            "--config",
+            "conveyor.toml",
+            "--output",
+            "plain",
+        ],
+        "manifest_environment": "staging",
+        # the token reaches the CLI by the environment, never on a command line
+        "token_in_env": "glpat-secret-value",
+    }
 
 
-def test_dagger_job_passes_when_the_summary_says_ok(tmp_path: Path) -> None:
-    code, _, argv = run_pipeline_script(tmp_path, json.dumps({"ok": True, "stages": []}))
-    assert code == 0
-    assert argv[:3] == ["--progress", "plain", "call"]
-    assert argv[3:6] == ["ci", "--source=.", f"--sha={'a' * 40}"]
-    assert "--git-token=env:CONVEYOR_GITOPS_TOKEN" in argv
-    assert "glpat-secret-value" not in " ".join(argv)
-    assert argv[-2:] == ["export", "--path=conveyor-reports"]
+def test_podman_job_runs_collects_and_exits_with_conveyors_exit_code(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    repo = git_repo("app", FAILING_BUILD_APP)
+    code, out = run_job_script(PODMAN, ".conveyor-podman-pipeline", repo, tmp_path)
+    assert code == 1, out  # a stage failed
+    (run_dir,) = (repo / ".conveyor" / "runs").iterdir()
+    reports = repo / "conveyor-reports"
+    assert sorted(p.name for p in reports.iterdir()) == ["spans.jsonl", "summary.json"]
+    summary = json.loads((reports / "summary.json").read_text())
+    assert f"run {run_dir.name} of {summary['sha']}: failed\n" in out
+    assert "  build: failed command failed with exit code 1: podman build" in out
+    assert "  publish: skipped dependency 'scan' was skipped\n" in out
+    spans = [json.loads(line) for line in (reports / "spans.jsonl").read_text().splitlines()]
+    (trace_id,) = {s["trace_id"] for s in spans if s["name"] == "conveyor.run"}
+    assert f"trace id: {trace_id}\n" in out
+    assert "glpat-secret-value" not in out
 
 
-def test_dagger_job_fails_when_a_stage_failed_though_dagger_call_succeeded(tmp_path: Path) -> None:
-    code, out, _ = run_pipeline_script(tmp_path, json.dumps(FAILED_SUMMARY))
-    assert code == 1
-    assert "the Conveyor pipeline failed: conveyor-reports/summary.json does not say ok" in out
-    assert "  scan: failed 2 CRITICAL findings" in out
-    assert (tmp_path / "conveyor-reports" / "summary.json").is_file()  # kept as artifact
-
-
-def test_dagger_job_fails_without_a_summary_and_keeps_dagger_exit_code(tmp_path: Path) -> None:
-    code, out, _ = run_pipeline_script(tmp_path, "")
-    assert code == 1
-    assert "does not say ok" in out
-    code, _, _ = run_pipeline_script(tmp_path / "again", json.dumps(FAILED_SUMMARY), exit_code=2)
-    assert code == 2
+def test_promotion_jobs_install_git_for_conveyor_promote() -> None:
+    for path, job in ((DIND, ".conveyor-promote"), (PODMAN, ".conveyor-podman-promote")):
+        script = parsed(path)[job]["script"]
+        assert "apt-get install -y -qq --no-install-recommends git" in script[0]
+        assert script[-1] == (
+            'conveyor promote --config "$CONVEYOR_CONFIG" --from staging --to production'
+        )
 
 
 @pytest.mark.parametrize(

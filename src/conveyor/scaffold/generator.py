@@ -23,12 +23,11 @@ from conveyor.scaffold.repository import RepositoryFacts, inspect_repository
 
 SUPPORTED_CI = ("github", "gitlab")
 
-#: Where the reusable workflow, the GitLab templates and the Dagger module are published.
+#: Where the reusable workflow and the GitLab templates are published.
 UPSTREAM_GITHUB = "conveyor-ci/conveyor"
 #: The release callers pin: a tag, never a branch.
 UPSTREAM_REF = f"v{__version__}"
 REUSABLE_WORKFLOW = f"{UPSTREAM_GITHUB}/.github/workflows/conveyor.yml@{UPSTREAM_REF}"
-DAGGER_MODULE = f"github.com/{UPSTREAM_GITHUB}@{UPSTREAM_REF}"
 GITLAB_TEMPLATE_URL = (
     f"https://raw.githubusercontent.com/{UPSTREAM_GITHUB}/{UPSTREAM_REF}"
     "/ci/gitlab/conveyor.gitlab-ci.yml"
@@ -198,7 +197,6 @@ def _ci_file(facts: RepositoryFacts, ci: str, config_relative: str) -> tuple[str
         "BRANCH": _quote(facts.default_branch),
         "BRANCH_NAME": facts.default_branch,
         "CONFIG_PATH": _quote(config_relative),
-        "DAGGER_MODULE": _quote(DAGGER_MODULE),
         "ACR_NAME": _quote(ACR_PLACEHOLDER),
     }
     if ci == "github":

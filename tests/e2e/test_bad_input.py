@@ -4,18 +4,24 @@ Every case runs the real ``conveyor run`` process on PodmanEngine against the
 real registry and bare manifest repository of the :class:`World`; only the
 Trivy process is a double (a replay of a recorded report, see
 ``tests/doubles/trivy``).  After each refused run the SHA tag is absent from
-the registry, no registry tag appeared or moved, and every ref of the
-manifest repository points where it did before.
+the registry (or, when something else pushed it first, unchanged), no
+registry tag appeared or moved, and every ref of the manifest repository
+points where it did before.  A re-run for an already published commit is not
+bad input: it completes with the image in the registry, pushed once.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
 from conftest import free_port
 from e2e.conftest import EXAMPLES, World, git
@@ -326,13 +332,12 @@ def test_missing_manifest_repository_after_publish_commits_nothing(world: World)
     assert world.registry_tags() == sorted([*before.registry_tags, sha])
 
 
-def test_rerun_after_a_git_outage_is_refused_because_the_tag_exists(world: World) -> None:
+def test_rerun_after_a_git_outage_delivers_the_published_image(world: World) -> None:
     """A git remote that is down after publish leaves the commit pushed but not deployed.
 
-    Re-running the pipeline on that commit cannot finish the job: publish
-    refuses the existing tag (exit 4) and the manifest stage never runs.
-    Asserted as it is; the way out is ``conveyor manifest set-image`` or a
-    new commit (a design question for the lead).
+    Re-running the pipeline on that commit finishes the job: publish finds
+    this commit's image under the tag, does not push it again, and the
+    manifest stage pins the digest the registry already holds.
     """
     sha = world.commit_app("git remote down")
     before = Snapshot.of(world)
@@ -349,34 +354,95 @@ def test_rerun_after_a_git_outage_is_refused_because_the_tag_exists(world: World
 
     rerun = world.run(CLEAN)
 
-    assert rerun.returncode == 4, rerun.stdout + rerun.stderr
-    assert "manifest: skipped (dependency 'publish' failed)" in rerun.stdout
-    [line] = error_lines(rerun.stdout)
-    assert "the tag already exists in the registry and pushed tags are never overwritten" in line
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert f"published {world.registry}/hello:{sha}@{digest}" in rerun.stdout
+    assert last_summary(world)["outputs"]["publish"]["reused"] == "true"
     assert world.digest(sha) == digest
-    assert world.manifest_refs() == before.manifest_refs
+    assert world.registry_tags() == sorted([*before.registry_tags, sha])
+    assert staging_pin(world) == (sha, digest)
 
 
 # -- 7. a tag that already exists ---------------------------------------------------------
 
 
-def test_second_run_on_the_same_commit_never_overwrites_the_tag(world: World) -> None:
+def test_second_run_on_the_same_commit_reuses_the_tag_and_never_overwrites_it(
+    world: World,
+) -> None:
     sha = world.commit_app("published twice")
     first = world.run(CLEAN)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert last_summary(world)["outputs"]["publish"]["reused"] == "false"
     digest = world.digest(sha)
+    assert staging_pin(world) == (sha, digest)
     before = Snapshot.of(world)
 
     # a different image for the same SHA: the rebuild must not replace the pushed one
     (world.app / "app.py").write_text((world.app / "app.py").read_text() + "\n# rebuilt\n")
     done = world.run(CLEAN, env={"CONVEYOR_SOURCE_SHA": sha})
 
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "publish: success" in done.stdout
+    assert f"published {world.registry}/hello:{sha}@{digest}" in done.stdout
+    outputs = last_summary(world)["outputs"]["publish"]
+    assert outputs["reused"] == "true"
+    assert outputs["note"] == "already in the registry, not pushed again"
+    assert world.digest(sha) == digest
+    # the manifest already pins that digest: nothing to commit, no ref moved
+    assert Snapshot.of(world) == before
+    assert staging_pin(world) == (sha, digest)
+
+
+def test_a_tag_pushed_by_something_else_is_never_overwritten(world: World) -> None:
+    sha = world.commit_app("tag taken by another pipeline")
+    foreign = push_foreign_image(world, sha)
+    before = Snapshot.of(world)
+
+    done = world.run(CLEAN)
+
     assert done.returncode == 4, done.stdout + done.stderr
     assert "publish: failed" in done.stdout
+    assert "manifest: skipped (dependency 'publish' failed)" in done.stdout
     [line] = error_lines(done.stdout)
     assert (
         f"image '{world.registry}/hello:{sha}' refused: the tag already exists in the "
-        "registry and pushed tags are never overwritten" in line
+        "registry and pushed tags are never overwritten "
+        f"(its image {foreign} has no org.opencontainers.image.revision)" in line
     )
-    assert world.digest(sha) == digest
+    assert world.digest(sha) == foreign
     assert Snapshot.of(world) == before
+
+
+def last_summary(world: World) -> dict[str, Any]:
+    """The summary.json of the app's latest run."""
+    runs = sorted((world.app / ".conveyor" / "runs").iterdir())
+    data: dict[str, Any] = json.loads((runs[-1] / "artifacts" / "summary.json").read_text())
+    return data
+
+
+def staging_pin(world: World) -> tuple[str, str]:
+    """The tag and digest the staging kustomization on the manifests' main pins."""
+    checkout = world.manifest_checkout()
+    data = YAML(typ="safe").load((checkout / STAGING / "kustomization.yaml").read_text())
+    [image] = [i for i in data["images"] if i["newName"] == f"{world.registry}/hello"]
+    return image["newTag"], image["digest"]
+
+
+def push_foreign_image(world: World, sha: str) -> str:
+    """Push an image without Conveyor's labels to ``hello:<sha>`` with podman; its digest."""
+    context = world.tmp / "foreign"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY Dockerfile /\n")
+    local = f"localhost/conveyor-test/foreign:{sha[:12]}"
+    try:
+        subprocess.run(
+            ["podman", "build", "-q", "-t", local, str(context)], check=True, capture_output=True
+        )
+        subprocess.run(
+            ["podman", "push", "-q", "--tls-verify=false", "--digestfile",
+             str(context / "digest"), local, f"docker://{world.registry}/hello:{sha}"],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["podman", "rmi", "-f", local], check=False, capture_output=True)
+    return (context / "digest").read_text().strip()

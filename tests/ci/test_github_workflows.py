@@ -246,3 +246,19 @@ def test_project_workflow_calls_the_reusable_workflow_for_the_example() -> None:
     # this checkout's CLI, with dagger-io, relative to the example's directory
     assert example["with"]["conveyor-package"] == "../..[dagger]"
     assert (REPO / example["with"]["working-directory"] / "../../pyproject.toml").is_file()
+
+
+def test_docs_list_every_input_with_its_default() -> None:
+    text = (REPO / "docs" / "ci.md").read_text("utf-8")
+    table = text.split("\nInputs:\n", 1)[1].strip().split("\n\n", 1)[0]
+    rows = {
+        cells[0].strip("`"): cells[1].strip("`")
+        for line in table.splitlines()[2:]
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    inputs = parsed(REUSABLE)["on"]["workflow_call"]["inputs"]
+    assert set(rows) == set(inputs)
+    for name, spec in inputs.items():
+        default = spec.get("default", "")
+        shown = str(default).lower() if isinstance(default, bool) else str(default)
+        assert rows[name] == (shown or "empty"), name

@@ -62,6 +62,9 @@ def test_generated_github_workflow_is_valid_pinned_and_least_privilege(git_repo:
     assert set(job["secrets"]) <= set(reusable["on"]["workflow_call"]["secrets"])
     assert job["permissions"] == reusable["jobs"]["pipeline"]["permissions"]
     assert workflow["on"]["push"]["branches"] == ["main"]
+    # the CLI runs on the runner under `dagger run`: no Dagger module to name
+    assert "module" not in job["with"]
+    assert "dagger run conveyor run" in workflow_path.read_text("utf-8")
 
 
 def test_generated_gitlab_file_is_valid_and_extends_the_template_jobs(git_repo: GitRepo) -> None:
@@ -81,6 +84,9 @@ def test_generated_gitlab_file_is_valid_and_extends_the_template_jobs(git_repo: 
     assert document["promote"]["extends"] in template
     assert template[document["conveyor"]["extends"]]["stage"] in document["stages"]
     assert template[document["promote"]["extends"]]["stage"] in document["stages"]
+    # every variable the caller sets is one the template reads
+    assert set(document["variables"]) <= set(template["variables"])
+    assert "dagger run conveyor run" in path.read_text("utf-8")
 
 
 @pytest.mark.parametrize("ci", ["github", "gitlab"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,6 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from conftest import free_port
 from e2e.conftest import EXAMPLES, World, git
 
 pytestmark = pytest.mark.timeout(600)
@@ -42,6 +42,15 @@ class Snapshot:
     @classmethod
     def of(cls, world: World) -> Snapshot:
         return cls(world.manifest_refs(), tuple(world.registry_tags()))
+
+
+def free_port() -> int:
+    # Not imported from tests/conftest.py: run with other areas, "conftest" may
+    # name another directory's conftest module.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def assert_nothing_delivered(world: World, sha: str, before: Snapshot) -> None:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,10 +62,12 @@ def push_image(
     labels: Mapping[str, str] | None = None,
     *,
     architecture: str = "amd64",
+    auth: tuple[str, str] | None = None,
 ) -> str:
     """Push a minimal OCI image (config blob, no layers); its manifest digest.
 
-    ``labels=None`` leaves ``config`` out of the image config entirely.
+    ``labels=None`` leaves ``config`` out of the image config entirely;
+    ``auth`` is a (user, password) pair for a registry behind Basic auth.
     """
     config: dict[str, Any] = {
         "architecture": architecture,
@@ -67,7 +77,7 @@ def push_image(
     if labels is not None:
         config["config"] = {"Labels": dict(labels)}
     data = json.dumps(config).encode()
-    with httpx.Client(base_url=f"http://{host}") as http:
+    with httpx.Client(base_url=f"http://{host}", auth=auth) as http:
         config_digest = push_blob(http, repository, data)
         return put_manifest(
             http,
@@ -105,3 +115,57 @@ def manifest_size(host: str, repository: str, digest: str) -> int:
     )
     assert response.status_code == 200, response.status_code
     return int(response.headers["content-length"])
+
+
+@dataclass(frozen=True)
+class PrivateRegistry:
+    """A real registry behind HTTP Basic auth (htpasswd) and its one user."""
+
+    host: str
+    user: str
+    password: str
+
+
+@contextmanager
+def private_registry(directory: Path, port: int) -> Iterator[PrivateRegistry]:
+    """Run docker-registry with htpasswd auth on 127.0.0.1:``port`` under ``directory``."""
+    binary = shutil.which("docker-registry")
+    assert binary, "the Debian package docker-registry provides the test registry"
+    user, password = "alice", "pw-" + secrets.token_hex(8)
+    # bcrypt, the one scheme the registry's htpasswd accepts; crypt is deprecated
+    # in the test interpreter (warnings are errors), so a separate one hashes.
+    hashed = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c",
+         "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+         password],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    assert hashed.startswith("$2"), hashed
+    (directory / "htpasswd").write_text(f"{user}:{hashed}\n")
+    config = directory / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        "log:\n  level: error\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+        f"auth:\n  htpasswd:\n    realm: conveyor-test\n    path: {directory / 'htpasswd'}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    host = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if httpx.get(f"http://{host}/v2/").status_code == 401:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
+        yield PrivateRegistry(host, user, password)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -15,12 +15,13 @@ from pathlib import Path
 import anyio
 import pytest
 from dagger_query import DaggerApiDouble
-from registry_api import manifest_size, push_image, push_index
+from registry_api import PrivateRegistry, manifest_size, push_image, push_index
 
 from conveyor.engines.dagger import DaggerEngine
 from conveyor.engines.dagger_registry import inspect_manifest
-from conveyor.engines.port import RemoteImage
+from conveyor.engines.port import RegistryAuth, RemoteImage
 from conveyor.errors import EngineError, UnreachableError
+from conveyor.secrets import Secret
 
 pytestmark = pytest.mark.anyio
 
@@ -147,3 +148,46 @@ async def test_tls_is_verified_unless_the_registry_is_insecure(registry: str) ->
     # The registry speaks plain HTTP: a TLS lookup must fail, not silently downgrade.
     with pytest.raises(UnreachableError):
         await inspect_manifest(f"{registry}/acme/hello:{SHA}")
+
+
+async def test_a_basic_challenge_is_answered_for_the_manifest_and_the_config_blob(
+    private_registry: PrivateRegistry,
+) -> None:
+    registry = private_registry
+    repository = unique("private")
+    digest = push_image(
+        registry.host, repository, SHA, {REVISION: SHA}, auth=(registry.user, registry.password)
+    )
+    auth = RegistryAuth(registry.user, Secret("REGISTRY_PASSWORD", registry.password))
+
+    found = await inspect_manifest(f"{registry.host}/{repository}:{SHA}", insecure=True, auth=auth)
+    missing = await inspect_manifest(
+        f"{registry.host}/{repository}:{'0' * 40}", insecure=True, auth=auth
+    )
+
+    assert found == RemoteImage(digest, {REVISION: SHA})
+    assert missing is None
+
+
+async def test_a_basic_challenge_without_credentials_says_which_to_set(
+    private_registry: PrivateRegistry,
+) -> None:
+    with pytest.raises(EngineError, match="needs credentials") as caught:
+        await inspect_manifest(f"{private_registry.host}/acme/hello:{SHA}", insecure=True)
+
+    assert "registry.username_env" in (caught.value.hint or "")
+
+
+async def test_refused_credentials_are_an_error_that_does_not_show_them(
+    private_registry: PrivateRegistry,
+) -> None:
+    wrong = RegistryAuth(private_registry.user, Secret("REGISTRY_PASSWORD", "wrong-pw-9c41"))
+
+    with pytest.raises(EngineError) as caught:
+        await inspect_manifest(
+            f"{private_registry.host}/acme/hello:{SHA}", insecure=True, auth=wrong
+        )
+
+    assert f"registry {private_registry.host} answered 401" in caught.value.message
+    assert "registry.password_env" in (caught.value.hint or "")
+    assert "wrong-pw-9c41" not in str(caught.value)

@@ -13,7 +13,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
-from registry_api import push_image
+from registry_api import PrivateRegistry, push_image
 
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.port import (
@@ -21,6 +21,7 @@ from conveyor.engines.port import (
     BuiltImage,
     CacheMount,
     Engine,
+    RegistryAuth,
     RemoteImage,
     RunSpec,
     ServiceSpec,
@@ -404,6 +405,26 @@ async def test_inspect_remote_of_an_image_without_labels_has_none(
     remote = await engine.inspect_remote(f"{registry}/{repository}:1", insecure=True)
 
     assert remote == RemoteImage(digest, {})
+
+
+async def test_inspect_remote_passes_credentials_and_a_refusal_is_not_a_missing_tag(
+    engine: PodmanEngine, private_registry: PrivateRegistry
+) -> None:
+    registry = private_registry
+    repository = f"conveyor-test/private-{uuid.uuid4().hex[:8]}"
+    digest = push_image(
+        registry.host, repository, "1", {"team": "blue"}, auth=(registry.user, registry.password)
+    )
+    address = f"{registry.host}/{repository}:1"
+    auth = RegistryAuth(registry.user, Secret("REGISTRY_PASSWORD", registry.password))
+
+    assert await engine.inspect_remote(address, insecure=True, auth=auth) == RemoteImage(
+        digest, {"team": "blue"}
+    )
+    with pytest.raises(CommandFailedError) as caught:
+        await engine.inspect_remote(address, insecure=True)
+    assert "unauthorized" in caught.value.stderr.lower()
+    assert registry.password not in str(caught.value)
 
 
 async def test_plain_http_registry_without_insecure_is_unreachable_with_a_hint(

@@ -22,7 +22,7 @@ _STYLE = {
     Status.SKIPPED: "yellow",
     Status.CANCELLED: "magenta",
 }
-_SHOWN_OUTPUTS = ("image.ref", "commit", "tests", "failures", "blocking", "images", "url")
+_SHOWN_OUTPUTS = ("image.ref", "note", "commit", "tests", "failures", "blocking", "url")
 
 
 def describe(result: StageResult) -> str:

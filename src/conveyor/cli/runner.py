@@ -150,11 +150,11 @@ def report(
     if failure is None:
         if not result.ok:
             return ExitCode.FAILED
-        published = next(
-            (r.outputs["image.ref"] for r in result.results if "image.ref" in r.outputs), None
-        )
-        if published:
-            console.print(f"published {published}", soft_wrap=True, highlight=False, markup=False)
+        publish = next((r for r in result.results if "image.ref" in r.outputs), None)
+        if publish is not None:
+            note = f" ({publish.outputs['note']})" if "note" in publish.outputs else ""
+            line = f"published {publish.outputs['image.ref']}{note}"
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
         return ExitCode.OK
     message = redactor(str(failure.error or failure.reason))
     console.print(

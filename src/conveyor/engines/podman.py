@@ -17,9 +17,6 @@ source tree is untouched; the ``outputs`` are then copied from that layer to
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import stat
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -30,11 +27,12 @@ from typing import Literal
 import anyio
 
 from conveyor.engines.authfile import authfile
+from conveyor.engines.podman_args import ca_args, cache_args, env_args, flag_value, pairs
 from conveyor.engines.podman_check import EngineCheck, check_tools
+from conveyor.engines.podman_outputs import export_outputs
 from conveyor.engines.port import (
     BuildSpec,
     BuiltImage,
-    CacheMount,
     Endpoint,
     RegistryAuth,
     RemoteImage,
@@ -56,11 +54,8 @@ INSTALL_HINTS = {
     "skopeo": "install skopeo ('apt-get install skopeo', or run scripts/setup.sh)",
     "buildah": "install buildah ('apt-get install buildah', or run scripts/setup.sh)",
 }
-CA_PATH = "/etc/ssl/certs/ca-certificates.crt"
 # Tools that do not read the system bundle look at these variables.
-CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS")
 LABEL = "io.conveyor.engine"
-_VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _NOT_FOUND = ("manifest unknown", "name unknown", "not found", "404")
 _UNREACHABLE = (
     "connection refused",
@@ -161,9 +156,9 @@ class PodmanEngine:
                 "--pull=missing",
                 "-v", f"{source}:{spec.workdir}:O,upperdir={upper},workdir={work}",
                 "-w", spec.workdir,
-                *_env_args(spec.env, spec.secrets),
-                *_cache_args(spec.caches),
-                *_ca_args(spec.ca_bundle),
+                *env_args(spec.env, spec.secrets),
+                *cache_args(spec.caches),
+                *ca_args(spec.ca_bundle),
                 spec.image, *spec.command,
             ]  # fmt: skip
             try:
@@ -183,7 +178,7 @@ class PodmanEngine:
             exported = {}
             if spec.export_dir is not None:
                 exported = await anyio.to_thread.run_sync(
-                    _export_outputs, spec.outputs, upper, source, spec.export_dir
+                    export_outputs, spec.outputs, upper, source, spec.export_dir
                 )
         return RunResult(
             exit_code=result.exit_code,
@@ -224,12 +219,12 @@ class PodmanEngine:
                 self._podman, "build", "--pull=missing", "--iidfile", str(iidfile),
                 *([] if self._layer_cache else ["--no-cache"]),
                 "-f", str(dockerfile),
-                *_pairs("--build-arg", spec.build_args),
-                *_pairs("--label", spec.labels),
+                *pairs("--build-arg", spec.build_args),
+                *pairs("--label", spec.labels),
                 *(["--target", spec.target] if spec.target else []),
                 *(["--platform", spec.platforms[0]] if spec.platforms else []),
                 *[arg for s in spec.secrets for arg in ("--secret", f"id={s.name},env={s.name}")],
-                *_ca_args(spec.ca_bundle, build=True),
+                *ca_args(spec.ca_bundle, build=True),
                 *(["-t", spec.tag] if spec.tag else []),
                 str(context),
             ]  # fmt: skip
@@ -285,7 +280,7 @@ class PodmanEngine:
         """
         with authfile(address, auth) as auth_args:
             result = await self._exec(
-                [self._skopeo, "inspect", "--no-tags", f"--tls-verify={_bool(not insecure)}",
+                [self._skopeo, "inspect", "--no-tags", f"--tls-verify={flag_value(not insecure)}",
                  *auth_args, f"docker://{address}"],
                 secrets=_auth_secrets(auth),
                 check=False,
@@ -327,7 +322,7 @@ class PodmanEngine:
         ):
             digestfile = Path(scratch) / "digest"
             result = await self._exec(
-                [self._podman, "push", "--quiet", f"--tls-verify={_bool(not insecure)}",
+                [self._podman, "push", "--quiet", f"--tls-verify={flag_value(not insecure)}",
                  "--digestfile", str(digestfile), *auth_args,
                  image.local_ref, f"docker://{address}"],
                 secrets=_auth_secrets(auth),
@@ -361,7 +356,7 @@ class PodmanEngine:
         argv = [
             self._podman, "run", "-d", "--name", name, "--label", f"{LABEL}=service",
             "--pull=missing", "-p", f"127.0.0.1::{spec.port}",
-            *_env_args(spec.env, ()),
+            *env_args(spec.env, ()),
             spec.image.local_ref,
         ]  # fmt: skip
         try:
@@ -384,46 +379,6 @@ class PodmanEngine:
         )
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
-def _pairs(flag: str, values: Mapping[str, str]) -> list[str]:
-    return [arg for key, value in values.items() for arg in (flag, f"{key}={value}")]
-
-
-def _env_args(env: Mapping[str, str], secrets: Sequence[Secret]) -> list[str]:
-    # "-e NAME" without a value: podman copies it from its own environment.
-    return [*_pairs("-e", env), *[arg for s in secrets for arg in ("-e", s.name)]]
-
-
-def _cache_args(caches: Sequence[CacheMount]) -> list[str]:
-    args: list[str] = []
-    for cache in caches:
-        name, path = cache.name, cache.path
-        if not _VOLUME_NAME.match(name):
-            raise EngineError(
-                f"cache name {name!r} is not a valid volume name",
-                hint="use letters, digits, '.', '_' and '-' (stages.test.caches keys)",
-            )
-        args += ["-v", f"conveyor-cache-{name}:{path}"]
-    return args
-
-
-def _ca_args(bundle: Path | None, *, build: bool = False) -> list[str]:
-    if bundle is None:
-        return []
-    if not bundle.is_file():
-        raise EngineError(
-            f"CA bundle {bundle} does not exist", hint="check run.ca_bundle in conveyor.toml"
-        )
-    mount = ["-v", f"{bundle.resolve()}:{CA_PATH}:ro"]
-    if build:
-        # Build args are recorded in the image history; the path is no secret.
-        return mount
-    return [*mount, *_pairs("-e", dict.fromkeys(CA_ENV, CA_PATH))]
-
-
 def _existing_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise EngineError(f"{what} {path} does not exist or is not a directory")
@@ -435,48 +390,9 @@ def _is_engine_failure(result: ProcessResult) -> bool:
     return result.exit_code in (125, 126, 127) and "Error:" in result.stderr
 
 
-def _export_outputs(
-    outputs: Sequence[str], upper: Path, source: Path, export_dir: Path
-) -> dict[str, Path]:
-    """Copy each output from the run's upper layer (else the source) to ``export_dir``."""
-    export_dir.mkdir(parents=True, exist_ok=True)
-    exported: dict[str, Path] = {}
-    for output in outputs:
-        relative = Path(output)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise EngineError(
-                f"output {output!r} must be a path inside the working directory",
-                hint="name outputs relative to the workdir, e.g. 'junit.xml' or 'reports/'",
-            )
-        for root in (upper, source):
-            found = root / relative
-            if found.is_dir() or _is_regular(found):
-                target = export_dir / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if found.is_dir():
-                    shutil.copytree(found, target, dirs_exist_ok=True, ignore=_whiteouts)
-                else:
-                    shutil.copy2(found, target)
-                exported[output] = target
-                break
-    return exported
-
-
 def _clear_destination(dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     dest.unlink(missing_ok=True)  # podman save refuses to overwrite an archive
-
-
-def _is_regular(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(path.stat().st_mode)
-    except OSError:
-        return False
-
-
-def _whiteouts(directory: str, names: list[str]) -> set[str]:
-    """Overlay deletion markers (character devices) are not files to copy."""
-    return {n for n in names if stat.S_ISCHR((Path(directory) / n).lstat().st_mode)}
 
 
 def _auth_secrets(auth: RegistryAuth | None) -> tuple[Secret, ...]:

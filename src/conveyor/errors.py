@@ -95,9 +95,7 @@ class GraphError(ConveyorError):
 class DuplicateStageError(GraphError):
     def __init__(self, name: str) -> None:
         self.name = name
-        super().__init__(
-            f"stage {name!r} is defined twice", hint="give every stage a unique name"
-        )
+        super().__init__(f"stage {name!r} is defined twice", hint="give every stage a unique name")
 
 
 class UnknownDependencyError(GraphError):
@@ -260,9 +258,7 @@ class PushRejectedError(GitOpsError):
 
 
 class ForgeError(ConveyorError):
-    def __init__(
-        self, forge: str, method: str, url: str, status: int, detail: str
-    ) -> None:
+    def __init__(self, forge: str, method: str, url: str, status: int, detail: str) -> None:
         self.forge = forge
         self.method = method
         self.url = url
@@ -329,8 +325,7 @@ class ScanReportError(ConveyorError):
         self.problem = problem
         super().__init__(
             f"{path}: {problem}",
-            hint=hint
-            or "pass a report written by 'trivy ... --format json' (SchemaVersion 2)",
+            hint=hint or "pass a report written by 'trivy ... --format json' (SchemaVersion 2)",
         )
 
 

@@ -72,4 +72,3 @@ def test_overlay_renders_a_digest_pinned_image(
     ), container["image"]
     selector = documents["Service"]["spec"]["selector"]
     assert selector == {"app.kubernetes.io/name": "hello"}
-

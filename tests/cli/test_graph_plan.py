@@ -131,3 +131,15 @@ def test_plan_with_an_unknown_stage_lists_the_known_ones(project: str) -> None:
         "error: no stage named 'deploy'\n"
         "  hint: known stages: build, manifest, policy, publish, report, scan, smoke, test\n"
     )
+
+
+def test_plan_never_shows_credentials_written_into_the_repo_url(
+    project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "CONVEYOR_GITOPS__REPO", "https://ci:ghp_s3cr3tt0ken@git.example.com/manifests.git"
+    )
+    result = runner.invoke(app, ["plan"])
+    assert result.exit_code == 0, result.output
+    assert "ghp_s3cr3tt0ken" not in result.output
+    assert "    repo: https://***@git.example.com/manifests.git\n" in result.output

@@ -53,7 +53,9 @@ def plan(
 ) -> None:
     """Show what would run, with every reference resolved; nothing is built or pushed."""
     from conveyor.policy.rules import check_reference
+    from conveyor.secrets import Redactor
 
+    redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
     cfg, sha, pipeline = _pipeline(config, sha=None)
     selection = pipeline.select(tuple(only or ()), tuple(skip or ()))
     typer.echo(f"plan for {cfg.app.name} at {sha}")
@@ -69,7 +71,7 @@ def plan(
             continue
         typer.echo(f"\n{name}{needs}: {stage.description}")
         for key, value in stage.details.items():
-            typer.echo(f"    {key}: {value}")
+            typer.echo(f"    {key}: {redact(value)}")
     address = f"{cfg.registry.image}:{sha}"
     policy = cfg.policy.model_copy(update={"require_digest": False})
     violations = check_reference(address, policy)

@@ -8,6 +8,7 @@ double, which validates it against the v0.21.8 schema.
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,19 @@ def test_the_module_package_is_not_named_like_the_core() -> None:
     assert 'main_object = "conveyor_pipelines:Conveyor"' in text
     assert 'conveyor = { path = "..", editable = true }' in text
     assert not (ROOT / "pipelines" / "src" / "conveyor").exists()
+
+
+def test_runtime_base_image_has_git_and_the_same_python_as_the_default() -> None:
+    # The Python SDK reads [tool.dagger] base-image (its runtime's UserConfig,
+    # toml:"base-image"); without it the runtime is python:<requires-python>-slim,
+    # which has no git for the manifest, ci and promote functions.
+    project = tomllib.loads((ROOT / "pipelines" / "pyproject.toml").read_text(encoding="utf-8"))
+    image = project["tool"]["dagger"]["base-image"]
+    minimum = project["project"]["requires-python"].removeprefix(">=")
+
+    assert image == "python:3.11-bookworm"  # built on buildpack-deps:bookworm (git included)
+    assert image == f"python:{minimum}-bookworm"
+    assert "slim" not in image
 
 
 def test_one_function_per_stage_plus_ci_and_promote() -> None:

@@ -6,6 +6,12 @@ read ``conveyor.toml`` and the Dockerfile, and the engine maps that path back
 to the same ``dagger.Directory`` instead of uploading a copy.  The image tag
 is the ``sha`` argument (the runtime has no checkout to ask).
 
+GitOps in the runtime: git is in the runtime image (``[tool.dagger]
+base-image`` in pipelines/pyproject.toml); kubectl is not.  The manifest
+repository is cloned into the scratch directory (``GITOPS_DIR``) and rendered
+by :class:`~conveyor.engines.dagger_render.DaggerRenderer` in a kubectl
+container, which loads the clone with ``currentModule.workdir``.
+
 API:
     ``run_delivery(call, only=()) -> Delivery`` runs the delivery DAG (or the
     stages ``only`` names and what they need) and keeps every result as a
@@ -29,6 +35,7 @@ from dagger import dag
 from conveyor.config.loader import load_config
 from conveyor.config.models import Config
 from conveyor.engines.dagger import DaggerEngine
+from conveyor.engines.dagger_render import DaggerRenderer
 from conveyor.engines.port import RegistryAuth
 from conveyor.errors import ConfigError, ConveyorError
 from conveyor.gitops.proposal import Proposal
@@ -37,6 +44,8 @@ from conveyor.secrets import Redactor, Secret
 
 SOURCE_DIR = "source"
 ARTIFACTS_DIR = "artifacts"
+GITOPS_DIR = "gitops"
+"""Where the manifest repository is cloned: under the scratch directory, for the renderer."""
 ENVIRONMENT_OVERRIDE = "CONVEYOR_STAGES__MANIFEST__ENVIRONMENT"
 """The configuration's own override of ``stages.manifest.environment`` (validated)."""
 
@@ -166,6 +175,8 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
         if password
         else None,
         git_token=token,
+        render=DaggerRenderer(dag, await scratch(".")),
+        workdir=await scratch(GITOPS_DIR),
     )
     selected = _selection(config, delivery_pipeline(ctx).order, only)
     # The engine gives the module TRACEPARENT and OTEL_*: the run's spans nest

@@ -2,7 +2,11 @@
 
 API:
     ``render(directory, *, kubectl="kubectl") -> str``: the rendered multi-document
-    YAML.  This module is the one place that runs kubectl.
+    YAML.  This module is the one place that runs kubectl on the host.
+    ``Renderer``: the shape of a renderer, ``(directory) -> str``; the stages
+    receive one in their context (this ``render`` unless told otherwise: the
+    Dagger module renders in a kubectl container, see
+    :mod:`conveyor.engines.dagger_render`).
 
 Raises :class:`ToolMissingError` when kubectl is not installed and
 :class:`ManifestError` (naming the directory, with kustomize's own message)
@@ -13,12 +17,16 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from conveyor.errors import ManifestError, ToolMissingError
 from conveyor.gitops.kustomization import kustomization_file
 
 RENDER_TIMEOUT = 120.0
+
+Renderer = Callable[[Path], str]
+"""Renders the kustomization in a directory; raises like :func:`render`."""
 
 
 def render(directory: Path | str, *, kubectl: str = "kubectl") -> str:

@@ -1,4 +1,10 @@
-"""What every delivery stage receives: configuration, engine, source, artifacts."""
+"""What every delivery stage receives: configuration, engine, source, artifacts.
+
+Also the two seams of the GitOps stages: how a kustomization is rendered
+(``render``: the host's kubectl unless a runner says otherwise) and where the
+manifest repository is cloned (``workdir``).  The Dagger module renders in a
+kubectl container, which reads the clone from the module's working directory.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from pathlib import Path
 
 from conveyor.config.models import Config
 from conveyor.engines.port import BuiltImage, Engine, RegistryAuth
+from conveyor.gitops.renderer import Renderer, render
 from conveyor.pipeline.journal import Journal
 from conveyor.secrets import Redactor, Secret
 
@@ -28,6 +35,12 @@ class DeliveryContext:
         today: The date ignore-list expiries are compared with.
         journal: Every stage's result as the run resolves it, for the report
             stage; a runner passes it among the scheduler's hooks.
+        render: Renders a kustomization directory (manifest and policy
+            stages).  Called from a worker thread, never on the event loop.
+            Default: ``kubectl kustomize`` on this machine.
+        workdir: Where the manifest repository is cloned (default: the
+            system's temp directory); a renderer that reads the clone from
+            elsewhere than this machine's filesystem needs it there.
     """
 
     config: Config
@@ -39,6 +52,8 @@ class DeliveryContext:
     git_token: Secret | None = None
     today: date = field(default_factory=date.today)
     journal: Journal = field(default_factory=Journal, compare=False)
+    render: Renderer = field(default=render, compare=False)
+    workdir: Path | None = None
 
     @property
     def short_sha(self) -> str:

@@ -6,6 +6,9 @@ edited overlay renders the new image, commits and pushes race-safely.  Only
 environments promoted by ``commit`` are written here; the others change through
 ``conveyor promote`` (a pull request).  ``policy`` renders the environment
 at the pushed commit and checks every image against the policy.
+
+Both render with the context's ``render`` (the host's kubectl by default) in a
+worker thread, and clone into the context's ``workdir``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from conveyor.errors import ConfigError, ManifestError
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.kustomization import ImageEdit
-from conveyor.gitops.renderer import render
+from conveyor.gitops.renderer import Renderer, render
 from conveyor.gitops.update import Author, update_manifest
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.reference import parse
@@ -64,9 +67,23 @@ def commit_message(ctx: DeliveryContext, env_name: str, image: str) -> str:
 
 
 def check_edited_overlay(
-    root: Path, overlay: str, name: str, digest: str, policy: PolicyConfig
+    root: Path,
+    overlay: str,
+    name: str,
+    digest: str,
+    policy: PolicyConfig,
+    *,
+    render: Renderer = render,
 ) -> None:
     """Before the commit: the edited overlay renders the new image and passes the policy.
+
+    Args:
+        root: The work tree of the manifest repository (after the edit).
+        overlay: The environment's directory, relative to ``root``.
+        name: The image name the overlay must render.
+        digest: The digest it must render with.
+        policy: The rules every rendered image must follow.
+        render: Renders the overlay (synchronous; called where this is called).
 
     Raises:
         ManifestError: kustomize fails, or does not render ``name[:tag]@digest``.
@@ -108,7 +125,15 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     assert ref.digest is not None
 
     def verify(root: Path) -> None:
-        check_edited_overlay(root, env.path, ref.name, ref.digest, config.policy)  # type: ignore[arg-type]
+        # update_manifest calls this in its worker thread: ctx.render may bridge to the loop
+        check_edited_overlay(
+            root,
+            env.path,
+            ref.name,
+            ref.digest,  # type: ignore[arg-type]
+            config.policy,
+            render=ctx.render,
+        )
 
     update = functools.partial(
         update_manifest,
@@ -120,6 +145,7 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         auth=GitAuth(token=ctx.git_token) if ctx.git_token else None,
         max_attempts=config.gitops.max_push_attempts,
         verify=verify,
+        workdir=ctx.workdir,
     )
     result = await anyio.to_thread.run_sync(update)
     return {
@@ -150,10 +176,10 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     git = Git(repo_location(config), auth=auth)
 
     def check() -> list[Violation]:
-        with tempfile.TemporaryDirectory(prefix="conveyor-policy-") as temp:
+        with tempfile.TemporaryDirectory(prefix="conveyor-policy-", dir=ctx.workdir) as temp:
             root = Path(temp) / "repo"
             git.clone(root, branch, depth=1)
-            return check_images(render(root / env.path), config.policy, source=env.path)
+            return check_images(ctx.render(root / env.path), config.policy, source=env.path)
 
     violations = await anyio.to_thread.run_sync(check)
     raise_for(violations)

@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import anyio
-import graphql
 import pytest
+from dagger_kubectl import kubectl_container_double
 from dagger_query import DaggerApiDouble, ExecFailure
 
 from conveyor.config import load_config
@@ -58,35 +56,6 @@ def workdir(tmp_path: Path) -> Path:
     path = tmp_path / "scratch"
     path.mkdir()
     return path
-
-
-def kubectl_container_double(double: DaggerApiDouble, workdir: Path) -> Callable[..., str]:
-    """A double of the kubectl container: the host's ``kubectl kustomize`` on what the query mounts.
-
-    The mount's source is followed back to its ``currentModule.workdir(path:)``
-    call; only that tree is copied, so a kustomization reaching outside it
-    fails as it would in the container.
-    """
-
-    def answer(node: graphql.FieldNode) -> str:
-        (tree,) = double.calls("workdir")[-1:]
-        (mount,) = double.calls("withMountedDirectory")[-1:]
-        (exec_,) = double.calls("withExec")[-1:]
-        assert mount["path"] == MOUNT
-        assert double.made_by(mount["source"], "workdir")
-        binary, verb, target = exec_["args"]
-        assert (binary, verb) == ("kubectl", "kustomize")
-        with tempfile.TemporaryDirectory(prefix="kubectl-container-") as root:
-            mounted = Path(root) / MOUNT.lstrip("/")
-            shutil.copytree(
-                workdir / tree["path"],
-                mounted,
-                ignore=shutil.ignore_patterns(*tree.get("exclude", [])),
-            )
-            assert not (mounted / ".git").exists()
-            return render(mounted / Path(target).relative_to(MOUNT))
-
-    return answer
 
 
 @pytest.mark.anyio

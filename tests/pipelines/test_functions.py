@@ -14,18 +14,24 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import dagger
 import pytest
 from conveyor_pipelines import Conveyor
-from conveyor_pipelines.session import ARTIFACTS_DIR, SOURCE_DIR
+from conveyor_pipelines.session import ARTIFACTS_DIR, GITOPS_DIR, SOURCE_DIR
+from dagger_kubectl import kubectl_container_double
 from dagger_query import DaggerApiDouble
 from forge.forge_doubles import TOKEN, GitHubApiDouble
 from promotion_repo import BRANCH, DIGEST_A, SHA_A, Remote, make_remote
+from registry_api import PrivateRegistry, private_registry
 
+from conveyor.engines.dagger_render import KUBECTL_IMAGE
 from conveyor.errors import ConfigError, GitOpsError, TestsFailedError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -311,3 +317,135 @@ async def test_a_configuration_error_fails_ci_before_any_stage(workdir: Path) ->
         await module().ci(source=dag.directory(), sha=SHA)
 
     assert not (workdir / ARTIFACTS_DIR / "summary.json").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[PrivateRegistry]:
+    """A real docker-registry behind Basic auth on a free port."""
+    directory = tmp_path / "registry"
+    directory.mkdir()
+    with private_registry(directory, free_port()) as started:
+        yield started
+
+
+@pytest.fixture
+def app_service() -> Iterator[str]:
+    """What the smoke stage's service endpoint reaches: a real HTTP server serving SHA
+    at /version, as the built image would (the engine's service is the double's answer)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:
+            body = SHA.encode() if self.path == "/version" else b""
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def module_gitops_config(registry: PrivateRegistry, remote: Remote) -> str:
+    """Publish to the real registry, pin in staging; smoke on, since publish reaches
+    the build's outputs only through scan or smoke (stages.delivery)."""
+    return f"""
+[app]
+name = "hello"
+
+[registry]
+host = "{registry.host}"
+repository = "hello"
+insecure = true
+password_env = "REGISTRY_PASSWORD"
+
+[stages.test]
+image = "python:3.12-slim"
+command = ["python", "-m", "pytest", "-q"]
+
+[stages.scan]
+enabled = false
+
+[stages.smoke]
+port = 8080
+
+[policy]
+allowed_registries = ['^127\\.0\\.0\\.1:[0-9]+/.+$', '^myacr\\.azurecr\\.io/.+$']
+
+[gitops]
+repo = "{remote.bare}"
+branch = "main"
+
+[gitops.environments.staging]
+path = "apps/hello/overlays/staging"
+promotion = "commit"
+image_name = "myacr.azurecr.io/hello"
+"""
+
+
+@pytest.mark.anyio
+async def test_manifest_commits_with_git_in_the_runtime_and_renders_in_a_kubectl_container(
+    workdir: Path,
+    remote: Remote,
+    registry: PrivateRegistry,
+    app_service: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REGISTRY_PASSWORD", raising=False)
+    write_source(workdir, module_gitops_config(registry, remote))
+    digest = "sha256:" + "9" * 64
+    pushed = f"{registry.host}/hello:{SHA}@{digest}"
+    double = DaggerApiDouble(
+        answers={
+            "export": "ok",
+            "plaintext": registry.password,
+            "exitCode": 0,
+            "stderr": "",
+            "publish": pushed,
+            "endpoint": app_service,
+        }
+    )
+    double.answers["stdout"] = kubectl_container_double(double, workdir, other="1 passed")
+
+    with double.as_dag() as dag:
+        out = await module().manifest(
+            source=dag.directory(),
+            sha=SHA,
+            registry_username=registry.user,
+            registry_password=dag.set_secret("registry-password", registry.password),
+        )
+
+    # git ran in the runtime: the digest is committed and pushed to the manifest repository
+    assert f"commit={remote.sha()}\n" in out
+    assert "changed=true\n" in out
+    staging = remote.show("main", "apps/hello/overlays/staging/kustomization.yaml")
+    assert f"newName: {registry.host}/hello" in staging
+    assert f"digest: {digest}" in staging
+    # kubectl did not: both renderings (the pre-commit check, the policy stage)
+    # ran kubectl kustomize in the pinned kubectl image on a clone in the
+    # module's working directory, loaded through currentModule.workdir
+    overlay = "/manifests/apps/hello/overlays/staging"
+    kustomize = [c for c in double.calls("withExec") if c["args"][:2] == ["kubectl", "kustomize"]]
+    assert kustomize == [{"args": ["kubectl", "kustomize", overlay]}] * 2
+    assert double.calls("from").count({"address": KUBECTL_IMAGE}) == 2
+    clones = [c["path"] for c in double.calls("workdir") if c["path"] != ARTIFACTS_DIR]
+    assert [path.split("/")[0] for path in clones] == [GITOPS_DIR, GITOPS_DIR]
+    assert clones[0].startswith(f"{GITOPS_DIR}/conveyor-manifests-")
+    assert clones[1].startswith(f"{GITOPS_DIR}/conveyor-policy-")
+    assert list((workdir / GITOPS_DIR).iterdir()) == []  # the clones are removed

@@ -68,7 +68,7 @@ def test_graph_json_lists_stages_in_order_with_needs(project: str) -> None:
         "policy",
         "report",
     ]
-    assert stages["publish"]["needs"] == ["test", "scan", "smoke"]
+    assert stages["publish"]["needs"] == ["test", "build", "scan", "smoke"]
     assert stages["manifest"]["needs"] == ["publish"]
     assert stages["report"]["always"] is True
 
@@ -106,7 +106,10 @@ def test_plan_resolves_every_reference_without_side_effects(project: str, tmp_pa
 def test_plan_shows_what_skip_and_only_leave_out(project: str) -> None:
     skipped = runner.invoke(app, ["plan", "--skip", "scan"]).output
     assert "\nscan (needs build): skip - requested with --skip\n" in skipped
-    assert "\npublish (needs test, scan, smoke): skip - dependency 'scan' is skipped\n" in skipped
+    assert (
+        "\npublish (needs test, build, scan, smoke): skip - dependency 'scan' is skipped\n"
+        in skipped
+    )
     only = runner.invoke(app, ["plan", "--only", "scan"]).output
     assert "\ntest: skip - not selected by --only scan\n" in only
     assert "\nscan (needs build): Trivy scan of the image, severity gate\n" in only
@@ -143,3 +146,15 @@ def test_plan_never_shows_credentials_written_into_the_repo_url(
     assert result.exit_code == 0, result.output
     assert "ghp_s3cr3tt0ken" not in result.output
     assert "    repo: https://***@git.example.com/manifests.git\n" in result.output
+
+
+def test_publish_needs_build_even_with_scan_and_smoke_disabled(
+    project: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONVEYOR_STAGES__SCAN__ENABLED", "false")
+    monkeypatch.setenv("CONVEYOR_STAGES__SMOKE__ENABLED", "false")
+    result = runner.invoke(app, ["graph", "--format", "json"])
+    stages = {s["name"]: s for s in json.loads(result.output)["stages"]}
+    assert "scan" not in stages
+    assert "smoke" not in stages
+    assert stages["publish"]["needs"] == ["test", "build"]

@@ -76,7 +76,7 @@ def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
     add(
         "publish",
         run_publish,
-        ("test", "scan", "smoke"),
+        ("test", "build", "scan", "smoke"),
         stages.publish,
         f"push {config.registry.image}:<sha>, never overwrite a tag",
     )

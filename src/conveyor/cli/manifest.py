@@ -98,9 +98,7 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
     from conveyor.policy.rules import enforce
     from conveyor.stages.manifest import (
         check_edited_overlay,
-        image_name,
         kustomization_file_in,
-        repo_location,
     )
 
     config = load(config_path)
@@ -116,7 +114,7 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
     ref = enforce(image, config.policy)
     if ref.digest is None:
         raise PolicyError(image, "the digest is missing", hint="pass REF@sha256:<digest>")
-    name = image_name(config, env)
+    name = config.image_name(env_name)
     sha = ref.tag or ""
     message = gitops.message.format(
         environment=env_name,
@@ -131,7 +129,7 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
         check_edited_overlay(root, env.path, ref.name, digest, config.policy)
 
     result = update_manifest(
-        repo_location(config),
+        config.manifest_repo(),
         gitops.branch,
         [FileEdit(kustomization_file_in(env.path), ImageEdit.pin(name, ref))],
         message=message,

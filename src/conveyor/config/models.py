@@ -248,6 +248,29 @@ class Config(Model):
                 )
         return self
 
+    def manifest_repo(self) -> str:
+        """The manifest repository: a URL as written, a local path made absolute.
+
+        Raises:
+            ValueError: there is no ``[gitops]`` section.
+        """
+        if self.gitops is None:
+            raise ValueError("no [gitops] section")
+        repo = self.gitops.repo
+        if "://" in repo or repo.startswith("git@") or ":" in repo.split("/")[0]:
+            return repo
+        return str(self.resolve(repo))
+
+    def image_name(self, environment: str) -> str:
+        """The name ``environment``'s manifests give the app's image (``images[].name``).
+
+        ``image_name`` when set, else the application's name (``app.name``).
+        """
+        env = self.gitops.environments.get(environment) if self.gitops else None
+        if env is not None and env.image_name:
+            return env.image_name
+        return self.app.name
+
     def resolve(self, path: Path | str) -> Path:
         """A path from the file, made absolute against the file's directory."""
         p = Path(path)

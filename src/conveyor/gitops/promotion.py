@@ -94,9 +94,9 @@ def promote(
     _refuse_direct_production(target_env, target)
     environ = os.environ if env is None else env
     auth = GitAuth.from_env(gitops.token_env, environ)
-    source_name = source.image_name or config.app.name
-    target_name = target.image_name or config.app.name
-    entry = read_image(gitops.repo, gitops.branch, source.path, source_name, auth=auth)
+    source_name = config.image_name(source_env)
+    target_name = config.image_name(target_env)
+    entry = read_image(config.manifest_repo(), gitops.branch, source.path, source_name, auth=auth)
     if entry is None or not entry.digest:
         pinned = "pins no image" if entry is None else f"pins {entry.format()} without a digest"
         raise GitOpsError(
@@ -152,9 +152,11 @@ def rollback(
     _refuse_direct_production(environment, target)
     environ = os.environ if env is None else env
     auth = GitAuth.from_env(gitops.token_env, environ)
-    name = target.image_name or config.app.name
+    name = config.image_name(environment)
     limit = 50 if to_digest else steps + 1
-    history = image_history(gitops.repo, gitops.branch, target.path, name, auth=auth, limit=limit)
+    history = image_history(
+        config.manifest_repo(), gitops.branch, target.path, name, auth=auth, limit=limit
+    )
     if not history or history[0].image is None:
         raise GitOpsError(
             f"environment {environment!r} pins no image named {name!r} in {target.path}; "
@@ -249,7 +251,7 @@ def _propose(
     workdir: Path | None,
 ) -> Proposal:
     gitops = _gitops(config)
-    git = Git(gitops.repo, auth=auth)
+    git = Git(config.manifest_repo(), auth=auth)
     temp = Path(tempfile.mkdtemp(prefix="conveyor-promote-", dir=workdir))
     root = temp / "repo"
     try:
@@ -275,7 +277,7 @@ def _propose(
             return base
         if intent.target.promotion is Promotion.COMMIT:
             result = update_manifest(
-                gitops.repo,
+                config.manifest_repo(),
                 gitops.branch,
                 [FileEdit(relative, intent.edit)],
                 message=message,

@@ -243,10 +243,10 @@ def plan_details(ctx: DeliveryContext, stage: str) -> dict[str, str]:  # noqa: P
         env = config.stages.manifest.environment
         target = config.gitops.environments[env]
         return {
-            "repo": config.gitops.repo,
+            "repo": config.manifest_repo(),
             "branch": config.gitops.branch,
             "path": target.path,
-            "image": target.image_name or app.name,
+            "image": config.image_name(env),
             "sets": f"{config.registry.image}:{ctx.sha}@sha256:<pushed digest>",
         }
     if stage == "verify":

@@ -34,25 +34,11 @@ from conveyor.policy.workloads import check_images
 from conveyor.stages.context import DeliveryContext
 
 
-def repo_location(config: Config) -> str:
-    """The manifest repository: a URL as written, a local path made absolute."""
-    assert config.gitops is not None
-    repo = config.gitops.repo
-    if "://" in repo or repo.startswith("git@") or ":" in repo.split("/")[0]:
-        return repo
-    return str(config.resolve(Path(repo)))
-
-
 def environment(config: Config) -> tuple[str, EnvironmentConfig]:
     if config.gitops is None:
         raise ConfigError(None, "gitops", "is not configured; the manifest stage needs it")
     name = config.stages.manifest.environment
     return name, config.gitops.environments[name]
-
-
-def image_name(config: Config, env: EnvironmentConfig) -> str:
-    """The name the environment's manifests use for the app's image."""
-    return env.image_name or config.registry.image
 
 
 def commit_message(ctx: DeliveryContext, env_name: str, image: str) -> str:
@@ -119,7 +105,7 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
             f"'conveyor promote --to {env_name}'",
         )
     ref = parse(inputs["publish"]["image.ref"])
-    name = image_name(config, env)
+    name = config.image_name(env_name)
     edit = ImageEdit.pin(name, ref)
     kustomization = kustomization_file_in(env.path)
     assert ref.digest is not None
@@ -137,7 +123,7 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
 
     update = functools.partial(
         update_manifest,
-        repo_location(config),
+        config.manifest_repo(),
         config.gitops.branch,
         [FileEdit(kustomization, edit)],
         message=commit_message(ctx, env_name, inputs["publish"]["image.ref"]),
@@ -173,7 +159,7 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     branch = config.gitops.branch
     env_name, env = environment(config)
     auth = GitAuth(token=ctx.git_token) if ctx.git_token else None
-    git = Git(repo_location(config), auth=auth)
+    git = Git(config.manifest_repo(), auth=auth)
 
     def check() -> list[Violation]:
         with tempfile.TemporaryDirectory(prefix="conveyor-policy-", dir=ctx.workdir) as temp:

@@ -157,7 +157,7 @@ def test_a_real_failed_run_fails_the_step_and_its_reports_are_collected(
 
     markdown, outputs = run_summary(repo, env)
     assert "| build | failed | " in markdown
-    assert "| publish | skipped | 0.0s | 0 | dependency 'scan' was skipped |" in markdown
+    assert "| publish | skipped | 0.0s | 0 | dependency 'build' failed |" in markdown
     assert "Result: **failed**" in markdown
     assert f"Run: `{run_dir.name}` of `{summary['sha']}`" in markdown
     spans = [json.loads(line) for line in (run_dir / "spans.jsonl").read_text().splitlines()]

@@ -239,7 +239,7 @@ def test_podman_job_runs_collects_and_exits_with_conveyors_exit_code(
     summary = json.loads((reports / "summary.json").read_text())
     assert f"run {run_dir.name} of {summary['sha']}: failed\n" in out
     assert "  build: failed command failed with exit code 1: podman build" in out
-    assert "  publish: skipped dependency 'scan' was skipped\n" in out
+    assert "  publish: skipped dependency 'build' failed\n" in out
     spans = [json.loads(line) for line in (reports / "spans.jsonl").read_text().splitlines()]
     (trace_id,) = {s["trace_id"] for s in spans if s["name"] == "conveyor.run"}
     assert f"trace id: {trace_id}\n" in out

@@ -245,7 +245,7 @@ def test_failing_dockerfile_shows_command_exit_code_and_log_tail(world: World) -
     assert done.returncode == 1, done.stdout + done.stderr
     assert "build: failed" in done.stdout
     assert "scan: skipped (dependency 'build' failed)" in done.stdout
-    assert "publish: skipped (dependency 'scan' was skipped)" in done.stdout
+    assert "publish: skipped (dependency 'build' failed)" in done.stdout
     [line] = error_lines(done.stdout)
     assert "error in stage build: command failed with exit code" in line
     assert "podman build" in line

@@ -90,54 +90,22 @@ def update(
 
 def _update(env_name: str, image: str, config_path: Path | None) -> str:
     from conveyor.cli.common import load
-    from conveyor.errors import ConfigError, PolicyError
-    from conveyor.gitops.edit import FileEdit
+    from conveyor.errors import ConfigError
     from conveyor.gitops.git import GitAuth
-    from conveyor.gitops.kustomization import ImageEdit
-    from conveyor.gitops.update import Author, update_manifest
     from conveyor.policy.rules import enforce
-    from conveyor.stages.manifest import (
-        check_edited_overlay,
-        kustomization_file_in,
-    )
+    from conveyor.stages.manifest import pin_environment
 
     config = load(config_path)
     gitops = config.gitops
     if gitops is None:
         raise ConfigError(config.root, "gitops", "is not configured; add a [gitops] section")
-    env = gitops.environments.get(env_name)
-    if env is None:
+    if env_name not in gitops.environments:
         known = ", ".join(sorted(gitops.environments)) or "none defined"
         raise ConfigError(
             config.root, f"gitops.environments.{env_name}", f"does not exist (known: {known})"
         )
     ref = enforce(image, config.policy)
-    if ref.digest is None:
-        raise PolicyError(image, "the digest is missing", hint="pass REF@sha256:<digest>")
-    name = config.image_name(env_name)
-    sha = ref.tag or ""
-    message = gitops.message.format(
-        environment=env_name,
-        app=config.app.name,
-        sha=sha,
-        short_sha=sha[:12],
-        image=ref.format(),
-    )
-    digest = ref.digest
-
-    def verify(root: Path) -> None:
-        check_edited_overlay(root, env.path, ref.name, digest, config.policy)
-
-    result = update_manifest(
-        config.manifest_repo(),
-        gitops.branch,
-        [FileEdit(kustomization_file_in(env.path), ImageEdit.pin(name, ref))],
-        message=message,
-        author=Author(gitops.author_name, gitops.author_email),
-        auth=GitAuth.from_env(gitops.token_env),
-        max_attempts=gitops.max_push_attempts,
-        verify=verify,
-    )
+    result = pin_environment(config, env_name, ref, auth=GitAuth.from_env(gitops.token_env))
     if not result.changed:
         return f"{env_name}: already at {ref.format()}; nothing to commit"
     assert result.commit is not None

@@ -127,10 +127,35 @@ class Promotion(StrEnum):
     PULL_REQUEST = "pull-request"
 
 
+class FluxSetterConfig(Model):
+    """A YAML file whose values carry Flux ``# {"$imagepolicy": "ns:name[:tag|:name|:digest]"}``."""
+
+    file: str = Field(min_length=1)
+    policy: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*:[a-z0-9][a-z0-9.-]*$")
+
+
+class HelmValuesConfig(Model):
+    """A Helm values file whose image block (``repository``, ``tag``, ``digest``) is at ``key``."""
+
+    file: str = Field(min_length=1)
+    key: str = Field(default="image", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+
 class EnvironmentConfig(Model):
     path: str
     promotion: Promotion = Promotion.COMMIT
     image_name: str | None = None
+    kustomize: bool = True
+    flux_setters: list[FluxSetterConfig] = Field(default_factory=list)
+    helm_values: list[HelmValuesConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _edits_something(self) -> EnvironmentConfig:
+        if not self.kustomize and not self.flux_setters and not self.helm_values:
+            raise ValueError(
+                "kustomize = false and no flux_setters or helm_values: nothing would pin the image"
+            )
+        return self
 
 
 class ForgeConfig(Model):

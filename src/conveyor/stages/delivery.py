@@ -86,15 +86,16 @@ def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
             run_manifest,
             ("publish",),
             stages.manifest,
-            f"pin the digest in the {env} kustomization, commit, push",
+            f"pin the digest in {env}'s manifests, commit, push",
         )
-        add(
-            "policy",
-            run_policy,
-            ("manifest",),
-            stages.manifest,
-            f"render {env} and check every image against the policy",
-        )
+        if config.gitops.environments[env].kustomize:  # policy renders the kustomization
+            add(
+                "policy",
+                run_policy,
+                ("manifest",),
+                stages.manifest,
+                f"render {env} and check every image against the policy",
+            )
         if env in config.smoke:
             add(
                 "verify",

@@ -21,14 +21,13 @@ from pathlib import Path
 import anyio
 
 from conveyor.config.models import Config, EnvironmentConfig, PolicyConfig, Promotion
-from conveyor.errors import ConfigError, ManifestError
-from conveyor.gitops.edit import FileEdit
+from conveyor.errors import ConfigError, ManifestError, PolicyError
+from conveyor.gitops.environment import environment_edits
 from conveyor.gitops.git import Git, GitAuth
-from conveyor.gitops.kustomization import ImageEdit
 from conveyor.gitops.renderer import Renderer, render
-from conveyor.gitops.update import Author, update_manifest
+from conveyor.gitops.update import Author, UpdateResult, update_manifest
 from conveyor.pipeline.graph import Outputs, StageInputs
-from conveyor.policy.reference import parse
+from conveyor.policy.reference import ImageReference, parse
 from conveyor.policy.rules import Violation, raise_for
 from conveyor.policy.workloads import check_images
 from conveyor.stages.context import DeliveryContext
@@ -41,14 +40,16 @@ def environment(config: Config) -> tuple[str, EnvironmentConfig]:
     return name, config.gitops.environments[name]
 
 
-def commit_message(ctx: DeliveryContext, env_name: str, image: str) -> str:
-    assert ctx.config.gitops is not None
-    return ctx.config.gitops.message.format(
+def commit_message(config: Config, env_name: str, ref: ImageReference) -> str:
+    """``gitops.message`` filled in; the source SHA is the image's tag."""
+    assert config.gitops is not None
+    sha = ref.tag or ""
+    return config.gitops.message.format(
         environment=env_name,
-        app=ctx.config.app.name,
-        sha=ctx.sha,
-        short_sha=ctx.short_sha,
-        image=image,
+        app=config.app.name,
+        sha=sha,
+        short_sha=sha[:12],
+        image=ref.format(),
     )
 
 
@@ -86,51 +87,68 @@ def check_edited_overlay(
     raise_for(check_images(rendered, policy, source=overlay))
 
 
-async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
-    """Set the environment's image to the pushed digest; commit and push.
+def pin_environment(
+    config: Config,
+    env_name: str,
+    ref: ImageReference,
+    *,
+    auth: GitAuth | None,
+    render: Renderer = render,
+    workdir: Path | None = None,
+) -> UpdateResult:
+    """Pin ``env_name`` to ``ref`` in one race-safe commit: the ``manifest`` stage's work.
+
+    Every configured file is edited (kustomization, Flux setters, Helm values);
+    before the commit the edited overlay must render ``ref`` and pass the
+    policy.  Synchronous: call it from a worker thread.
 
     Raises:
-        ConfigError: the environment is promoted by pull request (use ``conveyor promote``).
+        ConfigError: the environment changes only through pull requests.
+        PolicyError: ``ref`` has no digest, or the environment breaks the policy.
         ManifestError, PushConflictError, PushRejectedError: the update could not land.
     """
-    config = ctx.config
     assert config.gitops is not None
-    env_name, env = environment(config)
+    env = config.gitops.environments[env_name]
     if env.promotion is not Promotion.COMMIT:
         raise ConfigError(
             None,
             f"gitops.environments.{env_name}.promotion",
             "is 'pull-request': this environment changes only through an approved pull request",
-            hint=f"point stages.manifest.environment at a commit environment and run "
-            f"'conveyor promote --to {env_name}'",
+            hint=f"use 'conveyor promote --to {env_name}' (a pull request), or point "
+            "stages.manifest.environment at a commit environment",
         )
-    ref = parse(inputs["publish"]["image.ref"])
-    name = config.image_name(env_name)
-    edit = ImageEdit.pin(name, ref)
-    kustomization = kustomization_file_in(env.path)
-    assert ref.digest is not None
+    digest = ref.digest
+    if digest is None:
+        raise PolicyError(ref.format(), "the digest is missing", hint="pass REF@sha256:<digest>")
 
     def verify(root: Path) -> None:
-        # update_manifest calls this in its worker thread: ctx.render may bridge to the loop
-        check_edited_overlay(
-            root,
-            env.path,
-            ref.name,
-            ref.digest,  # type: ignore[arg-type]
-            config.policy,
-            render=ctx.render,
-        )
+        # update_manifest calls this in its worker thread: render may bridge to the loop
+        if env.kustomize:
+            check_edited_overlay(root, env.path, ref.name, digest, config.policy, render=render)
 
-    update = functools.partial(
-        update_manifest,
+    return update_manifest(
         config.manifest_repo(),
         config.gitops.branch,
-        [FileEdit(kustomization, edit)],
-        message=commit_message(ctx, env_name, inputs["publish"]["image.ref"]),
+        environment_edits(config, env_name, ref),
+        message=commit_message(config, env_name, ref),
         author=Author(config.gitops.author_name, config.gitops.author_email),
-        auth=GitAuth(token=ctx.git_token) if ctx.git_token else None,
+        auth=auth,
         max_attempts=config.gitops.max_push_attempts,
         verify=verify,
+        workdir=workdir,
+    )
+
+
+async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+    """Pin the environment to the pushed digest (see :func:`pin_environment`)."""
+    env_name, _ = environment(ctx.config)
+    update = functools.partial(
+        pin_environment,
+        ctx.config,
+        env_name,
+        parse(inputs["publish"]["image.ref"]),
+        auth=GitAuth(token=ctx.git_token) if ctx.git_token else None,
+        render=ctx.render,
         workdir=ctx.workdir,
     )
     result = await anyio.to_thread.run_sync(update)
@@ -141,11 +159,6 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         "push.attempts": str(result.attempts),
         "previous": result.previous or "",
     }
-
-
-def kustomization_file_in(path: str) -> str:
-    """The kustomization's path in the repository; ``kustomization.yaml`` unless told."""
-    return f"{path.rstrip('/')}/kustomization.yaml"
 
 
 async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:

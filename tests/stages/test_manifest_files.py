@@ -93,7 +93,9 @@ async def test_kustomization_setters_and_values_change_in_one_commit(
         tmp_path,
         bare,
         f'[gitops.environments.staging]\npath = "{STAGING}"\n'
-        'flux_setters = [{ file = "clusters/staging/release.yaml", policy = "flux-system:hello" }]\n'
+        "flux_setters = [\n"
+        '  { file = "clusters/staging/release.yaml", policy = "flux-system:hello" },\n'
+        "]\n"
         'helm_values = [{ file = "charts/hello/values-staging.yaml", key = "backend.image" }]\n',
     )
     before = git("--git-dir", str(bare), "rev-parse", "main")

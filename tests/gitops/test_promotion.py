@@ -21,7 +21,7 @@ from promotion_repo import (
     make_remote,
 )
 
-from conveyor.config.models import Config
+from conveyor.config.models import Config, HelmValuesConfig
 from conveyor.errors import ConfigError, ForgeError, GitOpsError
 from conveyor.gitops.git import Git
 from conveyor.gitops.kustomization import ImageEntry
@@ -364,3 +364,36 @@ def test_only_promotion_branches_are_force_pushed(remote: Remote, tmp_path: Path
     assert promotion_branch("production", "hello") == BRANCH
     with pytest.raises(ConfigError, match="cannot be part of a git branch name"):
         promotion_branch("prod uction", "hello")
+
+
+def test_promotion_carries_the_environments_helm_values_in_the_same_pull_request(
+    manifests: Path, tmp_path: Path, github: GitHubApiDouble
+) -> None:
+    values = "charts/hello/values-production.yaml"
+    (manifests / "charts" / "hello").mkdir(parents=True)
+    (manifests / values).write_text(
+        "# production values\nimage:\n  repository: x/hello\n  tag: v0\n"
+    )
+    remote = make_remote(manifests, tmp_path)
+    config = make_config(remote, github.url)
+    assert config.gitops is not None
+    production = config.gitops.environments["production"].model_copy(
+        update={"helm_values": [HelmValuesConfig(file=values)]}
+    )
+    gitops = config.gitops.model_copy(
+        update={"environments": {**config.gitops.environments, "production": production}}
+    )
+    main_before = remote.sha()
+
+    promote(config.model_copy(update={"gitops": gitops}), "staging", "production", env=ENV)
+
+    assert remote.sha() == main_before
+    assert remote.image(BRANCH, PRODUCTION) == ImageEntry(
+        "hello", "myacr.azurecr.io/hello", SHA_A, DIGEST_A
+    )
+    assert remote.show(BRANCH, values) == (
+        "# production values\nimage:\n  repository: myacr.azurecr.io/hello\n"
+        f"  tag: {SHA_A}\n  digest: {DIGEST_A}"  # the git helper strips the last newline
+    )
+    changed = git("--git-dir", str(remote.bare), "diff", "--name-only", "main", BRANCH)
+    assert sorted(changed.splitlines()) == sorted([PRODUCTION, values])

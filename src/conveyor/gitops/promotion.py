@@ -29,8 +29,9 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from conveyor.config.models import Config, EnvironmentConfig, GitOpsConfig, Promotion
-from conveyor.errors import ConfigError, GitOpsError
+from conveyor.errors import ConfigError, GitOpsError, ManifestError
 from conveyor.gitops.edit import FileEdit
+from conveyor.gitops.environment import companion_edits, reference_of
 from conveyor.gitops.forge import Forge, forge_from_config
 from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.kustomization import (
@@ -262,6 +263,8 @@ def _propose(
         previous = find_image(text, intent.edit.name, relative)
         new_text = set_image(text, intent.edit, path=relative)
         image = intent.edit.resolve(previous)
+        # the environment's Flux setter and Helm values files follow the kustomization
+        companions = companion_edits(config, intent.environment, reference_of(image))
         message = commit_message(config, gitops, intent)
         author = Author(gitops.author_name, gitops.author_email)
         base = Proposal(
@@ -279,7 +282,7 @@ def _propose(
             result = update_manifest(
                 config.manifest_repo(),
                 gitops.branch,
-                [FileEdit(relative, intent.edit)],
+                [FileEdit(relative, intent.edit), *companions],
                 message=message,
                 author=author,
                 auth=auth,
@@ -306,7 +309,8 @@ def _propose(
             # asked first: a refused token or an unreachable forge stops before any push
             found = active.find_open(branch, gitops.branch)
             file.write_bytes(new_text.encode("utf-8"))
-            commit = git.commit(root, [relative], message, name=author.name, email=author.email)
+            paths = [relative, *apply_edits(root, companions)]
+            commit = git.commit(root, paths, message, name=author.name, email=author.email)
             commit = _push_promotion_branch(git, root, branch, gitops.branch, commit)
             if found is None:
                 pull = active.open(branch, gitops.branch, title, body)
@@ -370,3 +374,23 @@ def _push_promotion_branch(git: Git, root: Path, branch: str, base: str, commit:
 
 
 __all__ = ["BRANCH_PREFIX", "Proposal", "promote", "promotion_branch", "rollback"]
+
+
+def apply_edits(root: Path, edits: list[FileEdit]) -> list[str]:
+    """Apply ``edits`` to the work tree at ``root``; the paths that changed.
+
+    Raises:
+        ManifestError: a file is missing or malformed.
+    """
+    changed = []
+    for edit in edits:
+        path = root / PurePosixPath(edit.path)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except FileNotFoundError:
+            raise ManifestError(edit.path, "does not exist in the manifest repository") from None
+        new = edit.editor.apply(text, edit.path)
+        if new != text:
+            path.write_bytes(new.encode("utf-8"))
+            changed.append(edit.path)
+    return changed

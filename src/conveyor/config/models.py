@@ -92,11 +92,41 @@ def _default_fail_on() -> list[Severity]:
 
 
 class ScanStageConfig(StageOptions):
+    """``[stages.scan]``: Trivy on the image tarball, gated on severity.
+
+    ``image`` unset: the local ``trivy`` executable runs on this machine.
+    ``image`` set: Trivy runs in that image through the engine, its database
+    kept in the cache volume ``cache``.  ``env`` reaches Trivy either way
+    (``TRIVY_DB_REPOSITORY`` for a mirror, for instance).
+    """
+
     fail_on: list[Severity] = Field(default_factory=_default_fail_on)
     ignore_unfixed: bool = False
     ignore: list[IgnoreEntry] = Field(default_factory=list)
     trivy: str = "trivy"
     sarif: str = "trivy.sarif"
+    image: str | None = Field(default=None, min_length=1)
+    cache: str = Field(default="trivy-db", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("image")
+    @classmethod
+    def _pinned_image(cls, image: str | None) -> str | None:
+        if image is None or "@" in image:
+            return image
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        if tag in ("", "latest"):
+            raise ValueError(
+                f"{image!r} uses a mutable tag ({tag or 'none, which means latest'}); "
+                "pin a version (e.g. aquasec/trivy:0.69.1) or a digest"
+            )
+        return image
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        _check_env_names(list(env))
+        return env
 
 
 class PublishStageConfig(StageOptions):

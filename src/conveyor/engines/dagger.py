@@ -60,6 +60,11 @@ class DaggerEngine:
             whose runtime container reaches a started service's endpoint.
         ca_bundle: Extra CA certificates for the registry lookups of ``inspect_remote``.
         exclude: Patterns left out when host directories are uploaded.
+        module_workdir: Inside a module, its scratch working directory (the
+            runtime's current directory): local paths below it that are not
+            ``known_sources`` (files the core wrote, such as the image tarball
+            a Trivy container scans) are loaded with ``currentModule.workdir``,
+            since a module has no host to upload them from.
     """
 
     name = "dagger"
@@ -72,9 +77,10 @@ class DaggerEngine:
         service_access: ServiceAccess = "tunnel",
         ca_bundle: Path | None = None,
         exclude: Sequence[str] = chains.DEFAULT_EXCLUDE,
+        module_workdir: Path | None = None,
     ) -> None:
         self.client = client
-        self.sources = chains.Sources(client, known_sources, exclude)
+        self.sources = chains.Sources(client, known_sources, exclude, module_workdir)
         self.service_access = service_access
         self.ca_bundle = ca_bundle
         self._images: dict[str, list[dagger.Container]] = {}

@@ -41,13 +41,19 @@ class Sources:
     Inside a Dagger module the sources already are a ``dagger.Directory``
     (a function argument) that was also exported to a local path so the core
     can read its configuration; ``known`` maps that path back to the
-    directory, so the engine reuses it instead of uploading a copy.
+    directory, so the engine reuses it instead of uploading a copy.  Files the
+    core writes during the call (the image tarball the scanner reads) live in
+    the module's scratch working directory, which the runtime has no host
+    access to: below ``module_workdir`` they are loaded with
+    ``currentModule.workdir``.
 
     Args:
         client: The dagger-io client.
         known: Directories already in the engine, by the local path they were
             exported to.
         exclude: Patterns left out when a host directory is uploaded.
+        module_workdir: The module's scratch working directory as the runtime
+            sees it (its current directory); ``None`` outside a module.
     """
 
     def __init__(
@@ -55,10 +61,12 @@ class Sources:
         client: dagger.Client,
         known: Mapping[Path, dagger.Directory] | None = None,
         exclude: Sequence[str] = DEFAULT_EXCLUDE,
+        module_workdir: Path | None = None,
     ) -> None:
         self._client = client
         self._known = {path.resolve(): directory for path, directory in (known or {}).items()}
         self._exclude = list(exclude)
+        self._module_workdir = module_workdir.resolve() if module_workdir else None
 
     def directory(self, path: Path) -> dagger.Directory:
         """The Dagger directory holding the local directory ``path``."""
@@ -68,6 +76,9 @@ class Sources:
                 return directory
             if path.is_relative_to(root):
                 return directory.directory(path.relative_to(root).as_posix())
+        inside = self._in_module_workdir(path)
+        if inside is not None:
+            return self._client.current_module().workdir(inside, exclude=self._exclude)
         return self._client.host().directory(str(path), exclude=self._exclude)
 
     def file(self, path: Path) -> dagger.File:
@@ -76,7 +87,17 @@ class Sources:
         for root, directory in self._known.items():
             if path.is_relative_to(root):
                 return directory.file(path.relative_to(root).as_posix())
+        inside = self._in_module_workdir(path)
+        if inside is not None:
+            return self._client.current_module().workdir_file(inside)
         return self._client.host().file(str(path))
+
+    def _in_module_workdir(self, path: Path) -> str | None:
+        """``path`` relative to the module's working directory, if it is below it."""
+        root = self._module_workdir
+        if root is None or not path.is_relative_to(root):
+            return None
+        return path.relative_to(root).as_posix()
 
 
 def secret(client: dagger.Client, value: Secret) -> dagger.Secret:

@@ -154,6 +154,8 @@ class PodmanEngine:
             argv = [
                 self._podman, "run", "--rm", "--name", name, "--label", f"{LABEL}=run",
                 "--pull=missing",
+                # The command is the whole argv, as with Dagger's with_exec.
+                "--entrypoint", "",
                 "-v", f"{source}:{spec.workdir}:O,upperdir={upper},workdir={work}",
                 "-w", spec.workdir,
                 *env_args(spec.env, spec.secrets),

@@ -28,6 +28,10 @@ class CacheMount:
 class RunSpec:
     """Run ``command`` in ``image`` with ``source`` mounted at ``workdir``.
 
+    ``command`` is the whole argument vector: the image's entrypoint is not
+    applied (Dagger's ``with_exec`` default; Podman clears it), so a command
+    for an image whose entrypoint is ``trivy`` starts with ``trivy``.
+
     ``outputs`` are paths (relative to ``workdir``) copied back into
     ``export_dir`` after the command, whether it succeeded or not, so that
     test reports survive a failing test run.

@@ -1,9 +1,16 @@
-"""The ``scan`` stage: Trivy on the image tarball, gated on severity."""
+"""The ``scan`` stage: Trivy on the image tarball, gated on severity.
+
+Trivy runs where ``stages.scan.image`` says: unset, the local ``trivy``
+executable (``stages.scan.trivy``); set, that image through the engine, its
+database in the cache volume ``stages.scan.cache`` (the Dagger module's
+runtime and runners without Trivy need this).  Either way the same command
+line, gate and reports.
+"""
 
 from __future__ import annotations
 
 from conveyor.pipeline.graph import Outputs, StageInputs
-from conveyor.scan.trivy import scan_tarball
+from conveyor.scan.trivy import TARBALL_NAME, ScanOutcome, scan_in_container, scan_tarball
 from conveyor.stages.context import DeliveryContext, built_image
 
 
@@ -12,12 +19,30 @@ async def run_scan(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
 
     Raises:
         ScanGateError: findings at a blocking severity that no valid ignore entry covers.
+        CommandFailedError: Trivy itself failed (exit code and its stderr tail).
+        ToolMissingError: no image is configured and the local executable is missing.
     """
     options = ctx.config.stages.scan
     out = ctx.stage_dir("scan")
-    tarball = await ctx.engine.export_tarball(built_image(inputs["build"]), out / "image.tar")
-    outcome = await scan_tarball(tarball, out, options, executable=options.trivy, today=ctx.today)
-    tarball.unlink(missing_ok=True)  # large, and the published image is the artifact
+    image = built_image(inputs["build"])
+    tarball = await ctx.engine.export_tarball(image, out / TARBALL_NAME)
+    try:
+        outcome: ScanOutcome
+        if options.image is None:
+            outcome = await scan_tarball(
+                tarball, out, options, executable=options.trivy, today=ctx.today
+            )
+        else:
+            outcome = await scan_in_container(
+                ctx.engine,
+                tarball,
+                options,
+                image=options.image,
+                ca_bundle=ctx.config.run.ca_bundle,
+                today=ctx.today,
+            )
+    finally:
+        tarball.unlink(missing_ok=True)  # large, and the published image is the artifact
     gate = outcome.gate
     outputs = {
         "report": str(outcome.json_path),
@@ -27,7 +52,7 @@ async def run_scan(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         **{f"count.{severity.lower()}": str(n) for severity, n in gate.counts.items()},
     }
     (out / "summary.txt").write_text(outcome.summary())
-    error = gate.error(built_image(inputs["build"]).local_ref)
+    error = gate.error(image.local_ref)
     if error is not None:
         raise error
     return outputs

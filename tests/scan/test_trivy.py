@@ -13,15 +13,16 @@ import subprocess
 import sys
 import tarfile
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 
 from conveyor.config.models import IgnoreEntry, ScanStageConfig
+from conveyor.engines.port import CacheMount
 from conveyor.errors import CommandFailedError, ScanReportError, ToolMissingError
 from conveyor.scan.report import Severity
-from conveyor.scan.trivy import scan_tarball, trivy_argv
+from conveyor.scan.trivy import container_spec, scan_tarball, trivy_argv
 
 from .conftest import TRIVY_REPORTS
 
@@ -245,6 +246,87 @@ def test_argv_of_a_configured_stage() -> None:
         "--cache-dir",
         "/c",
     ]
+
+
+async def test_stage_env_reaches_the_local_trivy(tmp_path: Path, tarball: Path) -> None:
+    log = tmp_path / "from-stage-env.jsonl"
+    options = ScanStageConfig(
+        env={"TRIVY_DOUBLE_REPORT": str(TRIVY_REPORTS / "pip.json"), "TRIVY_DOUBLE_LOG": str(log)}
+    )
+
+    outcome = await scan_tarball(
+        tarball, tmp_path / "out", options, executable=str(TRIVY_DOUBLE), today=TODAY
+    )
+
+    assert len(sent(log)) == 1
+    assert outcome.gate.blocking_ids == ("CVE-2019-14806",)
+
+
+async def test_a_previous_report_is_removed_before_trivy_runs(
+    tmp_path: Path, double_log: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "trivy.json").write_text((TRIVY_REPORTS / "alpine-310.json").read_text())
+    not_a_tar = tmp_path / "image.tar"
+    not_a_tar.write_text("this is not an archive")
+
+    with pytest.raises(CommandFailedError):
+        await scan_tarball(not_a_tar, out, ScanStageConfig(), executable=str(TRIVY_DOUBLE))
+
+    assert not (out / "trivy.json").exists()
+    assert len(sent(double_log)) == 1
+
+
+def test_container_spec_mounts_the_tarballs_directory_and_the_db_cache(tmp_path: Path) -> None:
+    tarball = tmp_path / "scan" / "image.tar"
+    bundle = tmp_path / "ca.crt"
+    options = ScanStageConfig(
+        ignore_unfixed=True,
+        timeout=90,
+        cache="trivy-db-ci",
+        env={"TRIVY_DB_REPOSITORY": "mirror.example.com/trivy-db"},
+    )
+
+    spec = container_spec(
+        tarball, options, image="aquasec/trivy:0.69.1", severities=("HIGH",), ca_bundle=bundle
+    )
+
+    assert spec.image == "aquasec/trivy:0.69.1"
+    assert list(spec.command) == trivy_argv(
+        "trivy",
+        PurePosixPath("/scan/image.tar"),
+        PurePosixPath("/scan/trivy.json"),
+        options,
+        cache_dir=PurePosixPath("/root/.cache/trivy"),
+        severities=("HIGH",),
+    )
+    assert list(spec.command) == [
+        "trivy",
+        "image",
+        "--input",
+        "/scan/image.tar",
+        "--format",
+        "json",
+        "--output",
+        "/scan/trivy.json",
+        "--quiet",
+        "--scanners",
+        "vuln,secret",
+        "--severity",
+        "HIGH",
+        "--timeout",
+        "90s",
+        "--ignore-unfixed",
+        "--cache-dir",
+        "/root/.cache/trivy",
+    ]
+    assert (spec.source, spec.workdir) == (tmp_path / "scan", "/scan")
+    assert spec.caches == (CacheMount("trivy-db-ci", "/root/.cache/trivy"),)
+    assert spec.env == {"TRIVY_DB_REPOSITORY": "mirror.example.com/trivy-db"}
+    assert (spec.outputs, spec.export_dir) == (("trivy.json",), tmp_path / "scan")
+    assert spec.ca_bundle == bundle
+    assert spec.secrets == ()
 
 
 def run_double(*args: str, env: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,9 @@ publish address and its platform variants.
 
 from __future__ import annotations
 
+import json
 import re
+import tarfile
 from pathlib import Path
 
 import dagger
@@ -17,7 +19,8 @@ import graphql
 import pytest
 from dagger_query import DaggerApiDouble, ExecFailure, QueryFailure
 
-from conveyor.config.models import PolicyConfig
+from conveyor.config import load_config
+from conveyor.config.models import Config, PolicyConfig
 from conveyor.engines.dagger import DaggerEngine
 from conveyor.engines.port import (
     BuildSpec,
@@ -29,9 +32,12 @@ from conveyor.engines.port import (
     RunSpec,
     ServiceSpec,
 )
-from conveyor.errors import CommandFailedError, EngineError, PolicyError
+from conveyor.errors import CommandFailedError, EngineError, PolicyError, ScanGateError
 from conveyor.policy.rules import enforce
 from conveyor.secrets import Secret
+from conveyor.stages.build import run_build
+from conveyor.stages.context import DeliveryContext
+from conveyor.stages.scan import run_scan
 
 SHA = "3f2a9c1d4e5b6a7980123456789abcdef0123456"
 TOKEN = Secret("PIP_TOKEN", "tok-Very-Secret-42")
@@ -366,6 +372,155 @@ async def test_service_inside_a_module_answers_on_its_own_endpoint(tmp_path: Pat
     assert double.calls("endpoint") == [{"port": 8080}]
     assert len(double.calls("start")) == 1
     assert len(double.calls("stop")) == 1
+
+
+TRIVY_IMAGE = "aquasec/trivy:0.69.1"
+TRIVY_REPORT = Path(__file__).parents[1] / "scan" / "resources" / "trivy" / "debian-buster.json"
+
+
+def exported_files(node: graphql.FieldNode) -> str:
+    """Answer ``export`` as the engine would: write what the exported path should hold.
+
+    The image tarball (``asTarball``) becomes a small tar archive; Trivy's
+    report (``/scan/trivy.json`` of the exec) is the recorded real report.
+    """
+    (path,) = (
+        str(graphql.value_from_ast_untyped(arg.value))
+        for arg in node.arguments or ()
+        if arg.name.value == "path"
+    )
+    dest = Path(path)
+    if dest.name == "image.tar":
+        with tarfile.open(dest, "w") as tar:
+            tar.addfile(tarfile.TarInfo("oci-layout"))
+    elif dest.name == "trivy.json":
+        dest.write_text(TRIVY_REPORT.read_text())
+    return path
+
+
+def scan_config(root: Path) -> Config:
+    """An app whose scan runs Trivy's image (``stages.scan.image``)."""
+    root.mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "conveyor.toml").write_text(
+        '[app]\nname = "hello"\n\n'
+        '[registry]\nhost = "registry.example.com"\nrepository = "hello"\n\n'
+        f'[stages.scan]\nimage = "{TRIVY_IMAGE}"\n'
+    )
+    return load_config(root / "conveyor.toml", env={})
+
+
+@pytest.mark.anyio
+async def test_scan_runs_trivys_image_on_the_tarball_with_the_db_in_a_cache_volume(
+    tmp_path: Path,
+) -> None:
+    double = DaggerApiDouble(
+        answers={"exitCode": 0, "stdout": "", "stderr": "", "export": exported_files}
+    )
+    engine = DaggerEngine(double.client())
+    ctx = DeliveryContext(scan_config(tmp_path / "app"), engine, SHA, tmp_path / "artifacts")
+    scan_dir = ctx.artifacts / "scan"
+    built = await run_build(ctx, {})
+
+    with pytest.raises(ScanGateError) as caught:
+        await run_scan(ctx, {"build": built})
+
+    assert caught.value.blocking == ("CVE-2019-18224",)
+    # The tarball: the built image as an archive, exported into the scan directory...
+    assert len(double.calls("asTarball")) == 1
+    assert double.calls("export")[0] == {"path": str(scan_dir / "image.tar")}
+    # ...which is mounted in Trivy's image at /scan, the DB cache volume beside it.
+    assert {"address": TRIVY_IMAGE} in double.calls("from")
+    (mount,) = double.calls("withMountedDirectory")
+    assert mount["path"] == "/scan"
+    assert double.made_by(mount["source"], "host")
+    assert f'path: "{scan_dir}"' in double.ids[mount["source"]]
+    assert double.calls("withWorkdir") == [{"path": "/scan"}]
+    (cache,) = double.calls("withMountedCache")
+    assert cache["path"] == "/root/.cache/trivy"
+    assert 'cacheVolume(key: "trivy-db")' in double.ids[cache["cache"]]
+    assert double.calls("withExec") == [
+        {
+            "args": [
+                "trivy",
+                "image",
+                "--input",
+                "/scan/image.tar",
+                "--format",
+                "json",
+                "--output",
+                "/scan/trivy.json",
+                "--quiet",
+                "--scanners",
+                "vuln,secret",
+                "--severity",
+                "UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL",
+                "--timeout",
+                "1800s",
+                "--cache-dir",
+                "/root/.cache/trivy",
+            ],
+            "expect": "ANY",
+        }
+    ]
+    # Trivy's report comes back out of the container and is gated and turned into SARIF.
+    assert {"path": "/scan/trivy.json"} in double.calls("file")
+    assert double.calls("export")[1] == {"path": str(scan_dir / "trivy.json")}
+    sarif = json.loads((scan_dir / "trivy.sarif").read_text())
+    assert [r["ruleId"] for r in sarif["runs"][0]["results"]] == [
+        "CVE-2019-18276",
+        "CVE-2019-18224",
+    ]
+    assert not (scan_dir / "image.tar").exists()
+
+
+@pytest.mark.anyio
+async def test_scan_in_a_module_loads_the_scan_directory_from_the_module_workdir(
+    tmp_path: Path,
+) -> None:
+    double = DaggerApiDouble(
+        answers={"exitCode": 0, "stdout": "", "stderr": "", "export": exported_files}
+    )
+    client = double.client()
+    config = scan_config(tmp_path / "source")
+    source = client.git("https://example.com/app.git").head().tree()
+    engine = DaggerEngine(client, known_sources={config.root: source}, module_workdir=tmp_path)
+    ctx = DeliveryContext(config, engine, SHA, tmp_path / "artifacts")
+    built = await run_build(ctx, {})
+
+    with pytest.raises(ScanGateError):
+        await run_scan(ctx, {"build": built})
+
+    # No host in a module: the tarball's directory comes from currentModule.workdir.
+    assert double.calls("host") == []
+    (mount,) = double.calls("withMountedDirectory")
+    assert mount["path"] == "/scan"
+    assert double.made_by(mount["source"], "currentModule")
+    assert 'path: "artifacts/scan"' in double.ids[mount["source"]]
+
+
+@pytest.mark.anyio
+async def test_a_failing_trivy_container_is_a_command_failure(tmp_path: Path) -> None:
+    double = DaggerApiDouble(
+        answers={
+            "exitCode": 1,
+            "stdout": "",
+            "stderr": "FATAL\tinit error: DB error: failed to download vulnerability DB",
+            "export": exported_files,
+        },
+        failures=[QueryFailure('path: "/scan/trivy.json"', "lstat /scan/trivy.json: no such file")],
+    )
+    engine = DaggerEngine(double.client())
+    ctx = DeliveryContext(scan_config(tmp_path / "app"), engine, SHA, tmp_path / "artifacts")
+    built = await run_build(ctx, {})
+
+    with pytest.raises(CommandFailedError) as caught:
+        await run_scan(ctx, {"build": built})
+
+    assert caught.value.exit_code == 1
+    assert caught.value.command[:2] == ("trivy", "image")
+    assert "failed to download vulnerability DB" in str(caught.value)
+    assert not (ctx.artifacts / "scan" / "trivy.json").exists()
 
 
 @pytest.mark.anyio

@@ -164,6 +164,9 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
         known_sources={config.root: call.source},
         service_access="direct",
         ca_bundle=config.run.ca_bundle,
+        # the runtime has no host: files the stages write (the scan's tarball)
+        # are read back through currentModule.workdir
+        module_workdir=await scratch("."),
     )
     ctx = DeliveryContext(
         config=config,

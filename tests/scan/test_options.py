@@ -59,9 +59,19 @@ def test_a_mutable_image_tag_is_refused_naming_the_field(
     path = _write(tmp_path, MINIMAL + f'\n[stages.scan]\nimage = "{image}"\n')
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
-    text = str(info.value)
-    assert text.startswith(f"{path}: stages.scan.image: ")
-    assert f"{image!r} uses a mutable tag ({tag}); pin a version" in text
+    assert str(info.value).startswith(
+        f"{path}: stages.scan.image {image!r} uses a mutable tag ({tag}); pin a version"
+    )
+
+
+def test_a_tag_the_policy_calls_mutable_is_refused_too(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        MINIMAL + '\n[stages.scan]\nimage = "aquasec/trivy:stable"\n'
+        '\n[policy]\nmutable_tags = ["stable"]\n',
+    )
+    with pytest.raises(ConfigError, match=r"'aquasec/trivy:stable' uses a mutable tag \(stable\)"):
+        load_config(path, env={})
 
 
 @pytest.mark.parametrize(

@@ -109,19 +109,6 @@ class ScanStageConfig(StageOptions):
     cache: str = Field(default="trivy-db", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     env: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("image")
-    @classmethod
-    def _pinned_image(cls, image: str | None) -> str | None:
-        if image is None or "@" in image:
-            return image
-        tag = image.rsplit("/", 1)[-1].partition(":")[2]
-        if tag in ("", "latest"):
-            raise ValueError(
-                f"{image!r} uses a mutable tag ({tag or 'none, which means latest'}); "
-                "pin a version (e.g. aquasec/trivy:0.69.1) or a digest"
-            )
-        return image
-
     @field_validator("env")
     @classmethod
     def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
@@ -280,14 +267,19 @@ class Config(Model):
     root: Path = Path(".")
 
     @model_validator(mode="after")
-    def _no_mutable_test_image(self) -> Config:
-        test = self.stages.test
-        if test is not None and "@" not in test.image:
-            last = test.image.rsplit("/", 1)[-1]
-            tag = last.partition(":")[2] or None
-            if tag is None or tag in {"latest", *self.policy.mutable_tags}:
+    def _no_mutable_images(self) -> Config:
+        mutable = {"latest", *self.policy.mutable_tags}
+        images = {
+            "stages.test.image": self.stages.test.image if self.stages.test else None,
+            "stages.scan.image": self.stages.scan.image,
+        }
+        for field, image in images.items():
+            if image is None or "@" in image:
+                continue
+            tag = image.rsplit("/", 1)[-1].partition(":")[2]
+            if not tag or tag in mutable:
                 raise ValueError(
-                    f"stages.test.image {test.image!r} uses a mutable tag "
+                    f"{field} {image!r} uses a mutable tag "
                     f"({tag or 'none, which means latest'}); pin a version or a digest"
                 )
         return self

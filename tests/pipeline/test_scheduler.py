@@ -58,8 +58,11 @@ async def test_ready_stages_run_concurrently_within_capacity() -> None:
     result = await run_pipeline(Pipeline(stages), capacity=3)
     assert result.ok
     assert probe.peak == 3
-    # six 50 ms stages, three at a time: two waves, far less than 300 ms serial
-    assert result.duration < 0.25
+    # six stages, three at a time: each of the last three started after one of the first ended
+    starts = [e for e in probe.events if e.startswith("start")]
+    assert probe.events.index(starts[3]) > probe.events.index(
+        next(e for e in probe.events if e.startswith("end"))
+    )
 
 
 async def test_outputs_flow_to_dependents() -> None:

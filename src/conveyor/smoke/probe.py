@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
@@ -88,6 +89,7 @@ async def probe_version(
     request_timeout: float = 10,
     verify: ssl.SSLContext | str | bool = True,
     client: httpx.AsyncClient | None = None,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> ProbeResult:
     """GET ``url`` until it serves ``expected`` or ``deadline`` seconds have passed.
 
@@ -101,6 +103,7 @@ async def probe_version(
         request_timeout: Longest a single request may take.
         verify: TLS verification for httpx (a CA bundle path for private CAs).
         client: An httpx client to use instead of a new one (not closed here).
+        sleep: How to wait between attempts (tests pass a recorder).
 
     Returns:
         The matching answer and how long it took.
@@ -146,5 +149,5 @@ async def probe_version(
             now = anyio.current_time()
             if now >= end:
                 raise SmokeError(shown, expected, Redactor()(last), now - start)
-            await anyio.sleep(min(wait, end - now))
+            await sleep(min(wait, end - now))
             wait = min(wait * backoff, max_interval)

@@ -156,7 +156,7 @@ def update_manifest(
     message: str,
     author: Author | None = None,
     auth: GitAuth | None = None,
-    max_attempts: int = 8,
+    max_attempts: int = 20,
     backoff: Backoff | None = None,
     push_branch: str | None = None,
     verify: Callable[[Path], None] | None = None,

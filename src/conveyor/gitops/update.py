@@ -4,7 +4,7 @@ API (synchronous; wrap with ``anyio.to_thread.run_sync``)::
 
     update_manifest(
         repo, branch, edits, *, message, author=Author(), auth=None,
-        max_attempts=8, backoff=Backoff(), push_branch=None, verify=None,
+        max_attempts=20, backoff=Backoff(), push_branch=None, verify=None,
         workdir=None, sleep=time.sleep,
     ) -> UpdateResult
 

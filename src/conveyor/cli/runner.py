@@ -128,7 +128,7 @@ async def run_delivery(
                 on_failure=on_failure,
                 run_id=run_id,
             )
-    return report(result, pipeline.order, console, redactor, live=live)
+    return report(result, pipeline.order, console, redactor, live=live, run_dir=run_dir)
 
 
 def report(
@@ -138,14 +138,22 @@ def report(
     redactor: Redactor,
     *,
     live: bool,
+    run_dir: Path,
 ) -> int:
-    """Print the final table (plain mode) and the first failure; the exit code."""
+    """Print the final table (plain mode), where the reports are, the first failure; the code."""
     if not live:
         console.print(
             result_table(
                 order, {r.name: r for r in result.results}, {}, title=f"run {result.run_id}"
             )
         )
+    where = os.path.relpath(run_dir / "artifacts")
+    console.print(
+        f"reports in {where} (summary.json); timeline: conveyor trace show {result.run_id}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
     failure = result.first_failure
     if failure is None:
         if not result.ok:

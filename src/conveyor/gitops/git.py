@@ -4,7 +4,9 @@ API:
     ``GitAuth(token=Secret|None, username="x-access-token", ssh_key=Path|None,
     known_hosts=Path|None)`` says how to authenticate; ``GitAuth.from_env(name)``
     reads the token from the environment.
-    ``Git(remote, auth=...)`` runs commands for one remote: ``clone``,
+    ``Git(remote, auth=...)`` runs commands for one remote: ``clone`` (also
+    without a checkout), ``sparse_checkout``/``sparse_disable``/``checkout``,
+    ``objects`` (batched reads from the object store, no work tree needed),
     ``fetch``, ``reset_hard``, ``commit``, ``push`` (returns
     :class:`PushOutcome`), ``rev_parse``, ``status``, ``run``.
 
@@ -24,7 +26,7 @@ import os
 import shlex
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -142,6 +144,14 @@ class GitAuth:
                 ]
             env["GIT_SSH_COMMAND"] = shlex.join(command)
         return env
+
+
+@dataclass(frozen=True)
+class GitObject:
+    """One object read from the object store: its type and raw content."""
+
+    type: str
+    data: bytes
 
 
 class PushOutcome(StrEnum):
@@ -272,12 +282,56 @@ class Git:
 
     # -- operations ------------------------------------------------------------
 
-    def clone(self, destination: Path, branch: str, *, depth: int | None = 1) -> None:
-        """Clone only ``branch`` (shallow when ``depth``) into ``destination``."""
+    def clone(
+        self, destination: Path, branch: str, *, depth: int | None = 1, checkout: bool = True
+    ) -> None:
+        """Clone only ``branch`` (shallow when ``depth``) into ``destination``.
+
+        With ``checkout=False`` no file is written to the work tree: read the
+        objects with :meth:`objects`, or choose the paths with
+        :meth:`sparse_checkout` and then :meth:`checkout`.
+        """
         args = ["clone", "--quiet", "--single-branch", "--branch", branch, "--no-tags"]
         if depth is not None:
             args += ["--depth", str(depth)]
+        if not checkout:
+            args.append("--no-checkout")
         self.run([*args, "--", self.remote, str(destination)], branch=branch)
+
+    def sparse_checkout(self, cwd: Path, directories: Iterable[str]) -> None:
+        """Limit the work tree to ``directories`` (cone mode: each one with all it holds).
+
+        Files directly in the repository root and in the directories' parents
+        are part of every cone.  Takes effect at once in a checked-out clone,
+        at the next :meth:`checkout` in one cloned without a checkout; a later
+        :meth:`reset_hard` keeps the limit.
+        """
+        listed = "".join(f"{d}\n" for d in sorted(set(directories)))
+        self.run(["sparse-checkout", "set", "--cone", "--stdin"], cwd=cwd, stdin=listed)
+
+    def sparse_disable(self, cwd: Path) -> None:
+        """Check out every file again (local changes to checked-out files are kept)."""
+        self.run(["sparse-checkout", "disable"], cwd=cwd)
+
+    def checkout(self, cwd: Path) -> None:
+        """Write the current branch's files (within the sparse limit, if any) to the work tree."""
+        self.run(["checkout", "--quiet"], cwd=cwd)
+
+    def objects(self, cwd: Path, names: Sequence[str]) -> list[GitObject | None]:
+        """Read objects by name (``REV:PATH``, a SHA...) in one ``git cat-file --batch``.
+
+        Returns:
+            One entry per name, in order: the object, or ``None`` when there is
+            no such object (or the name cannot be asked: it holds a newline).
+        """
+        asked = [name for name in names if "\n" not in name]
+        if not asked:
+            return [None] * len(names)
+        out = self.run(
+            ["cat-file", "--batch"], cwd=cwd, stdin="".join(f"{n}\n" for n in asked)
+        ).stdout
+        found = iter(_batch_objects(out.encode("utf-8", "surrogateescape")))
+        return [next(found) if "\n" not in name else None for name in names]
 
     def fetch(self, cwd: Path, branch: str, *, depth: int | None = 1) -> str:
         """Fetch the tip of ``branch``; returns its commit."""
@@ -387,6 +441,23 @@ class Git:
         if done.returncode != 0:
             raise self.error(shown, done.returncode, done.stderr, branch=branch)
         return PushOutcome.PUSHED
+
+
+def _batch_objects(data: bytes) -> list[GitObject | None]:
+    """Split ``git cat-file --batch`` output (``None`` for a missing object)."""
+    objects: list[GitObject | None] = []
+    at = 0
+    while at < len(data):
+        header_end = data.index(b"\n", at)
+        header = data[at:header_end].decode("utf-8", "replace").split()
+        if header[-1] in ("missing", "ambiguous"):
+            objects.append(None)
+            at = header_end + 1
+            continue
+        kind, size = header[-2], int(header[-1])
+        objects.append(GitObject(kind, data[header_end + 1 : header_end + 1 + size]))
+        at = header_end + 1 + size + 1
+    return objects
 
 
 def _last_line(text: str) -> str:

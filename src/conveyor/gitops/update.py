@@ -5,7 +5,7 @@ API (synchronous; wrap with ``anyio.to_thread.run_sync``)::
     update_manifest(
         repo, branch, edits, *, message, author=Author(), auth=None,
         max_attempts=20, backoff=Backoff(), push_branch=None, verify=None,
-        workdir=None, sleep=time.sleep,
+        workdir=None, sleep=time.sleep, sparse=None,
     ) -> UpdateResult
 
     read_image(repo, branch, path, name, *, auth=None) -> ImageEntry | None
@@ -13,6 +13,10 @@ API (synchronous; wrap with ``anyio.to_thread.run_sync``)::
         -> list[HistoryEntry]
 
 ``update_manifest`` shallow-clones the one branch into a temporary directory,
+checking out only what the update needs (a sparse, cone-mode checkout: the
+edited files' directories, plus the kustomize closure of each directory named
+in ``sparse``; see :mod:`conveyor.gitops.closure`), so an update in a
+repository of thousands of apps writes tens of files.  It
 applies every :class:`~conveyor.gitops.edit.FileEdit`, and - unless nothing
 changed (no empty commits) - makes one commit and pushes it.  When the push is
 refused as non-fast-forward it fetches the new tip, resets to it, re-applies
@@ -37,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from conveyor.errors import ManifestError, PushConflictError, PushRejectedError
+from conveyor.gitops.closure import kustomize_dirs
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.git import Git, GitAuth, PushOutcome
 from conveyor.gitops.kustomization import (
@@ -162,8 +167,18 @@ def update_manifest(
     verify: Callable[[Path], None] | None = None,
     workdir: Path | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    sparse: Sequence[str] | None = None,
 ) -> UpdateResult:
     """Apply ``edits`` to ``branch`` of ``repo`` in one commit and push it race-safely.
+
+    The work tree holds only the directories of the edited files, plus - when
+    ``sparse`` names directories - what rendering each of them with kustomize
+    reads (its closure, computed from the object store before any checkout).
+    Without ``sparse`` but with a ``verify`` callback every file is checked
+    out, as ``verify`` may read anything.  If ``verify`` raises
+    :class:`ManifestError` with a sparse work tree, every file is checked out
+    and ``verify`` runs once more: a layout the closure misses costs time,
+    never a wrong failure.
 
     Args:
         repo: URL or path of the manifest repository.
@@ -180,6 +195,10 @@ def update_manifest(
             commit; raise a :class:`ConveyorError` to abandon the update.
         workdir: Where to make the temporary clone (system temp by default).
         sleep: The wait function (tests pass a recorder).
+        sparse: Directories (relative to the repository root) that ``verify``
+            needs besides the edited files' own, each with its kustomize
+            closure - e.g. the environment's overlay that ``verify`` renders.
+            ``[]``: only the edited files' directories.
 
     Returns:
         The commit pushed (or ``None`` when the edits changed nothing).
@@ -199,8 +218,14 @@ def update_manifest(
     git = Git(repo, auth=auth)
     temp = Path(tempfile.mkdtemp(prefix="conveyor-manifests-", dir=workdir))
     root = temp / "repo"
+    # with a verify callback and no word on what it reads, it may read anything
+    tree = None if sparse is None and verify is not None else _SparseTree(git, root, edits, sparse)
     try:
-        git.clone(root, branch, depth=1)
+        if tree is None:
+            git.clone(root, branch, depth=1)
+        else:
+            git.clone(root, branch, depth=1, checkout=False)
+            tree.limit()
         originals = tuple(
             edit.editor.current(_read(root, edit, git.shown_remote, branch), edit.path)
             for edit in edits
@@ -209,7 +234,7 @@ def update_manifest(
         for attempt in range(1, max_attempts + 1):
             changed = _apply(root, edits, originals, git.shown_remote, branch)
             if verify is not None:
-                verify(root)
+                _verify(verify, root, tree)
             # the edits know whether they changed a byte: no 'git status' over a big tree
             if not changed:
                 return UpdateResult(None, False, attempt, previous, originals, target)
@@ -227,7 +252,9 @@ def update_manifest(
                 break
             sleep(backoff.delay(attempt))
             tip = git.fetch(root, target if push_branch else branch, depth=1)
-            git.reset_hard(root, tip)
+            git.reset_hard(root, tip)  # keeps the sparse limit
+            if tree is not None:
+                tree.follow()
         raise PushRejectedError(
             git.shown_remote,
             target,
@@ -236,6 +263,60 @@ def update_manifest(
         )
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+
+
+class _SparseTree:
+    """The sparse checkout of one update: what it holds, and the way back to every file."""
+
+    def __init__(
+        self, git: Git, root: Path, edits: Sequence[FileEdit], sparse: Sequence[str] | None
+    ) -> None:
+        self.git = git
+        self.root = root
+        self.own = {str(PurePosixPath(edit.path).parent) for edit in edits}
+        self.sparse = tuple(sparse or ())
+        self.directories: set[str] = set()
+        self.active = True
+
+    def _needed(self) -> set[str]:
+        needed = set(self.own)
+        for directory in self.sparse:
+            needed |= kustomize_dirs(self.git, self.root, directory)
+        # files in the root come with every cone; "." and "" would mean everything
+        return {d for d in needed if d not in ("", ".")}
+
+    def limit(self) -> None:
+        """Right after a clone without checkout: check out only what is needed."""
+        self.directories = self._needed()
+        self.git.sparse_checkout(self.root, self.directories)
+        self.git.checkout(self.root)
+
+    def follow(self) -> None:
+        """After a reset to a new tip: widen or narrow to what that tip needs."""
+        if not self.active or not self.sparse:
+            return  # the edited files' directories do not move
+        needed = self._needed()
+        if needed != self.directories:
+            self.directories = needed
+            self.git.sparse_checkout(self.root, needed)
+
+    def widen(self) -> bool:
+        """Check out every file; ``False`` when that was already so."""
+        if not self.active:
+            return False
+        self.git.sparse_disable(self.root)
+        self.active = False
+        return True
+
+
+def _verify(verify: Callable[[Path], None], root: Path, tree: _SparseTree | None) -> None:
+    try:
+        verify(root)
+    except ManifestError:
+        # a render may have missed a file the closure did not follow: try with all of them
+        if tree is None or not tree.widen():
+            raise
+        verify(root)
 
 
 def _kustomization_path(root: Path, path: str) -> str:

@@ -1,0 +1,172 @@
+"""The directories a kustomization needs to render, read from the object store.
+
+API::
+
+    kustomize_dirs(git, root, directory, *, rev="HEAD") -> set[str]
+
+A sparse clone checks out only these directories (see
+:func:`conveyor.gitops.update.update_manifest`), so rendering an overlay in a
+2,000-app manifest repository writes tens of files, not thousands.  The
+kustomization files are read with ``git cat-file --batch`` from a clone that
+has no work tree yet, one batch per level of the walk.
+
+Followed from every kustomization reached: ``resources``, ``bases`` and
+``components`` (directories are walked in turn, files bring their
+directory), and the files named by ``patches[].path``,
+``patchesStrategicMerge``, ``patchesJson6902[].path``,
+``configMapGenerator``/``secretGenerator`` ``files``/``envs``/``env``,
+``crds``, ``configurations``, ``openapi.path``, ``replacements[].path``,
+``transformers``/``generators``/``validators`` and ``helmGlobals.chartHome``.
+Remote targets (URLs, ``git@...``, anything not in the tree) and paths that
+leave the repository are ignored.  Not followed: symbolic links (a link's
+target directory is not added).  A layout this misses is caught by the
+caller, which renders again with every file (see ``update_manifest``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from conveyor.gitops.git import Git
+from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES
+
+# entries that are a file or a kustomization directory
+_TARGETS = ("resources", "bases", "components")
+# lists of file paths (or of inline YAML, which is told apart by its newline)
+_FILE_LISTS = (
+    "patchesStrategicMerge",
+    "crds",
+    "configurations",
+    "transformers",
+    "generators",
+    "validators",
+)
+# lists of mappings whose "path" names a file
+_PATH_ITEMS = ("patches", "patchesJson6902", "replacements")
+_GENERATORS = ("configMapGenerator", "secretGenerator")
+
+
+def kustomize_dirs(git: Git, root: Path, directory: str, *, rev: str = "HEAD") -> set[str]:
+    """The directories of ``rev`` that rendering the kustomization in ``directory`` reads.
+
+    Args:
+        git: Runs git in the clone.
+        root: The clone (a work tree is not needed).
+        directory: The kustomization's directory, relative to the repository root.
+        rev: The commit to read.
+
+    Returns:
+        Repository-relative directories (``""`` is the root): ``directory``
+        itself, every local kustomization directory it reaches and the
+        directory of every local file they name.  A directory that holds no
+        kustomization (or does not exist) is returned as it is, alone.
+    """
+    start = _normal("", directory)
+    if start is None:
+        return set()
+    needed = {start}
+    walked: set[str] = set()
+    pending = [start]
+    while pending:
+        walked.update(pending)
+        references: set[str] = set()
+        for base, text in zip(pending, _kustomizations(git, root, rev, pending), strict=True):
+            if text is not None:
+                references.update(_references(base, text))
+        references -= walked
+        kinds = git.objects(root, [f"{rev}:{path}" for path in sorted(references)])
+        pending = []
+        for path, found in zip(sorted(references), kinds, strict=True):
+            if found is None:
+                continue  # not in the tree: remote, or kustomize will report it
+            if found.type == "tree":
+                needed.add(path)
+                pending.append(path)
+            elif found.type == "blob":
+                needed.add(posixpath.dirname(path))
+    return needed
+
+
+def _kustomizations(git: Git, root: Path, rev: str, directories: list[str]) -> list[str | None]:
+    """The kustomization text of each directory (``None``: none, or not UTF-8)."""
+    names = [
+        f"{rev}:{posixpath.join(d, name)}" for d in directories for name in KUSTOMIZATION_NAMES
+    ]
+    found = git.objects(root, names)
+    texts: list[str | None] = []
+    for at in range(0, len(found), len(KUSTOMIZATION_NAMES)):
+        blobs = [o for o in found[at : at + len(KUSTOMIZATION_NAMES)] if o and o.type == "blob"]
+        try:
+            texts.append(blobs[0].data.decode("utf-8") if blobs else None)
+        except UnicodeDecodeError:
+            texts.append(None)
+    return texts
+
+
+def _references(base: str, text: str) -> Iterator[str]:
+    """Repository-relative paths a kustomization in ``base`` names (local ones only)."""
+    try:
+        document = YAML(typ="safe", pure=True).load(text)
+    except YAMLError:
+        return  # kustomize will say what is wrong with it
+    if not isinstance(document, Mapping):
+        return
+    for raw in _named(document):
+        path = _normal(base, raw)
+        if path is not None:
+            yield path
+
+
+def _named(document: Mapping[str, Any]) -> Iterator[str]:
+    for key in (*_TARGETS, *_FILE_LISTS):
+        yield from _strings(document.get(key))
+    for key in _PATH_ITEMS:
+        for item in _items(document.get(key)):
+            yield from _strings(item.get("path"))
+    for key in _GENERATORS:
+        for item in _items(document.get(key)):
+            for entry in _strings(item.get("files")):
+                # "key=path" or "path", split as kustomize splits it
+                yield entry.partition("=")[2] if "=" in entry else entry
+            yield from _strings(item.get("envs"))
+            yield from _strings(item.get("env"))
+    for key, field in (("openapi", "path"), ("helmGlobals", "chartHome")):
+        value = document.get(key)
+        if isinstance(value, Mapping):
+            yield from _strings(value.get(field))
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        yield from (v for v in value if isinstance(v, str))
+
+
+def _items(value: object) -> Iterator[Mapping[str, Any]]:
+    if isinstance(value, list):
+        yield from (v for v in value if isinstance(v, Mapping))
+
+
+def _normal(base: str, reference: str) -> str | None:
+    """``reference`` relative to the repository root, or ``None`` if it is not a local path."""
+    reference = reference.strip()
+    if (
+        not reference
+        or "\n" in reference
+        or "://" in reference
+        or reference.startswith(("/", "git@", "ssh:", "https:", "http:", "file:"))
+    ):
+        return None
+    path = posixpath.normpath(posixpath.join(base, reference))
+    if path == ".":
+        return ""
+    if path == ".." or path.startswith("../"):
+        return None  # outside the repository
+    return path

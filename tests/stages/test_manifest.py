@@ -116,14 +116,25 @@ async def test_manifest_commits_nothing_when_ctx_render_does_not_show_the_new_im
     tmp_path: Path, bare: Path
 ) -> None:
     before = git("--git-dir", str(bare), "rev-parse", "main")
-    renderer = RecordingRenderer(then=lambda directory: render(directory).replace(DIGEST, "x"))
+    others: list[tuple[bool, bool]] = []
+
+    def wrong(directory: Path) -> str:
+        # is what the overlay does not need (production, the worker app) checked out?
+        others.append(
+            ((directory.parent / "production").is_dir(), (directory.parents[2] / "worker").is_dir())
+        )
+        return render(directory).replace(DIGEST, "x")
+
+    renderer = RecordingRenderer(then=wrong)
     ctx = context(tmp_path, bare, renderer)
 
     with pytest.raises(ManifestError) as caught:
         await run_manifest(ctx, {"publish": {"image.ref": REF}})
 
     assert "does not render the image" in caught.value.problem
-    assert len(renderer.calls) == 1
+    # first with only the overlay's closure checked out, then once more with every file
+    # (a layout the closure misses must never fail the check wrongly)
+    assert others == [(False, False), (True, True)]
     assert git("--git-dir", str(bare), "rev-parse", "main") == before
 
 

@@ -136,6 +136,8 @@ def pin_environment(
         max_attempts=config.gitops.max_push_attempts,
         verify=verify,
         workdir=workdir,
+        # the clone checks out the overlay's kustomize closure and the edited files only
+        sparse=[env.path] if env.kustomize else [],
     )
 
 

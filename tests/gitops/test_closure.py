@@ -1,0 +1,194 @@
+"""kustomize_dirs: the directories a kustomization reads, found in a clone without a checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gitops_helpers import make_remote
+from sparse_repo import write
+
+from conveyor.gitops.closure import kustomize_dirs
+from conveyor.gitops.git import Git, GitObject
+
+
+def cloned(tmp_path: Path, content: Path) -> tuple[Git, Path]:
+    """A clone of ``content`` with no work tree files at all."""
+    remote = make_remote(tmp_path, content)
+    git = Git(str(remote))
+    root = tmp_path / "clone"
+    git.clone(root, "main", checkout=False)
+    assert [p.name for p in root.iterdir()] == [".git"]
+    return git, root
+
+
+@pytest.fixture
+def layouts(tmp_path: Path) -> tuple[Git, Path]:
+    """One repository holding every construct the closure follows (and some it must not)."""
+    c = tmp_path / "content"
+    write(c / "README.md", "x\n")
+    # an overlay naming files and directories through every supported field
+    write(
+        c / "env/all/kustomization.yaml",
+        """\
+resources:
+- ../../bases/web
+- ../../shared/namespace.yaml
+- https://github.com/acme/remote//deploy?ref=v1
+- github.com/acme/other/deploy?ref=v2
+- git@github.com:acme/private.git//x
+- ../../../outside-the-repo
+- /etc/absolute
+bases: [../../legacy/base]
+components: [../../components/tls]
+patches:
+- path: ../../patches/plain/replicas.yaml
+- patch: |-
+    - op: add
+      path: /metadata/labels/x
+      value: y
+patchesStrategicMerge:
+- ../../patches/smp/memory.yaml
+- |-
+  apiVersion: v1
+  kind: Service
+  metadata: {name: inline}
+patchesJson6902:
+- path: ../../patches/json/ops.yaml
+  target: {kind: Deployment, name: web}
+configMapGenerator:
+- name: plain
+  files: [../../config/files/app.properties]
+- name: keyed
+  files: [custom.key=../../config/keyed/x.properties]
+  envs: [../../config/envs/a.env]
+secretGenerator:
+- name: legacy
+  env: ../../config/env-singular/b.env
+crds: [../../crds/widget.yaml]
+openapi:
+  path: ../../schemas/openapi.json
+replacements:
+- path: ../../replacements/r.yaml
+configurations: [../../configurations/names.yaml]
+transformers:
+- ../../transformers/labels.yaml
+- |-
+  apiVersion: builtin
+  kind: LabelTransformer
+  metadata: {name: inline}
+generators: [../../generators/dir]
+validators: [../../validators/v.yaml]
+helmGlobals:
+  chartHome: ../../charts
+""",
+    )
+    write(c / "bases/web/kustomization.yml", "resources: [../common, ../../files/extra/cm.yaml]\n")
+    write(c / "bases/common/Kustomization", "resources: [deploy.yaml]\n")
+    write(c / "bases/common/deploy.yaml", "kind: Deployment\n")
+    write(c / "files/extra/cm.yaml", "kind: ConfigMap\n")
+    write(c / "shared/namespace.yaml", "kind: Namespace\n")
+    write(c / "legacy/base/kustomization.yaml", "resources: []\n")
+    write(c / "components/tls/kustomization.yaml", "kind: Component\n")
+    for path in (
+        "patches/plain/replicas.yaml",
+        "patches/smp/memory.yaml",
+        "patches/json/ops.yaml",
+        "config/files/app.properties",
+        "config/keyed/x.properties",
+        "config/envs/a.env",
+        "config/env-singular/b.env",
+        "crds/widget.yaml",
+        "schemas/openapi.json",
+        "replacements/r.yaml",
+        "configurations/names.yaml",
+        "transformers/labels.yaml",
+        "validators/v.yaml",
+        "charts/web/Chart.yaml",
+        "unrelated/kustomization.yaml",
+    ):
+        write(c / path, "x: 1\n")
+    write(c / "generators/dir/kustomization.yaml", "resources: [../../generated/out.yaml]\n")
+    write(c / "generated/out.yaml", "x: 1\n")
+    # a cycle: each names the other
+    write(c / "cycle/a/kustomization.yaml", "resources: [../b]\n")
+    write(c / "cycle/b/kustomization.yaml", "resources: [../a]\n")
+    # the root itself as a kustomization reached from below
+    write(c / "kustomization.yaml", "resources: [top/file.yaml]\n")
+    write(c / "top/file.yaml", "x: 1\n")
+    write(c / "up/kustomization.yaml", "resources: [..]\n")
+    # not YAML a kustomize would read
+    write(c / "broken/kustomization.yaml", "resources: [unclosed\n")
+    write(c / "listy/kustomization.yaml", "- just\n- a list\n")
+    return cloned(tmp_path, c)
+
+
+def test_every_supported_field_brings_its_directory(layouts: tuple[Git, Path]) -> None:
+    git, root = layouts
+    assert kustomize_dirs(git, root, "env/all") == {
+        "env/all",
+        "bases/web",
+        "bases/common",
+        "files/extra",
+        "shared",
+        "legacy/base",
+        "components/tls",
+        "patches/plain",
+        "patches/smp",
+        "patches/json",
+        "config/files",
+        "config/keyed",
+        "config/envs",
+        "config/env-singular",
+        "crds",
+        "schemas",
+        "replacements",
+        "configurations",
+        "transformers",
+        "generators/dir",
+        "generated",
+        "validators",
+        "charts",
+    }
+
+
+def test_a_cycle_ends_and_the_root_is_named_as_empty(layouts: tuple[Git, Path]) -> None:
+    git, root = layouts
+    assert kustomize_dirs(git, root, "cycle/a") == {"cycle/a", "cycle/b"}
+    # "up" names the root, whose kustomization names top/file.yaml
+    assert kustomize_dirs(git, root, "up/") == {"up", "", "top"}
+
+
+@pytest.mark.parametrize(
+    ("directory", "expected"),
+    [
+        ("does/not/exist", {"does/not/exist"}),
+        ("unrelated", {"unrelated"}),
+        ("broken", {"broken"}),
+        ("listy", {"listy"}),
+        ("../escapes", set()),
+    ],
+)
+def test_what_has_nothing_to_follow_is_itself_alone(
+    layouts: tuple[Git, Path], directory: str, expected: set[str]
+) -> None:
+    git, root = layouts
+    assert kustomize_dirs(git, root, directory) == expected
+
+
+def test_objects_reads_blobs_and_trees_in_one_batch_and_none_for_missing(
+    layouts: tuple[Git, Path],
+) -> None:
+    git, root = layouts
+    found = git.objects(
+        root,
+        ["HEAD:README.md", "HEAD:nope", "HEAD:bases", "bad\nname", "HEAD:top/file.yaml"],
+    )
+    assert found[0] == GitObject("blob", b"x\n")
+    assert found[1] is None
+    assert found[2] is not None
+    assert found[2].type == "tree"
+    assert found[3] is None
+    assert found[4] == GitObject("blob", b"x: 1\n")
+    assert git.objects(root, []) == []
+    assert git.objects(root, ["only\nnewlines"]) == [None]

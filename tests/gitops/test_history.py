@@ -79,3 +79,38 @@ def test_read_image_reads_the_tip(history_remote: tuple[Path, dict[str, str]]) -
     assert read_image(str(bare), "main", ENV, "other") is None
     with pytest.raises(ManifestError, match="apps/nope"):
         read_image(str(bare), "main", "apps/nope", "hello")
+
+
+def test_read_image_finds_the_kustomization_as_kustomize_does(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    for path, text in {
+        "kustomization.yaml": "images:\n- name: root\n  newTag: r1\n",
+        "alt/kustomization.yml": "images:\n- name: alt\n  newTag: a1\n",
+        "capital/Kustomization": "images:\n- name: cap\n  newTag: c1\n",
+        "two/kustomization.yaml": "images: []\n",
+        "two/kustomization.yml": "images: []\n",
+        "empty/README": "no kustomization here\n",
+        "latin1/kustomization.yaml": "# caf\xe9\n",
+    }.items():
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).write_bytes(text.encode("latin-1"))
+    git("init", "-q", "-b", "main", cwd=work)
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "seed", cwd=work)
+    bare = str(work)
+    assert read_image(bare, "main", ".", "root") == ImageEntry("root", None, "r1")
+    assert read_image(bare, "main", "", "root") == ImageEntry("root", None, "r1")
+    assert read_image(bare, "main", "alt/", "alt") == ImageEntry("alt", None, "a1")
+    assert read_image(bare, "main", "capital", "cap") == ImageEntry("cap", None, "c1")
+    with pytest.raises(ManifestError, match="more than one kustomization file") as two:
+        read_image(bare, "main", "two", "x")
+    assert str(two.value.path) == "two"
+    assert "kustomization.yaml, kustomization.yml" in two.value.problem
+    with pytest.raises(ManifestError, match=r"has no kustomization\.yaml") as none:
+        read_image(bare, "main", "empty", "x")
+    assert str(none.value.path) == "empty"
+    with pytest.raises(ManifestError, match="directory does not exist"):
+        read_image(bare, "main", "empty/README", "x")
+    with pytest.raises(ManifestError, match="is not UTF-8 text") as latin:
+        read_image(bare, "main", "latin1", "x")
+    assert str(latin.value.path) == "latin1/kustomization.yaml"

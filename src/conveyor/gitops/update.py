@@ -44,12 +44,7 @@ from conveyor.errors import ManifestError, PushConflictError, PushRejectedError
 from conveyor.gitops.closure import kustomize_dirs
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.git import Git, GitAuth, PushOutcome
-from conveyor.gitops.kustomization import (
-    KUSTOMIZATION_NAMES,
-    ImageEntry,
-    find_image,
-    kustomization_file,
-)
+from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, ImageEntry, find_image
 
 
 @dataclass(frozen=True)
@@ -319,9 +314,39 @@ def _verify(verify: Callable[[Path], None], root: Path, tree: _SparseTree | None
         verify(root)
 
 
-def _kustomization_path(root: Path, path: str) -> str:
-    file = kustomization_file(root / PurePosixPath(path))
-    return str(PurePosixPath(path) / file.name)
+def _kustomization_at(git: Git, root: Path, path: str) -> tuple[str, str]:
+    """The kustomization file of directory ``path`` at ``HEAD`` and its text, read from
+    the object store (the clone needs no work tree), chosen as kustomize chooses.
+
+    Raises:
+        ManifestError: no such directory, no kustomization in it, or more than one.
+    """
+    directory = PurePosixPath(path).as_posix().strip("/")
+    directory = "" if directory == "." else directory
+    names = [f"{directory}/{n}" if directory else n for n in KUSTOMIZATION_NAMES]
+    tree, *candidates = git.objects(root, [f"HEAD:{directory}", *(f"HEAD:{n}" for n in names)])
+    hint = "check the environment's path in gitops.environments"
+    if tree is None or tree.type != "tree":
+        raise ManifestError(path, "directory does not exist", hint=hint)
+    found = [
+        (name, blob.data)
+        for name, blob in zip(names, candidates, strict=True)
+        if blob is not None and blob.type == "blob"
+    ]
+    if not found:
+        raise ManifestError(path, f"has no {', '.join(KUSTOMIZATION_NAMES)}", hint=hint)
+    if len(found) > 1:
+        listed = ", ".join(PurePosixPath(name).name for name, _ in found)
+        raise ManifestError(
+            path,
+            f"has more than one kustomization file ({listed})",
+            hint="keep one, as kustomize itself refuses this",
+        )
+    ((file, data),) = found
+    try:
+        return file, data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ManifestError(file, f"is not UTF-8 text: {error}") from error
 
 
 def read_image(
@@ -329,15 +354,16 @@ def read_image(
 ) -> ImageEntry | None:
     """The ``images:`` entry for ``name`` in environment directory ``path`` at the branch tip.
 
+    The clone writes no work tree: the file is read from the object store.
+
     Raises:
         ManifestError: no kustomization at ``path``, or it is malformed.
     """
     git = Git(repo, auth=auth)
     with tempfile.TemporaryDirectory(prefix="conveyor-read-") as temp:
         root = Path(temp) / "repo"
-        git.clone(root, branch, depth=1)
-        file = _kustomization_path(root, path)
-        text = (root / file).read_bytes().decode("utf-8")
+        git.clone(root, branch, depth=1, checkout=False)
+        file, text = _kustomization_at(git, root, path)
         return find_image(text, name, file)
 
 
@@ -355,7 +381,8 @@ def image_history(
 
     Each entry is the commit that introduced a value (consecutive commits that
     left it unchanged are folded).  The clone starts ``depth`` commits deep
-    and is deepened only until ``limit`` values are known or history ends.
+    and is deepened only until ``limit`` values are known or history ends; it
+    writes no work tree (every version is read from the object store).
 
     Raises:
         ManifestError: no kustomization at ``path`` at the branch tip.
@@ -363,8 +390,8 @@ def image_history(
     git = Git(repo, auth=auth)
     with tempfile.TemporaryDirectory(prefix="conveyor-history-") as temp:
         root = Path(temp) / "repo"
-        git.clone(root, branch, depth=depth)
-        file = _kustomization_path(root, path)
+        git.clone(root, branch, depth=depth, checkout=False)
+        file, _ = _kustomization_at(git, root, path)
         while True:
             shallow = git.is_shallow(root)
             runs = _runs(git, root, file, name)
@@ -382,9 +409,8 @@ def _runs(git: Git, root: Path, file: str, name: str) -> list[HistoryEntry]:
     commits = [line.split("\x1f") for line in log.splitlines() if line]
     if not commits:
         return []
-    batch = "".join(f"{c[0]}:{file}\n" for c in commits)
-    out = git.run(["cat-file", "--batch"], cwd=root, stdin=batch).stdout
-    texts = _batch_texts(out)
+    blobs = git.objects(root, [f"{sha}:{file}" for sha, *_ in commits])
+    texts = [None if blob is None else blob.data.decode("utf-8") for blob in blobs]
     values: list[ImageEntry | None] = []
     for (sha, *_), text in zip(commits, texts, strict=True):
         try:
@@ -397,24 +423,6 @@ def _runs(git: Git, root: Path, file: str, name: str) -> list[HistoryEntry]:
         if values[i] != older:
             runs.append(HistoryEntry(sha, date, who, subject, values[i]))
     return runs
-
-
-def _batch_texts(out: str) -> list[str | None]:
-    """Split ``git cat-file --batch`` output into blob texts (``None`` for missing)."""
-    texts: list[str | None] = []
-    data = out.encode("utf-8", "surrogateescape")
-    at = 0
-    while at < len(data):
-        header_end = data.index(b"\n", at)
-        header = data[at:header_end].decode().split()
-        if header[-1] == "missing":
-            texts.append(None)
-            at = header_end + 1
-            continue
-        size = int(header[2])
-        texts.append(data[header_end + 1 : header_end + 1 + size].decode("utf-8"))
-        at = header_end + 1 + size + 1
-    return texts
 
 
 __all__ = [

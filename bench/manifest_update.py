@@ -10,8 +10,14 @@ commits, then times, side by side and several times each:
 * the shell baseline ``git clone --depth 1``, ``sed`` edit, ``git commit``, ``git push``
   (it does not delete its clone; ``update_manifest`` does).
 
+With ``--render`` every app also gets a base (so the repository holds three
+files per app) and two more rows time the manifest stage's path: the edited
+overlay rendered by ``kubectl kustomize`` before the commit, once with only
+its kustomize closure checked out (``sparse=[overlay]``) and once with every
+file.
+
 Prints the medians and their ratios (target: update_manifest <= 1.5x baseline).
-Run: ``.venv/bin/python bench/manifest_update.py [--apps N] [--commits N] [--runs N]``.
+Run: ``.venv/bin/python bench/manifest_update.py [--apps N] [--commits N] [--runs N] [--render]``.
 """
 
 from __future__ import annotations
@@ -22,10 +28,12 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.kustomization import ImageEdit
+from conveyor.gitops.renderer import render
 from conveyor.gitops.update import update_manifest
 
 ENV = {
@@ -49,13 +57,29 @@ def kustomization(i: int, tag: str) -> str:
     )
 
 
-def generate(root: Path, apps: int, commits: int) -> Path:
-    """A bare repository with ``apps`` kustomizations and ``commits`` commits."""
+def base(i: int) -> dict[str, str]:
+    return {
+        "kustomization.yaml": "resources:\n  - deployment.yaml\n",
+        "deployment.yaml": (
+            "apiVersion: apps/v1\nkind: Deployment\n"
+            f"metadata:\n  name: app{i:04d}\n"
+            "spec:\n  template:\n    spec:\n      containers:\n"
+            f"        - name: app\n          image: app{i:04d}\n"
+        ),
+    }
+
+
+def generate(root: Path, apps: int, commits: int, *, bases: bool = False) -> Path:
+    """A bare repository with ``apps`` kustomizations (and bases) and ``commits`` commits."""
     work = root / "work"
     for i in range(apps):
         path = work / f"apps/app{i:04d}/overlays/staging"
         path.mkdir(parents=True)
         (path / "kustomization.yaml").write_text(kustomization(i, "v0"))
+        if bases:
+            (work / f"apps/app{i:04d}/base").mkdir()
+            for name, text in base(i).items():
+                (work / f"apps/app{i:04d}/base" / name).write_text(text)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=work, check=True, env=ENV)
     subprocess.run(["git", "add", "-A"], cwd=work, check=True, env=ENV)
     subprocess.run(["git", "commit", "-q", "-m", "seed"], cwd=work, check=True, env=ENV)
@@ -109,18 +133,32 @@ def _whole_tree(root: Path) -> None:
     """A no-op check: given without ``sparse``, it makes update_manifest check out every file."""
 
 
-def ours(remote: Path, app: int, tag: str, *, whole: bool = False) -> float:
+def _renders(app: int) -> Callable[[Path], None]:
+    def verify(root: Path) -> None:
+        assert "kind: Deployment" in render(root / overlay(app))
+
+    return verify
+
+
+def overlay(app: int) -> str:
+    return f"apps/app{app:04d}/overlays/staging"
+
+
+def ours(
+    remote: Path,
+    app: int,
+    tag: str,
+    *,
+    verify: Callable[[Path], None] | None = None,
+    sparse: Sequence[str] | None = None,
+) -> float:
     edit = FileEdit(
-        f"apps/app{app:04d}/overlays/staging/kustomization.yaml",
+        f"{overlay(app)}/kustomization.yaml",
         ImageEdit(f"app{app:04d}", f"myacr.azurecr.io/app{app:04d}", tag, None),
     )
     start = time.perf_counter()
     result = update_manifest(
-        remote.as_uri(),
-        "main",
-        [edit],
-        message=f"deploy {tag}",
-        verify=_whole_tree if whole else None,
+        remote.as_uri(), "main", [edit], message=f"deploy {tag}", verify=verify, sparse=sparse
     )
     elapsed = time.perf_counter() - start
     assert result.changed, "the benchmark must measure a real update"
@@ -132,36 +170,42 @@ def main() -> None:
     parser.add_argument("--apps", type=int, default=2000)
     parser.add_argument("--commits", type=int, default=500)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--render", action="store_true", help="give apps a base and time rendered updates too"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as temp:
         root = Path(temp)
         start = time.perf_counter()
-        remote = generate(root, args.apps, args.commits)
+        remote = generate(root, args.apps, args.commits, bases=args.render)
         print(
-            f"repository: {args.apps} apps, {args.commits} commits "
-            f"(generated in {time.perf_counter() - start:.1f}s)"
+            f"repository: {args.apps} apps{' with bases' if args.render else ''}, "
+            f"{args.commits} commits (generated in {time.perf_counter() - start:.1f}s)"
         )
-        shell_times: list[float] = []
-        our_times: list[float] = []
-        whole_times: list[float] = []
+        rows: dict[str, Callable[[str], float]] = {
+            "shell baseline": lambda tag: baseline(remote, root, 17, tag),
+            "update_manifest (sparse)": lambda tag: ours(remote, 17, tag),
+            "update_manifest (every file)": lambda tag: ours(remote, 17, tag, verify=_whole_tree),
+        }
+        if args.render:
+            rows["+ render (sparse closure)"] = lambda tag: ours(
+                remote, 17, tag, verify=_renders(17), sparse=[overlay(17)]
+            )
+            rows["+ render (every file)"] = lambda tag: ours(remote, 17, tag, verify=_renders(17))
+        times: dict[str, list[float]] = {name: [] for name in rows}
         for run in range(args.runs):
-            # interleaved so that caches warm all three the same way
-            shell_times.append(baseline(remote, root, 17, f"shell{run}"))
-            our_times.append(ours(remote, 17, f"ours{run}"))
-            whole_times.append(ours(remote, 17, f"whole{run}", whole=True))
-        shell = statistics.median(shell_times)
+            # interleaved so that caches warm every variant the same way
+            for n, (name, timed) in enumerate(rows.items()):
+                times[name].append(timed(f"r{run}v{n}"))
+        shell = statistics.median(times["shell baseline"])
         print(f"{'':34}{'median':>10}{'min':>10}{'max':>10}{'/ shell':>10}")
-        for name, times in (
-            ("shell baseline", shell_times),
-            ("update_manifest (sparse)", our_times),
-            ("update_manifest (every file)", whole_times),
-        ):
-            median = statistics.median(times)
+        for name, measured in times.items():
+            median = statistics.median(measured)
             print(
-                f"{name:34}{median:>9.3f}s{min(times):>9.3f}s{max(times):>9.3f}s"
+                f"{name:34}{median:>9.3f}s{min(measured):>9.3f}s{max(measured):>9.3f}s"
                 f"{median / shell:>9.2f}x"
             )
-        ratio = statistics.median(our_times) / shell
+        ratio = statistics.median(times["update_manifest (sparse)"]) / shell
         print(f"ratio update_manifest (sparse) / shell: {ratio:.2f}x (target <= 1.5x)")
 
 

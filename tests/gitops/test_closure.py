@@ -1,4 +1,4 @@
-"""kustomize_dirs: the directories a kustomization reads, found in a clone without a checkout."""
+"""The kustomize closure and the sparse work tree, in a clone made without a checkout."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import pytest
 from gitops_helpers import make_remote
 from sparse_repo import write
 
-from conveyor.gitops.closure import kustomize_dirs
+from conveyor.errors import ManifestError
+from conveyor.gitops.closure import kustomize_dirs, read_kustomization
 from conveyor.gitops.git import Git, GitObject
+from conveyor.gitops.worktree import checkout_only
 
 
 def cloned(tmp_path: Path, content: Path) -> tuple[Git, Path]:
@@ -192,3 +194,32 @@ def test_objects_reads_blobs_and_trees_in_one_batch_and_none_for_missing(
     assert found[4] == GitObject("blob", b"x: 1\n")
     assert git.objects(root, []) == []
     assert git.objects(root, ["only\nnewlines"]) == [None]
+
+
+def test_checkout_only_writes_the_directories_of_the_paths(layouts: tuple[Git, Path]) -> None:
+    git, root = layouts
+    done = checkout_only(git, root, ["patches/smp/memory.yaml", "./config/envs/a.env", "README.md"])
+    assert done == {"patches/smp", "config/envs"}
+    written = {
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+    # cone mode: the root's own files come too
+    assert written == {
+        "README.md",
+        "kustomization.yaml",
+        "patches/smp/memory.yaml",
+        "config/envs/a.env",
+    }
+
+
+def test_read_kustomization_is_read_from_the_object_store(layouts: tuple[Git, Path]) -> None:
+    git, root = layouts
+    assert read_kustomization(git, root, "bases/common") == (
+        "bases/common/Kustomization",
+        "resources: [deploy.yaml]\n",
+    )
+    assert read_kustomization(git, root, ".")[0] == "kustomization.yaml"
+    with pytest.raises(ManifestError, match="directory does not exist"):
+        read_kustomization(git, root, "nope")

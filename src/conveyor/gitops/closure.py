@@ -3,6 +3,7 @@
 API::
 
     kustomize_dirs(git, root, directory, *, rev="HEAD") -> set[str]
+    read_kustomization(git, root, path) -> tuple[str, str]   # (file, text) at HEAD
 
 A sparse clone checks out only these directories (see
 :func:`conveyor.gitops.update.update_manifest`), so rendering an overlay in a
@@ -27,12 +28,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterator, Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from conveyor.errors import ManifestError
 from conveyor.gitops.git import Git
 from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES
 
@@ -91,6 +93,51 @@ def kustomize_dirs(git: Git, root: Path, directory: str, *, rev: str = "HEAD") -
             elif found.type == "blob":
                 needed.add(posixpath.dirname(path))
     return needed
+
+
+def read_kustomization(git: Git, root: Path, path: str) -> tuple[str, str]:
+    """The kustomization file of directory ``path`` at ``HEAD`` and its text.
+
+    Read from the object store (the clone needs no work tree); the file is
+    chosen as kustomize chooses it.
+
+    Args:
+        git: Runs git in the clone.
+        root: The clone.
+        path: The directory, relative to the repository root.
+
+    Returns:
+        The file's path relative to the repository root, and its text.
+
+    Raises:
+        ManifestError: no such directory, no kustomization in it, or more than one.
+    """
+    directory = PurePosixPath(path).as_posix().strip("/")
+    directory = "" if directory == "." else directory
+    names = [f"{directory}/{n}" if directory else n for n in KUSTOMIZATION_NAMES]
+    tree, *candidates = git.objects(root, [f"HEAD:{directory}", *(f"HEAD:{n}" for n in names)])
+    hint = "check the environment's path in gitops.environments"
+    if tree is None or tree.type != "tree":
+        raise ManifestError(path, "directory does not exist", hint=hint)
+    found = [
+        (name, blob.data)
+        for name, blob in zip(names, candidates, strict=True)
+        if blob is not None and blob.type == "blob"
+    ]
+    if not found:
+        raise ManifestError(path, f"has no {', '.join(KUSTOMIZATION_NAMES)}", hint=hint)
+    if len(found) > 1:
+        listed = ", ".join(PurePosixPath(name).name for name, _ in found)
+        raise ManifestError(
+            path,
+            f"has more than one kustomization file ({listed})",
+            hint="keep one, as kustomize itself refuses this",
+        )
+    ((file, data),) = found
+    try:
+        return file, data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ManifestError(file, f"is not UTF-8 text: {error}") from error
 
 
 def _kustomizations(git: Git, root: Path, rev: str, directories: list[str]) -> list[str | None]:

@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 
 from conveyor.config.models import Config, EnvironmentConfig, GitOpsConfig, Promotion
 from conveyor.errors import ConfigError, GitOpsError, ManifestError
+from conveyor.gitops.closure import read_kustomization
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.environment import companion_edits, reference_of
 from conveyor.gitops.forge import Forge, forge_from_config
@@ -37,7 +38,6 @@ from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.kustomization import (
     ImageEdit,
     find_image,
-    kustomization_file,
     set_image,
 )
 from conveyor.gitops.proposal import (
@@ -50,6 +50,7 @@ from conveyor.gitops.proposal import (
     pull_request_text,
 )
 from conveyor.gitops.update import Author, image_history, read_image, update_manifest
+from conveyor.gitops.worktree import checkout_only
 
 PRODUCTION_NAMES = frozenset({"production", "prod"})
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
@@ -256,10 +257,10 @@ def _propose(
     temp = Path(tempfile.mkdtemp(prefix="conveyor-promote-", dir=workdir))
     root = temp / "repo"
     try:
-        git.clone(root, gitops.branch, depth=1)
-        file = kustomization_file(root / PurePosixPath(intent.target.path))
-        relative = str(PurePosixPath(intent.target.path) / file.name)
-        text = file.read_bytes().decode("utf-8")
+        # read from the object store; only a pull request needs files checked out (below)
+        git.clone(root, gitops.branch, depth=1, checkout=False)
+        relative, text = read_kustomization(git, root, intent.target.path)
+        file = root / PurePosixPath(relative)
         previous = find_image(text, intent.edit.name, relative)
         new_text = set_image(text, intent.edit, path=relative)
         image = intent.edit.resolve(previous)
@@ -308,6 +309,7 @@ def _propose(
         try:
             # asked first: a refused token or an unreachable forge stops before any push
             found = active.find_open(branch, gitops.branch)
+            checkout_only(git, root, [relative, *(edit.path for edit in companions)])
             file.write_bytes(new_text.encode("utf-8"))
             paths = [relative, *apply_edits(root, companions)]
             commit = git.commit(root, paths, message, name=author.name, email=author.email)

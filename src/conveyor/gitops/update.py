@@ -41,10 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from conveyor.errors import ManifestError, PushConflictError, PushRejectedError
-from conveyor.gitops.closure import kustomize_dirs
+from conveyor.gitops.closure import read_kustomization
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.git import Git, GitAuth, PushOutcome
 from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, ImageEntry, find_image
+from conveyor.gitops.worktree import SparseTree
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,9 @@ def update_manifest(
     temp = Path(tempfile.mkdtemp(prefix="conveyor-manifests-", dir=workdir))
     root = temp / "repo"
     # with a verify callback and no word on what it reads, it may read anything
-    tree = None if sparse is None and verify is not None else _SparseTree(git, root, edits, sparse)
+    tree = None
+    if sparse is not None or verify is None:
+        tree = SparseTree(git, root, [edit.path for edit in edits], sparse or ())
     try:
         if tree is None:
             git.clone(root, branch, depth=1)
@@ -260,51 +263,7 @@ def update_manifest(
         shutil.rmtree(temp, ignore_errors=True)
 
 
-class _SparseTree:
-    """The sparse checkout of one update: what it holds, and the way back to every file."""
-
-    def __init__(
-        self, git: Git, root: Path, edits: Sequence[FileEdit], sparse: Sequence[str] | None
-    ) -> None:
-        self.git = git
-        self.root = root
-        self.own = {str(PurePosixPath(edit.path).parent) for edit in edits}
-        self.sparse = tuple(sparse or ())
-        self.directories: set[str] = set()
-        self.active = True
-
-    def _needed(self) -> set[str]:
-        needed = set(self.own)
-        for directory in self.sparse:
-            needed |= kustomize_dirs(self.git, self.root, directory)
-        # files in the root come with every cone; "." and "" would mean everything
-        return {d for d in needed if d not in ("", ".")}
-
-    def limit(self) -> None:
-        """Right after a clone without checkout: check out only what is needed."""
-        self.directories = self._needed()
-        self.git.sparse_checkout(self.root, self.directories)
-        self.git.checkout(self.root)
-
-    def follow(self) -> None:
-        """After a reset to a new tip: widen or narrow to what that tip needs."""
-        if not self.active or not self.sparse:
-            return  # the edited files' directories do not move
-        needed = self._needed()
-        if needed != self.directories:
-            self.directories = needed
-            self.git.sparse_checkout(self.root, needed)
-
-    def widen(self) -> bool:
-        """Check out every file; ``False`` when that was already so."""
-        if not self.active:
-            return False
-        self.git.sparse_disable(self.root)
-        self.active = False
-        return True
-
-
-def _verify(verify: Callable[[Path], None], root: Path, tree: _SparseTree | None) -> None:
+def _verify(verify: Callable[[Path], None], root: Path, tree: SparseTree | None) -> None:
     try:
         verify(root)
     except ManifestError:
@@ -312,41 +271,6 @@ def _verify(verify: Callable[[Path], None], root: Path, tree: _SparseTree | None
         if tree is None or not tree.widen():
             raise
         verify(root)
-
-
-def _kustomization_at(git: Git, root: Path, path: str) -> tuple[str, str]:
-    """The kustomization file of directory ``path`` at ``HEAD`` and its text, read from
-    the object store (the clone needs no work tree), chosen as kustomize chooses.
-
-    Raises:
-        ManifestError: no such directory, no kustomization in it, or more than one.
-    """
-    directory = PurePosixPath(path).as_posix().strip("/")
-    directory = "" if directory == "." else directory
-    names = [f"{directory}/{n}" if directory else n for n in KUSTOMIZATION_NAMES]
-    tree, *candidates = git.objects(root, [f"HEAD:{directory}", *(f"HEAD:{n}" for n in names)])
-    hint = "check the environment's path in gitops.environments"
-    if tree is None or tree.type != "tree":
-        raise ManifestError(path, "directory does not exist", hint=hint)
-    found = [
-        (name, blob.data)
-        for name, blob in zip(names, candidates, strict=True)
-        if blob is not None and blob.type == "blob"
-    ]
-    if not found:
-        raise ManifestError(path, f"has no {', '.join(KUSTOMIZATION_NAMES)}", hint=hint)
-    if len(found) > 1:
-        listed = ", ".join(PurePosixPath(name).name for name, _ in found)
-        raise ManifestError(
-            path,
-            f"has more than one kustomization file ({listed})",
-            hint="keep one, as kustomize itself refuses this",
-        )
-    ((file, data),) = found
-    try:
-        return file, data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ManifestError(file, f"is not UTF-8 text: {error}") from error
 
 
 def read_image(
@@ -363,7 +287,7 @@ def read_image(
     with tempfile.TemporaryDirectory(prefix="conveyor-read-") as temp:
         root = Path(temp) / "repo"
         git.clone(root, branch, depth=1, checkout=False)
-        file, text = _kustomization_at(git, root, path)
+        file, text = read_kustomization(git, root, path)
         return find_image(text, name, file)
 
 
@@ -391,7 +315,7 @@ def image_history(
     with tempfile.TemporaryDirectory(prefix="conveyor-history-") as temp:
         root = Path(temp) / "repo"
         git.clone(root, branch, depth=depth, checkout=False)
-        file, _ = _kustomization_at(git, root, path)
+        file, _ = read_kustomization(git, root, path)
         while True:
             shallow = git.is_shallow(root)
             runs = _runs(git, root, file, name)

@@ -15,8 +15,9 @@ API (synchronous; wrap with ``anyio.to_thread.run_sync``)::
 ``update_manifest`` shallow-clones the one branch into a temporary directory,
 checking out only what the update needs (a sparse, cone-mode checkout: the
 edited files' directories, plus the kustomize closure of each directory named
-in ``sparse``; see :mod:`conveyor.gitops.closure`), so an update in a
-repository of thousands of apps writes tens of files.  It
+in ``sparse``; see :mod:`conveyor.gitops.worktree` and
+:mod:`conveyor.gitops.closure`), so an update in a repository of thousands of
+apps writes tens of files.  It
 applies every :class:`~conveyor.gitops.edit.FileEdit`, and - unless nothing
 changed (no empty commits) - makes one commit and pushes it.  When the push is
 refused as non-fast-forward it fetches the new tip, resets to it, re-applies
@@ -27,7 +28,8 @@ a hook, protected branch or credential refusal raises
 :class:`PushRejectedError` at once.  All edits land in one commit or none do.
 
 ``path`` in the read functions is an environment directory (an overlay);
-its kustomization file is found as kustomize would.
+its kustomization file is found as kustomize would, in the object store of a
+clone that writes no work tree.
 """
 
 from __future__ import annotations

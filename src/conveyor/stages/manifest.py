@@ -26,6 +26,7 @@ from conveyor.gitops.environment import environment_edits
 from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.renderer import Renderer, render
 from conveyor.gitops.update import Author, UpdateResult, update_manifest
+from conveyor.gitops.worktree import SparseTree
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.reference import ImageReference, parse
 from conveyor.policy.rules import Violation, raise_for
@@ -179,8 +180,16 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     def check() -> list[Violation]:
         with tempfile.TemporaryDirectory(prefix="conveyor-policy-", dir=ctx.workdir) as temp:
             root = Path(temp) / "repo"
-            git.clone(root, branch, depth=1)
-            return check_images(ctx.render(root / env.path), config.policy, source=env.path)
+            git.clone(root, branch, depth=1, checkout=False)
+            tree = SparseTree(git, root, (), [env.path])
+            tree.limit()  # only the overlay's kustomize closure
+            try:
+                rendered = ctx.render(root / env.path)
+            except ManifestError:
+                if not tree.widen():  # a layout the closure misses: every file, once
+                    raise
+                rendered = ctx.render(root / env.path)
+            return check_images(rendered, config.policy, source=env.path)
 
     violations = await anyio.to_thread.run_sync(check)
     raise_for(violations)

@@ -52,7 +52,7 @@ def plan(
     skip: Annotated[list[str] | None, typer.Option("--skip")] = None,
 ) -> None:
     """Show what would run, with every reference resolved; nothing is built or pushed."""
-    from conveyor.policy.rules import check_reference
+    from conveyor.policy.rules import check_publish_address
     from conveyor.secrets import Redactor
 
     redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
@@ -73,8 +73,7 @@ def plan(
         for key, value in stage.details.items():
             typer.echo(f"    {key}: {redact(value)}")
     address = f"{cfg.registry.image}:{sha}"
-    policy = cfg.policy.model_copy(update={"require_digest": False})
-    violations = check_reference(address, policy)
+    violations = check_publish_address(address, cfg.policy)
     for violation in violations:
         typer.echo(f"\npolicy: {violation.message} ({violation.hint})", err=True)
     if violations:

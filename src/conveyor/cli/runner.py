@@ -19,7 +19,7 @@ from conveyor.errors import ToolMissingError
 from conveyor.pipeline.hooks import Hooks
 from conveyor.pipeline.result import PipelineResult
 from conveyor.pipeline.scheduler import new_run_id
-from conveyor.policy.rules import enforce
+from conveyor.policy.rules import check_publish_address, raise_for
 from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import deliver
@@ -79,8 +79,7 @@ def preflight(config: Config, sha: str) -> None:
     Raises:
         PolicyError: the publish address breaks the policy (registry not allowed).
     """
-    policy = config.policy.model_copy(update={"require_digest": False})
-    enforce(f"{config.registry.image}:{sha}", policy)
+    raise_for(check_publish_address(f"{config.registry.image}:{sha}", config.policy))
 
 
 async def run_delivery(

@@ -139,3 +139,8 @@ def enforce(image: str | ImageReference, policy: PolicyConfig) -> ImageReference
     ref = parse(image) if isinstance(image, str) else image
     raise_for(check_reference(ref, policy))
     return ref
+
+
+def check_publish_address(address: str, policy: PolicyConfig) -> list[Violation]:
+    """The rules for an address about to be pushed: a digest does not exist yet."""
+    return check_reference(address, policy.model_copy(update={"require_digest": False}))

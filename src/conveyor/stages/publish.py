@@ -12,7 +12,7 @@ from __future__ import annotations
 from conveyor.engines.port import RemoteImage
 from conveyor.errors import TagExistsError
 from conveyor.pipeline.graph import Outputs, StageInputs
-from conveyor.policy.rules import enforce
+from conveyor.policy.rules import check_publish_address, raise_for
 from conveyor.stages.context import DeliveryContext, built_image
 
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -32,8 +32,7 @@ async def run_publish(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     """
     registry = ctx.config.registry
     address = ctx.address
-    policy = ctx.config.policy.model_copy(update={"require_digest": False})
-    enforce(address, policy)
+    raise_for(check_publish_address(address, ctx.config.policy))
     remote = await ctx.engine.inspect_remote(
         address, insecure=registry.insecure, auth=ctx.registry_auth
     )

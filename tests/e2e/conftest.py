@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
 import subprocess
-import threading
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from git_http import serve_git_http
 from telemetry.conftest import otlp_receiver  # noqa: F401 - the OTLP/HTTP receiver fixture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,85 +168,4 @@ def world(tmp_path: Path, registry: str, base_image: str) -> World:
     return World(app, bare, registry, tmp_path / "trivy-calls.jsonl", tmp_path)
 
 
-@dataclass
-class TokenGitRemote:
-    """A bare repository served by real ``git http-backend`` behind HTTP basic auth."""
-
-    url: str
-    token: str
-    user: str = "x-access-token"
-    authorizations: list[str] = field(default_factory=list)
-
-    @property
-    def expected(self) -> str:
-        pair = f"{self.user}:{self.token}".encode()
-        return "Basic " + base64.b64encode(pair).decode()
-
-
-@contextmanager
-def token_git_remote(bare: Path, token: str) -> Iterator[TokenGitRemote]:
-    """Serve ``bare`` over smart HTTP on 127.0.0.1; only ``token`` (basic auth) gets in."""
-    state = TokenGitRemote(url="", token=token)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-        def do_GET(self) -> None:
-            self.serve()
-
-        def do_POST(self) -> None:
-            self.serve()
-
-        def serve(self) -> None:
-            header = self.headers.get("Authorization", "")
-            state.authorizations.append(header)
-            if header != state.expected:
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            path, _, query = self.path.partition("?")
-            env = {
-                "PATH": os.environ["PATH"],
-                "GIT_PROJECT_ROOT": str(bare.parent),
-                "GIT_HTTP_EXPORT_ALL": "1",
-                "PATH_INFO": path,
-                "QUERY_STRING": query,
-                "REQUEST_METHOD": self.command,
-                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
-                "CONTENT_LENGTH": str(len(body)),
-                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
-                "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
-                "REMOTE_USER": state.user,
-                "REMOTE_ADDR": "127.0.0.1",
-            }
-            out = subprocess.run(
-                ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
-            ).stdout
-            head, _, content = out.partition(b"\r\n\r\n")
-            status, headers = 200, []
-            for line in head.decode().split("\r\n"):
-                key, _, value = line.partition(": ")
-                if key.lower() == "status":
-                    status = int(value.split()[0])
-                elif key:
-                    headers.append((key, value))
-            self.send_response(status)
-            for key, value in headers:
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(content)))
-            self.end_headers()
-            self.wfile.write(content)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/{bare.name}"
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+token_git_remote = serve_git_http  # the manifest repository behind a token, for the secret tests

@@ -13,7 +13,7 @@ import ast
 import dataclasses
 import shutil
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +25,14 @@ from conveyor.engines.dagger import DaggerEngine
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.port import (
     BuildSpec,
-    BuiltImage,
-    Endpoint,
     Engine,
-    RegistryAuth,
-    RemoteImage,
-    RunResult,
     RunSpec,
-    ServiceSpec,
 )
 from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import delivery_pipeline
 from conveyor.stages.test import run_test
+from recording_engine import RecordingEngine
 
 STAGES = Path(__file__).resolve().parents[2] / "src" / "conveyor" / "stages"
 HELLO = Path(__file__).resolve().parents[2] / "examples" / "hello"
@@ -53,48 +48,6 @@ def test_no_stage_module_imports_or_names_an_engine() -> None:
         assert not [m for m in imported if "dagger" in m or "podman" in m], module.name
         names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         assert not names & {"PodmanEngine", "DaggerEngine"}, module.name
-
-
-class Recorder:
-    """Forwards every port call to a real engine and records what was asked."""
-
-    def __init__(self, inner: Engine) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.calls: list[tuple[str, Any]] = []
-
-    async def run(self, spec: RunSpec) -> RunResult:
-        self.calls.append(("run", spec))
-        return await self.inner.run(spec)
-
-    async def build(self, spec: BuildSpec) -> BuiltImage:
-        self.calls.append(("build", spec))
-        return await self.inner.build(spec)
-
-    async def export_tarball(self, image: BuiltImage, dest: Path) -> Path:
-        self.calls.append(("export_tarball", dest))
-        return await self.inner.export_tarball(image, dest)
-
-    async def inspect_remote(
-        self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
-    ) -> RemoteImage | None:
-        self.calls.append(("inspect_remote", address))
-        return await self.inner.inspect_remote(address, insecure=insecure, auth=auth)
-
-    async def publish(
-        self,
-        image: BuiltImage,
-        address: str,
-        *,
-        insecure: bool = False,
-        auth: RegistryAuth | None = None,
-    ) -> str:
-        self.calls.append(("publish", address))
-        return await self.inner.publish(image, address, insecure=insecure, auth=auth)
-
-    def service(self, spec: ServiceSpec) -> AbstractAsyncContextManager[Endpoint]:
-        self.calls.append(("service", spec))
-        return self.inner.service(spec)
 
 
 def without_labels_created(spec: Any) -> Any:
@@ -118,11 +71,11 @@ async def context(engine: Engine, tmp_path: Path, name: str) -> AsyncIterator[De
 async def test_the_same_stages_make_the_same_port_calls_on_podman_and_dagger(
     tmp_path: Path, base_image: str
 ) -> None:
-    podman = Recorder(PodmanEngine())
+    podman = RecordingEngine(PodmanEngine())
     double = DaggerApiDouble(
         answers={"exitCode": 0, "stdout": "4 passed", "stderr": "", "export": "ok"}
     )
-    dagger = Recorder(DaggerEngine(double.client()))
+    dagger = RecordingEngine(DaggerEngine(double.client()))
     for engine, name in ((podman, "podman"), (dagger, "dagger")):
         async with context(engine, tmp_path, name) as ctx:
             pipeline = delivery_pipeline(ctx)
@@ -131,7 +84,7 @@ async def test_the_same_stages_make_the_same_port_calls_on_podman_and_dagger(
             test_outputs = await run_test(ctx, {})
             assert test_outputs["exit_code"] == "0"
 
-    def shape(recorder: Recorder) -> list[tuple[str, Any]]:
+    def shape(recorder: RecordingEngine) -> list[tuple[str, Any]]:
         return [(kind, without_labels_created(spec)) for kind, spec in recorder.calls]
 
     # and the Dagger engine really carried them into the (schema-checked) queries

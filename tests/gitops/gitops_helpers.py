@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
 GIT_ENV = {
@@ -48,14 +47,3 @@ def show(bare: Path, path: str, rev: str = "main") -> str:
     return subprocess.run(
         ["git", "show", f"{rev}:{path}"], cwd=bare, capture_output=True, check=True
     ).stdout.decode()
-
-
-@dataclass
-class GitHttpServer:
-    """git http-backend behind HTTP basic auth on 127.0.0.1 (a real smart-HTTP remote)."""
-
-    root: Path
-    token: str
-    user: str = "x-access-token"
-    seen_authorization: list[str] = field(default_factory=list)
-    url: str = ""

@@ -6,7 +6,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from gitops_helpers import GitHttpServer, git, show
+from gitops_helpers import git, show
 
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.errors import GitAuthError, PushRejectedError, ToolMissingError
@@ -15,6 +15,7 @@ from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.kustomization import ImageEdit
 from conveyor.gitops.update import update_manifest
 from conveyor.secrets import Secret
+from git_http import GitHttpRemote
 
 STAGING = "apps/hello/overlays/staging/kustomization.yaml"
 EDIT = FileEdit(STAGING, ImageEdit("hello", "myacr.azurecr.io/hello", "v9", None))
@@ -25,7 +26,7 @@ def files_containing(root: Path, needle: str) -> list[Path]:
 
 
 def test_token_update_over_http_keeps_token_out_of_git_config(
-    http_remote: GitHttpServer, remote: Path
+    http_remote: GitHttpRemote, remote: Path
 ) -> None:
     auth = GitAuth.from_env("MANIFEST_TOKEN", {"MANIFEST_TOKEN": http_remote.token})
     seen: list[tuple[str, list[Path]]] = []
@@ -43,12 +44,12 @@ def test_token_update_over_http_keeps_token_out_of_git_config(
     assert leaking == []
     assert 'newTag: "v9"' in show(remote, STAGING)
     # the server really demanded and received the token
-    assert any(h.startswith("Basic ") for h in http_remote.seen_authorization)
-    assert "" in http_remote.seen_authorization
+    assert any(h.startswith("Basic ") for h in http_remote.authorizations)
+    assert "" in http_remote.authorizations
 
 
 def test_expired_token_is_a_clear_auth_error_without_the_token(
-    http_remote: GitHttpServer, remote: Path
+    http_remote: GitHttpRemote, remote: Path
 ) -> None:
     expired = "expired-token-0123456789"
     auth = GitAuth(token=Secret("MANIFEST_TOKEN", expired))
@@ -67,7 +68,7 @@ def test_expired_token_is_a_clear_auth_error_without_the_token(
     assert git("rev-parse", "main", cwd=remote) == before
 
 
-def test_missing_token_fails_without_prompting(http_remote: GitHttpServer) -> None:
+def test_missing_token_fails_without_prompting(http_remote: GitHttpRemote) -> None:
     with pytest.raises(GitAuthError, match="authentication failed"):
         update_manifest(http_remote.url, "main", [EDIT], message="m")
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -21,20 +19,13 @@ import pytest
 from conveyor.config import load_config
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.port import (
-    BuildSpec,
-    BuiltImage,
-    Endpoint,
     Engine,
-    RegistryAuth,
-    RemoteImage,
-    RunResult,
-    RunSpec,
-    ServiceSpec,
 )
 from conveyor.errors import TagExistsError
 from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.publish import REVISION_LABEL, run_publish
+from recording_engine import RecordingEngine
 
 pytestmark = [pytest.mark.anyio, pytest.mark.podman, pytest.mark.timeout(120)]
 
@@ -44,51 +35,6 @@ ACCEPT = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     )
 )
-
-
-class Recorder:
-    """Forwards every port call to a real engine and records which were made."""
-
-    def __init__(self, inner: Engine) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.calls: list[tuple[str, Any]] = []
-
-    async def run(self, spec: RunSpec) -> RunResult:
-        self.calls.append(("run", spec))
-        return await self.inner.run(spec)
-
-    async def build(self, spec: BuildSpec) -> BuiltImage:
-        self.calls.append(("build", spec.tag))
-        return await self.inner.build(spec)
-
-    async def export_tarball(self, image: BuiltImage, dest: Path) -> Path:
-        self.calls.append(("export_tarball", dest))
-        return await self.inner.export_tarball(image, dest)
-
-    async def inspect_remote(
-        self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
-    ) -> RemoteImage | None:
-        self.calls.append(("inspect_remote", address))
-        return await self.inner.inspect_remote(address, insecure=insecure, auth=auth)
-
-    async def publish(
-        self,
-        image: BuiltImage,
-        address: str,
-        *,
-        insecure: bool = False,
-        auth: RegistryAuth | None = None,
-    ) -> str:
-        self.calls.append(("publish", address))
-        return await self.inner.publish(image, address, insecure=insecure, auth=auth)
-
-    def service(self, spec: ServiceSpec) -> AbstractAsyncContextManager[Endpoint]:
-        self.calls.append(("service", spec))
-        return self.inner.service(spec)
-
-    def kinds(self) -> list[str]:
-        return [kind for kind, _ in self.calls]
 
 
 @dataclass(frozen=True)
@@ -163,7 +109,7 @@ async def push_directly(app: App, sha: str, dockerfile: str) -> str:
 
 async def test_publishing_the_same_commit_twice_reuses_the_pushed_image(app: App) -> None:
     sha = new_sha()
-    first_engine = Recorder(PodmanEngine())
+    first_engine = RecordingEngine(PodmanEngine())
     ctx = app.context(first_engine, sha)
     built = await run_build(ctx, {})
     first = await run_publish(ctx, {"build": built})
@@ -174,7 +120,7 @@ async def test_publishing_the_same_commit_twice_reuses_the_pushed_image(app: App
 
     # the re-run rebuilds (another payload, another created label): a different image
     (app.root / "payload").write_text("second\n")
-    again_engine = Recorder(PodmanEngine())
+    again_engine = RecordingEngine(PodmanEngine())
     ctx = app.context(again_engine, sha)
     rebuilt = await run_build(ctx, {})
     assert rebuilt["image.id"] != built["image.id"]
@@ -196,7 +142,7 @@ async def test_a_tag_pushed_by_something_else_without_the_label_is_refused(app: 
     sha = new_sha()
     digest = await push_directly(app, sha, "FROM scratch\nCOPY Dockerfile /\n")
     stored = app.stored(sha)
-    engine = Recorder(PodmanEngine())
+    engine = RecordingEngine(PodmanEngine())
     ctx = app.context(engine, sha)
     built = await run_build(ctx, {})
 
@@ -220,7 +166,7 @@ async def test_a_tag_holding_another_commits_image_is_refused_naming_that_revisi
     digest = await push_directly(
         app, sha, f"FROM scratch\nCOPY Dockerfile /\nLABEL {REVISION_LABEL}={other}\n"
     )
-    engine = Recorder(PodmanEngine())
+    engine = RecordingEngine(PodmanEngine())
     ctx = app.context(engine, sha)
 
     with pytest.raises(TagExistsError) as caught:

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run the example pipeline end to end on this machine, on its local default:
 #
-#   - prepare the machine (scripts/setup.sh: podman, registry, base image, venv)
-#   - start the registry on 127.0.0.1:5000 (storage under .conveyor/demo/registry)
+#   - prepare the machine (scripts/setup.sh: podman, base image, venv, and the
+#     registry on 127.0.0.1:5000 holding the base image as
+#     127.0.0.1:5000/conveyor/python:3.11; storage in /var/cache/conveyor/registry)
 #   - create the manifest repository .conveyor/demo/manifests.git from
 #     examples/manifests (once; later runs keep its history)
 #   - copy examples/hello to .conveyor/demo/hello and commit it (a new SHA each run)
@@ -19,9 +20,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEMO="$ROOT/.conveyor/demo"
 log() { printf 'demo: %s\n' "$*" >&2; }
 
-"$ROOT/scripts/setup.sh"
+"$ROOT/scripts/setup.sh" # also starts the registry on 127.0.0.1:5000
 mkdir -p "$DEMO"
-"$ROOT/scripts/registry.sh" start 5000 "$DEMO/registry"
 
 if [[ ! -d $DEMO/manifests.git ]]; then
 	log "creating the manifest repository $DEMO/manifests.git"

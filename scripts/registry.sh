@@ -5,6 +5,9 @@
 #   scripts/registry.sh start PORT DIR   # returns once /v2/ answers
 #   scripts/registry.sh stop PORT DIR
 #
+# start returns at once when a registry already answers on 127.0.0.1:PORT
+# (scripts/setup.sh and the demo share the one on 5000, whoever started it).
+#
 # Plain HTTP: push and inspect with --tls-verify=false.
 set -euo pipefail
 
@@ -32,6 +35,7 @@ PY
 start() {
 	command -v docker-registry >/dev/null ||
 		die "docker-registry is not installed; run scripts/setup.sh (apt-get install docker-registry)"
+	answers && return
 	mkdir -p "$dir/data"
 	dir=$(cd "$dir" && pwd)
 	pidfile="$dir/registry.pid"

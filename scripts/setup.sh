@@ -6,6 +6,13 @@
 #   3. the base image localhost/conveyor/python:3.11, built with debootstrap
 #      (no registry is needed; the rootfs tarball is cached)
 #   4. the virtualenv .venv with the package installed editable
+#   5. the loopback registry on 127.0.0.1:5000 (scripts/registry.sh, storage in
+#      $CACHE_DIR/registry) holding that base image as
+#      127.0.0.1:5000/conveyor/python:3.11, the name the example uses on both
+#      engines: the Dagger engine resolves every image from a registry (it has
+#      no local image store; "localhost/..." is a registry host to it), and
+#      podman pulls the same name from there (plain HTTP, allowed for that one
+#      address in /etc/containers/registries.conf.d/)
 #
 # Idempotent: each step checks before it acts, so a second run takes seconds.
 # Needs root (apt-get, /etc/containers, the system image store).
@@ -151,9 +158,46 @@ $(tail -n 20 "$pip_log")"
 	step_done "venv: installed $ROOT[dev] into $venv"
 }
 
+# --- 5. the base image in the loopback registry ----------------------------------
+LOOPBACK_PORT=5000
+LOOPBACK_REGISTRY="127.0.0.1:$LOOPBACK_PORT"
+REGISTRY_BASE_IMAGE="$LOOPBACK_REGISTRY/conveyor/python:3.11"
+LOOPBACK_CONF="/etc/containers/registries.conf.d/50-conveyor-loopback.conf"
+
+publish_base_image() {
+	if [[ ! -s $LOOPBACK_CONF ]]; then
+		mkdir -p "$(dirname "$LOOPBACK_CONF")"
+		cat >"$LOOPBACK_CONF" <<CONF
+# Written by Conveyor's scripts/setup.sh: the loopback registry speaks plain HTTP.
+[[registry]]
+location = "$LOOPBACK_REGISTRY"
+insecure = true
+CONF
+		log "registry: podman may pull from $LOOPBACK_REGISTRY over HTTP ($LOOPBACK_CONF)"
+	fi
+	# Idempotent: returns at once when something already answers on the port.
+	"$ROOT/scripts/registry.sh" start "$LOOPBACK_PORT" "$CACHE_DIR/registry" ||
+		die "the loopback registry on $LOOPBACK_REGISTRY did not start"
+	local local_id remote_config
+	local_id="sha256:$(podman image inspect --format '{{.Id}}' "$BASE_IMAGE")"
+	remote_config=$(skopeo inspect --tls-verify=false --raw "docker://$REGISTRY_BASE_IMAGE" \
+		2>/dev/null | jq -r '.config.digest // empty' 2>/dev/null || true)
+	if [[ $remote_config == "$local_id" ]]; then
+		log "registry: $REGISTRY_BASE_IMAGE present"
+		return
+	fi
+	step_start
+	podman push --quiet --tls-verify=false "$BASE_IMAGE" "docker://$REGISTRY_BASE_IMAGE" \
+		>"$CACHE_DIR/base-push.log" 2>&1 ||
+		die "podman push of $BASE_IMAGE to $LOOPBACK_REGISTRY failed:
+$(tail -n 20 "$CACHE_DIR/base-push.log")"
+	step_done "registry: pushed $REGISTRY_BASE_IMAGE"
+}
+
 T0=$(date +%s)
 install_packages
 build_base_image
 ensure_podman_runs
 ensure_venv
+publish_base_image
 log "ready in $(($(date +%s) - T0))s"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -12,6 +14,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "localhost/conveyor/python:3.11"
 REGISTRY_SCRIPT = REPO / "scripts" / "registry.sh"
+LOOPBACK_PORT = 5000
+REGISTRY_BASE_IMAGE = f"127.0.0.1:{LOOPBACK_PORT}/conveyor/python:3.11"
+"""The base image by registry address, as examples/hello names it (scripts/setup.sh pushes it)."""
 
 
 def free_port() -> int:
@@ -34,6 +39,40 @@ def base_image() -> str:
     if found != 0:
         pytest.fail(f"image {BASE_IMAGE} is missing: run scripts/setup.sh (as root) to build it")
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def registry_base_image(base_image: str) -> str:
+    """The base image in the loopback registry on 127.0.0.1:5000, where the example pulls it.
+
+    Another registry than the one a test publishes to (``registry``, a free
+    port).  The registry is (re)started from its storage when it is down --
+    scripts/setup.sh made both -- so a reboot between setup and the tests is
+    no failure; an image that is not there is.
+    """
+    cache = Path(os.environ.get("CONVEYOR_CACHE_DIR", "/var/cache/conveyor"))
+    started = subprocess.run(
+        [str(REGISTRY_SCRIPT), "start", str(LOOPBACK_PORT), str(cache / "registry")],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if started.returncode != 0:
+        pytest.fail(f"the loopback registry did not start: {started.stderr.strip()}")
+    found = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{REGISTRY_BASE_IMAGE}"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if found.returncode != 0 or "config" not in json.loads(found.stdout or "{}"):
+        pytest.fail(
+            f"{REGISTRY_BASE_IMAGE} is not in the loopback registry: run scripts/setup.sh "
+            f"(as root) to push {base_image} there ({found.stderr.strip()})"
+        )
+    return REGISTRY_BASE_IMAGE
 
 
 @pytest.fixture(scope="session")

@@ -202,10 +202,16 @@ def test_dagger_job_exits_with_conveyors_exit_code(git_repo: GitRepo, tmp_path: 
     dagger.write_text(f"#!{sys.executable}\n{DAGGER_RUN_DOUBLE}")
     dagger.chmod(0o755)
     code, out = run_job_script(DIND, ".conveyor-pipeline", repo, tmp_path, f"{bin_dir}:")
-    # the real CLI found no engine in the session: 6, "missing tool or engine"
+    # the real CLI found no engine in the session: 6, "missing tool or engine"; the
+    # session opens at the first container operation (inside the run span), so that
+    # stage fails with it and the run's summary.json says so
     assert code == 6, out
-    assert "error: engine 'dagger' cannot run here: the Dagger engine did not answer" in out
-    assert "no summary.json was written (conveyor stopped before any stage ran)" in out
+    assert (
+        "error in stage build: engine 'dagger' cannot run here: the Dagger engine did not answer"
+        in out
+    )
+    assert "  build: failed engine 'dagger' cannot run here" in out
+    assert "  publish: skipped dependency 'build' failed" in out
     call = json.loads((tmp_path / "dagger-call.json").read_text())
     assert call == {
         "argv": [

@@ -152,7 +152,9 @@ def conveyor_executable() -> Path:
 
 
 @pytest.fixture
-def world(tmp_path: Path, registry: str, base_image: str) -> World:
+def world(tmp_path: Path, registry: str, registry_base_image: str) -> World:
+    """The example exactly as shipped: its images come from the loopback registry
+    (``registry_base_image``), it publishes to the test's own ``registry``."""
     app = tmp_path / "hello"
     shutil.copytree(
         EXAMPLES / "hello", app, ignore=shutil.ignore_patterns(".conveyor", "__pycache__")

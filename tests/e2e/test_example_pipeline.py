@@ -65,6 +65,12 @@ def test_example_pipeline_publishes_pins_and_traces(
     before = world.manifest_checkout()
     production_before = (before / PRODUCTION / "kustomization.yaml").read_bytes()
     sha = world.commit_app("first change")
+    # the example as shipped: its images come from the loopback registry, by address,
+    # while this run publishes to another registry (the test's own)
+    shipped = (world.app / "conveyor.toml").read_text()
+    assert 'BASE_IMAGE = "127.0.0.1:5000/conveyor/python:3.11"' in shipped
+    assert 'image = "127.0.0.1:5000/conveyor/python:3.11"' in shipped
+    assert world.registry != "127.0.0.1:5000"
 
     done = world.run(
         "alpine-310.json",

@@ -93,6 +93,8 @@ class DaggerApiDouble:
     schema: graphql.GraphQLSchema = field(default_factory=load_schema)
     documents: list[str] = field(default_factory=list)
     ids: dict[str, str] = field(default_factory=dict)
+    current: str = ""
+    """The text of the document being answered (for answers that depend on it)."""
     _counter: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def client(self) -> dagger.Client:
@@ -132,6 +134,7 @@ class DaggerApiDouble:
         text = graphql.print_ast(document)
         assert not errors, f"query does not fit the Dagger schema: {errors}\n{text}"
         self.documents.append(text)
+        self.current = text
         for failure in self.failures:
             if failure.when in text:
                 raise _transport_error(failure)

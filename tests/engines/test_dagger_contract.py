@@ -32,7 +32,14 @@ from conveyor.engines.port import (
     RunSpec,
     ServiceSpec,
 )
-from conveyor.errors import CommandFailedError, EngineError, PolicyError, ScanGateError
+from conveyor.errors import (
+    CommandFailedError,
+    EngineError,
+    PolicyError,
+    ScanGateError,
+    TagExistsError,
+    UnreachableError,
+)
 from conveyor.policy.rules import enforce
 from conveyor.secrets import Secret
 from conveyor.stages.build import run_build
@@ -207,7 +214,8 @@ async def test_build_passes_dockerfile_args_target_platforms_secrets_and_labels(
         {"name": "org.opencontainers.image.revision", "value": SHA}
     ]
     assert_plaintext_only_in_set_secret(double, TOKEN)
-    assert image.local_ref == f"registry.example.com/hello:{SHA}"
+    # no local image store: the name is a label for logs, not a pullable reference
+    assert re.fullmatch(r"dagger-container-[0-9a-f]{12}", image.local_ref)
     assert image.platforms == ("linux/amd64", "linux/arm64")
     assert image.id in double.ids
 
@@ -274,17 +282,106 @@ async def test_publish_pushes_the_sha_tag_with_registry_auth_and_returns_the_dig
 
 
 @pytest.mark.anyio
-async def test_publish_of_several_platforms_pushes_one_index(tmp_path: Path) -> None:
+async def test_publish_of_several_platforms_pushes_one_index_and_reads_it_back(
+    tmp_path: Path,
+) -> None:
     address = f"registry.example.com/hello:{SHA}"
     double = DaggerApiDouble(answers={"publish": f"{address}@{DIGEST}"})
+    double.answers["platform"] = lambda node: asked_platform(double)
     engine, image = await built(double, tmp_path, ("linux/amd64", "linux/arm64"))
 
-    await engine.publish(image, address)
+    published = await engine.publish(image, address, auth=RegistryAuth("ci-bot", PASSWORD))
 
+    assert published == f"{address}@{DIGEST}"
     (publish,) = double.calls("publish")
     assert publish["address"] == address
     assert len(publish["platformVariants"]) == 2
     assert all(double.made_by(v, "dockerBuild") for v in publish["platformVariants"])
+    # each platform is resolved from the pushed digest through the engine, with the credentials
+    readback = [d for d in double.documents if "platform\n" in d and "publish" not in d]
+    assert len(readback) == 2
+    assert double.calls("container")[-2:] == [
+        {"platform": "linux/amd64"},
+        {"platform": "linux/arm64"},
+    ]
+    assert double.calls("from") == [{"address": f"{address}@{DIGEST}"}] * 2
+    assert [c["address"] for c in double.calls("withRegistryAuth")] == [address] + [
+        f"{address}@{DIGEST}"
+    ] * 2
+
+
+def asked_platform(double: DaggerApiDouble) -> str:
+    """An index holding every platform: the config served is of the platform asked for."""
+    found = re.search(r'container\(platform: "([^"]+)"\)', double.current)
+    assert found, double.current
+    return found.group(1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("setting", ["fail", "warn"])
+async def test_a_platform_the_registry_does_not_serve_fails_or_warns(
+    tmp_path: Path, setting: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # what a real engine showed: amd64 + arm64 over an amd64-only base published one
+    # amd64 manifest; asked for arm64, the registry serves that manifest, whose
+    # config says linux/amd64
+    address = f"registry.example.com/hello:{SHA}"
+    double = DaggerApiDouble(answers={"publish": f"{address}@{DIGEST}", "platform": "linux/amd64"})
+    engine = DaggerEngine(double.client(), missing_platforms=setting)  # type: ignore[arg-type]
+    image = await engine.build(build_spec(tmp_path, ("linux/amd64", "linux/arm64")))
+
+    if setting == "fail":
+        with pytest.raises(EngineError) as caught:
+            await engine.publish(image, address)
+        assert "published without linux/arm64" in str(caught.value)
+        assert "serves linux/amd64" in str(caught.value)
+        assert caught.value.hint is not None
+        assert 'app.missing_platforms = "warn"' in caught.value.hint
+    else:
+        assert await engine.publish(image, address) == f"{address}@{DIGEST}"
+        err = capsys.readouterr().err
+        assert err.startswith(f"warning: {address}@{DIGEST} was published without linux/arm64")
+
+
+@pytest.mark.anyio
+async def test_an_index_without_the_platform_is_a_missing_platform(tmp_path: Path) -> None:
+    address = f"registry.example.com/hello:{SHA}"
+    double = DaggerApiDouble(
+        answers={"publish": f"{address}@{DIGEST}", "platform": "linux/amd64"},
+        failures=[
+            QueryFailure(
+                'container(platform: "linux/arm64")',
+                f'failed to resolve image "{address}@{DIGEST}" (platform: "linux/arm64"): '
+                f"manifest {DIGEST}: not found",
+            )
+        ],
+    )
+    engine, image = await built(double, tmp_path, ("linux/amd64", "linux/arm64"))
+
+    with pytest.raises(EngineError, match="published without linux/arm64"):
+        await engine.publish(image, address)
+
+
+@pytest.mark.anyio
+async def test_a_readback_the_engine_cannot_make_is_its_error_not_a_missing_platform(
+    tmp_path: Path,
+) -> None:
+    address = f"registry.example.com/hello:{SHA}"
+    double = DaggerApiDouble(
+        answers={"publish": f"{address}@{DIGEST}"},
+        failures=[QueryFailure("platform\n", DIAL_REFUSED.format(ref=f"{address}@{DIGEST}"))],
+    )
+    engine, image = await built(double, tmp_path, ("linux/arm64",))
+
+    with pytest.raises(UnreachableError, match=r"registry\.example\.com"):
+        await engine.publish(image, address)
+
+
+DIAL_REFUSED = (
+    'failed to resolve image "{ref}" (platform: "linux/amd64"): failed to do request: '
+    'Head "https://registry.example.com/v2/hello/manifests/x": '
+    "dial tcp 10.0.0.7:443: connect: connection refused"
+)
 
 
 @pytest.mark.anyio
@@ -319,18 +416,27 @@ async def test_publish_that_returns_no_digest_is_an_error(tmp_path: Path) -> Non
 
 
 @pytest.mark.anyio
-async def test_a_refused_push_to_an_insecure_registry_says_how_to_allow_it(tmp_path: Path) -> None:
-    double = DaggerApiDouble(
-        failures=[QueryFailure("publish", "http: server gave HTTP response to HTTPS client")]
+async def test_a_refused_push_to_a_plain_http_registry_says_how_to_allow_it(
+    tmp_path: Path,
+) -> None:
+    # the engine's push error, as containerd's client words an HTTPS request to an HTTP server
+    message = (
+        "failed to export: failed to push registry.lan:5000/hello:" + SHA + ": failed to do "
+        'request: Head "https://registry.lan:5000/v2/hello/blobs/sha256:00": '
+        "http: server gave HTTP response to HTTPS client"
     )
+    double = DaggerApiDouble(failures=[QueryFailure("publish", message)])
     engine, image = await built(double, tmp_path)
 
-    with pytest.raises(EngineError) as caught:
-        await engine.publish(image, f"localhost:5000/hello:{SHA}", insecure=True)
+    with pytest.raises(UnreachableError) as caught:
+        await engine.publish(image, f"registry.lan:5000/hello:{SHA}", insecure=True)
 
+    assert caught.value.target == "registry.lan:5000"
     assert "HTTP response to HTTPS client" in str(caught.value)
     assert caught.value.hint is not None
-    assert '[registries."localhost:5000"] http = true' in caught.value.hint
+    assert '{"registries": {"registry.lan:5000": {"http": true}}}' in caught.value.hint
+    assert '[registry."registry.lan:5000"] http = true' in caught.value.hint
+    assert "[registries." not in caught.value.hint
 
 
 @pytest.mark.anyio
@@ -543,3 +649,127 @@ def test_the_double_validates_documents_against_the_schema() -> None:
     with pytest.raises(AssertionError, match=r"Container\.withExec\(args:\)' .* is required"):
         double.answer(graphql.parse("{ container { withExec(expect: ANY) { id } } }"))
     assert double.documents == []
+
+
+# -- the tag check, through the engine ---------------------------------------------------
+
+ADDRESS = f"127.0.0.1:5055/hello:{SHA}"
+NOT_FOUND = f'failed to resolve image "{ADDRESS}" (platform: "linux/amd64"): {ADDRESS}: not found'
+
+
+@pytest.mark.anyio
+async def test_inspect_remote_resolves_the_tag_through_the_engine_with_the_credentials() -> None:
+    double = DaggerApiDouble(
+        answers={"imageRef": f"{ADDRESS}@{DIGEST}", "label": SHA, "plaintext": "unused"}
+    )
+    engine = DaggerEngine(double.client())
+
+    found = await engine.inspect_remote(ADDRESS, auth=RegistryAuth("ci-bot", PASSWORD))
+
+    assert found is not None
+    assert found.digest == DIGEST
+    assert found.labels == {"org.opencontainers.image.revision": SHA}
+    assert double.calls("from") == [{"address": ADDRESS}] * 2
+    assert double.calls("label") == [{"name": "org.opencontainers.image.revision"}]
+    (auth, *_) = double.calls("withRegistryAuth")
+    assert (auth["address"], auth["username"]) == (ADDRESS, "ci-bot")
+    assert is_secret(double, auth["secret"], PASSWORD)
+    assert_plaintext_only_in_set_secret(double, PASSWORD)
+
+
+@pytest.mark.anyio
+async def test_only_the_engines_not_found_for_this_reference_means_absent() -> None:
+    double = DaggerApiDouble(failures=[QueryFailure("imageRef", NOT_FOUND)])
+
+    assert await DaggerEngine(double.client()).inspect_remote(ADDRESS) is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        # the registry cannot be reached from the engine
+        (
+            f'failed to resolve image "{ADDRESS}" (platform: "linux/amd64"): failed to do '
+            f'request: Head "http://127.0.0.1:5055/v2/hello/manifests/{SHA}": '
+            "dial tcp 127.0.0.1:5055: connect: connection refused",
+            UnreachableError,
+        ),
+        # credentials refused: a private registry may answer so for a missing tag too
+        (
+            f'failed to resolve image "{ADDRESS}" (platform: "linux/amd64"): pull access '
+            "denied, repository does not exist or may require authorization: server message: "
+            "insufficient_scope: authorization failed",
+            EngineError,
+        ),
+        # "not found" of another reference (a mirror's base image, say) is not this tag's
+        (
+            'failed to resolve image "127.0.0.1:5055/other:1" (platform: "linux/amd64"): '
+            "127.0.0.1:5055/other:1: not found",
+            EngineError,
+        ),
+        # a registry answering 500 after a 404 elsewhere
+        (
+            f'failed to resolve image "{ADDRESS}" (platform: "linux/amd64"): pulling from host '
+            "127.0.0.1:5055 failed with status code [manifests "
+            f"{SHA}]: 500 Internal Server Error",
+            EngineError,
+        ),
+    ],
+)
+async def test_any_other_engine_answer_stops_the_check(
+    message: str, error: type[Exception]
+) -> None:
+    double = DaggerApiDouble(failures=[QueryFailure("imageRef", message)])
+
+    with pytest.raises(error):
+        await DaggerEngine(double.client()).inspect_remote(ADDRESS)
+
+
+def publish_config(tmp_path: Path) -> Config:
+    (tmp_path / "conveyor.toml").write_text(
+        '[app]\nname = "hello"\n\n[registry]\nhost = "127.0.0.1:5055"\nrepository = "hello"\n'
+        "insecure = true\n",
+        encoding="utf-8",
+    )
+    return load_config(tmp_path / "conveyor.toml", env={})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (NOT_FOUND, "pushed"),
+        (DIAL_REFUSED.format(ref=ADDRESS), UnreachableError),
+        (None, TagExistsError),
+    ],
+)
+async def test_the_publish_stage_pushes_only_after_a_clean_not_found(
+    tmp_path: Path, failure: str | None, expected: object
+) -> None:
+    from conveyor.stages.publish import run_publish  # noqa: PLC0415
+
+    double = DaggerApiDouble(
+        answers={
+            "imageRef": f"{ADDRESS}@{DIGEST}",
+            "label": "0" * 40,  # another commit's image under the tag
+            "publish": f"{ADDRESS}@{DIGEST}",
+        },
+        failures=[QueryFailure("imageRef", failure)] if failure else [],
+    )
+    engine = DaggerEngine(double.client())
+    image = await engine.build(build_spec(tmp_path))
+    ctx = DeliveryContext(
+        config=publish_config(tmp_path), engine=engine, sha=SHA, artifacts=tmp_path / "a"
+    )
+    build_outputs = {"image.id": image.id, "image.local_ref": image.local_ref}
+
+    if expected == "pushed":
+        outputs = await run_publish(ctx, {"build": build_outputs})
+        assert outputs["image.ref"] == f"{ADDRESS}@{DIGEST}"
+        assert double.calls("publish") == [{"address": ADDRESS}]
+    else:
+        assert isinstance(expected, type)
+        with pytest.raises(expected):
+            await run_publish(ctx, {"build": build_outputs})
+        assert double.calls("publish") == []

@@ -89,7 +89,7 @@ async def test_the_same_stages_make_the_same_port_calls_on_podman_and_dagger(
 
     # and the Dagger engine really carried them into the (schema-checked) queries
     assert double.calls("dockerBuild")[0]["buildArgs"] == [
-        {"name": "BASE_IMAGE", "value": "localhost/conveyor/python:3.11"},
+        {"name": "BASE_IMAGE", "value": "127.0.0.1:5000/conveyor/python:3.11"},
         {"name": "GIT_SHA", "value": SHA},
     ]
     assert ["python3", "-m", "pytest", "-q", "--junitxml=junit.xml"] in [

@@ -19,11 +19,12 @@ OVERLAYS = EXAMPLES / "manifests" / "apps" / "hello" / "overlays"
 def test_hello_configuration_loads_with_the_demo_values() -> None:
     config = load_config(EXAMPLES / "hello" / "conveyor.toml", env={})
     assert config.app.name == "hello"
-    assert config.app.build_args == {"BASE_IMAGE": "localhost/conveyor/python:3.11"}
+    # registry addresses only: the same file runs on Dagger, which has no local images
+    assert config.app.build_args == {"BASE_IMAGE": "127.0.0.1:5000/conveyor/python:3.11"}
     assert config.registry.image == "127.0.0.1:5000/hello"
     assert config.registry.insecure is True
     assert config.stages.test is not None
-    assert config.stages.test.image == "localhost/conveyor/python:3.11"
+    assert config.stages.test.image == "127.0.0.1:5000/conveyor/python:3.11"
     assert config.stages.test.command == ["python3", "-m", "pytest", "-q", "--junitxml=junit.xml"]
     assert config.stages.scan.fail_on == ["HIGH", "CRITICAL"]
     assert config.gitops is not None

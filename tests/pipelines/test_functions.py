@@ -26,10 +26,10 @@ import pytest
 from conveyor_pipelines import Conveyor
 from conveyor_pipelines.session import ARTIFACTS_DIR, GITOPS_DIR, SOURCE_DIR
 from dagger_kubectl import kubectl_container_double
-from dagger_query import DaggerApiDouble
+from dagger_query import DaggerApiDouble, QueryFailure
 from forge.forge_doubles import TOKEN, GitHubApiDouble
 from promotion_repo import BRANCH, DIGEST_A, SHA_A, Remote, make_remote
-from registry_api import PrivateRegistry, private_registry
+from registry_api import PrivateRegistry
 
 from conveyor.engines.dagger_render import KUBECTL_IMAGE
 from conveyor.errors import ConfigError, GitOpsError, TestsFailedError
@@ -289,7 +289,7 @@ async def test_ci_returns_the_reports_when_a_stage_fails_and_logs_the_failure(
         "skipped",
         "dependency 'test' failed",
     )
-    assert summary["outputs"]["build"]["image.local_ref"] == f"localhost/conveyor/hello:{SHA}"
+    assert summary["outputs"]["build"]["image.local_ref"].startswith("dagger-container-")
     # the failure is in the call's log; the password is nowhere shown
     err = capsys.readouterr().err
     assert err.startswith("conveyor: the pipeline failed (stages: test): test: tests failed")
@@ -327,12 +327,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> Iterator[PrivateRegistry]:
-    """A real docker-registry behind Basic auth on a free port."""
-    directory = tmp_path / "registry"
-    directory.mkdir()
-    with private_registry(directory, free_port()) as started:
-        yield started
+def registry() -> PrivateRegistry:
+    """A registry only the engine reaches: on this machine nothing listens at its address,
+    so the function fails if it speaks to it itself (as it once did, for the tag check)."""
+    return PrivateRegistry(f"127.0.0.1:{free_port()}", "alice", "pw-Only-The-Engine-7")
 
 
 @pytest.fixture
@@ -363,7 +361,7 @@ def app_service() -> Iterator[str]:
 
 
 def module_gitops_config(registry: PrivateRegistry, remote: Remote) -> str:
-    """Publish to the real registry, pin in staging; smoke on, since publish reaches
+    """Publish to the registry, pin in staging; smoke on, since publish reaches
     the build's outputs only through scan or smoke (stages.delivery)."""
     return f"""
 [app]
@@ -410,7 +408,10 @@ async def test_manifest_commits_with_git_in_the_runtime_and_renders_in_a_kubectl
     monkeypatch.delenv("REGISTRY_PASSWORD", raising=False)
     write_source(workdir, module_gitops_config(registry, remote))
     digest = "sha256:" + "9" * 64
-    pushed = f"{registry.host}/hello:{SHA}@{digest}"
+    address = f"{registry.host}/hello:{SHA}"
+    pushed = f"{address}@{digest}"
+    # what the engine answers when every registry host has no such tag
+    absent = f'failed to resolve image "{address}" (platform: "linux/amd64"): {address}: not found'
     double = DaggerApiDouble(
         answers={
             "export": "ok",
@@ -419,7 +420,8 @@ async def test_manifest_commits_with_git_in_the_runtime_and_renders_in_a_kubectl
             "stderr": "",
             "publish": pushed,
             "endpoint": app_service,
-        }
+        },
+        failures=[QueryFailure("imageRef", absent)],
     )
     double.answers["stdout"] = kubectl_container_double(double, workdir, other="1 passed")
 
@@ -449,3 +451,70 @@ async def test_manifest_commits_with_git_in_the_runtime_and_renders_in_a_kubectl
     assert clones[0].startswith(f"{GITOPS_DIR}/conveyor-manifests-")
     assert clones[1].startswith(f"{GITOPS_DIR}/conveyor-policy-")
     assert list((workdir / GITOPS_DIR).iterdir()) == []  # the clones are removed
+    # the tag was checked through the engine, with the credentials, before the push
+    assert {"address": address} in double.calls("from")
+    checks = [c for c in double.calls("withRegistryAuth") if c["address"] == address]
+    assert len(checks) == 2  # the check and the push
+
+
+def test_summary_paths_are_relative_to_the_exported_reports(tmp_path: Path) -> None:
+    from conveyor_pipelines.session import relocate_summary  # noqa: PLC0415
+
+    artifacts = tmp_path / "scratch" / ARTIFACTS_DIR
+    artifacts.mkdir(parents=True)
+    summary = {
+        "ok": True,
+        "outputs": {
+            "test": {"junit": str(artifacts / "test" / "junit.xml"), "summary": "3 passed"},
+            "scan": {"report": str(artifacts / "scan" / "trivy.json"), "other": "/etc/hosts"},
+        },
+    }
+    (artifacts / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+
+    relocate_summary(artifacts)
+
+    outputs = json.loads((artifacts / "summary.json").read_text(encoding="utf-8"))["outputs"]
+    assert outputs["test"] == {"junit": "test/junit.xml", "summary": "3 passed"}
+    assert outputs["scan"] == {"report": "scan/trivy.json", "other": "/etc/hosts"}
+    assert sorted(p.name for p in artifacts.iterdir()) == ["summary.json"]
+
+
+@pytest.mark.anyio
+async def test_promote_says_why_a_relative_repository_outside_the_source_cannot_be_used(
+    workdir: Path, remote: Remote
+) -> None:
+    config = gitops_config(remote, "http://127.0.0.1:9").replace(
+        f'repo = "{remote.bare}"', 'repo = "../../.conveyor/demo/manifests.git"'
+    )
+    write_source(workdir, config)
+
+    with (
+        DaggerApiDouble(answers={"export": "ok"}).as_dag() as dag,
+        pytest.raises(ConfigError) as caught,
+    ):
+        await module().promote(source=dag.directory(), to="production")
+
+    assert caught.value.field == "gitops.repo"
+    assert "'../../.conveyor/demo/manifests.git' resolves to" in str(caught.value)
+    assert "sees only its arguments" in str(caught.value)
+    assert caught.value.hint is not None
+    assert "https://" in caught.value.hint
+
+
+@pytest.mark.anyio
+async def test_a_relative_repository_inside_the_source_resolves_against_it(
+    workdir: Path, remote: Remote, github: GitHubApiDouble
+) -> None:
+    source = workdir / SOURCE_DIR
+    shutil.copytree(remote.bare, source / "manifests.git")
+    config = gitops_config(remote, github.url).replace(
+        f'repo = "{remote.bare}"', 'repo = "manifests.git"'
+    )
+    write_source(workdir, config)
+    from conveyor_pipelines.session import check_manifest_repo, load  # noqa: PLC0415
+
+    with DaggerApiDouble(answers={"export": "ok"}).as_dag() as dag:
+        loaded = await load(dag.directory(), "conveyor.toml")
+
+    check_manifest_repo(loaded)  # no error
+    assert loaded.manifest_repo() == str((source / "manifests.git").resolve())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -291,3 +292,51 @@ tracing.hooks.on_run_end(info, PipelineResult("global-1", (result,), 0.0))
     assert sorted(spans) == ["attempt 1", "conveyor.run", "library call", "stage unit"]
     assert spans["library call"].parent_id == spans["attempt 1"].span_id
     assert spans["attempt 1"].parent_id == spans["stage unit"].span_id
+
+
+EXPORT_ONCE = """
+import sys
+from pathlib import Path
+from opentelemetry import trace
+import dagger.telemetry
+from conveyor.telemetry import setup
+from conveyor.pipeline.hooks import RunInfo
+from conveyor.pipeline.result import PipelineResult, StageResult, Status
+
+if sys.argv[2] == "unsealed":  # the control: what happened before processors were fixed
+    setup.OwnProcessors.seal = lambda self: None
+with setup.start_tracing(runs_dir=Path(sys.argv[1]), set_global=True) as tracing:
+    info = RunInfo("once-1", ("unit",))
+    tracing.hooks.on_run_start(info)
+    tracing.hooks.on_stage_start("unit")
+    with tracing.hooks.attempt("unit", 1):
+        # what dagger.Connection does when it opens, under `dagger run`
+        dagger.telemetry.initialize()
+        with trace.get_tracer("dagger.io/sdk.python").start_as_current_span("POST /query"):
+            pass
+    result = StageResult("unit", Status.SUCCESS, attempts=1)
+    tracing.hooks.on_stage_end(result)
+    tracing.hooks.on_run_end(info, PipelineResult("once-1", (result,), 0.0))
+"""
+
+
+@pytest.mark.parametrize(("mode", "copies"), [("sealed", 1), ("unsealed", 2)])
+def test_under_dagger_run_every_span_is_exported_once(
+    otlp_receiver: OtlpReceiver, tmp_path: Path, mode: str, copies: int
+) -> None:
+    # `dagger run` sets these for the process it runs; dagger-io reads the same ones
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.base_url,
+    }
+    subprocess.run(
+        [sys.executable, "-c", EXPORT_ONCE, str(tmp_path), mode], check=True, timeout=60, env=env
+    )
+
+    received = [span.span_id for span in otlp_receiver.spans()]
+    names = sorted({span.name for span in otlp_receiver.spans()})
+    assert names == ["POST /query", "attempt 1", "conveyor.run", "stage unit"]
+    assert len(set(received)) == 4
+    assert sorted(received.count(span_id) for span_id in set(received)) == [copies] * 4

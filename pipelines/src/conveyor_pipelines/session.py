@@ -23,6 +23,7 @@ API:
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -167,6 +168,7 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
         # the runtime has no host: files the stages write (the scan's tarball)
         # are read back through currentModule.workdir
         module_workdir=await scratch("."),
+        missing_platforms=config.app.missing_platforms,
     )
     ctx = DeliveryContext(
         config=config,
@@ -182,13 +184,69 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
         workdir=await scratch(GITOPS_DIR),
     )
     selected = _selection(config, delivery_pipeline(ctx).order, only)
+    if config.gitops is not None and (not selected or {"manifest", "policy"} & set(selected)):
+        check_manifest_repo(config)
     # The engine gives the module TRACEPARENT and OTEL_*: the run's spans nest
     # under the function call, beside Dagger's own.
     with start_tracing(
         runs_dir=ctx.artifacts.parent / "runs", redactor=ctx.redactor, set_global=True
     ) as tracing:
         pipeline, result = await deliver(ctx, hooks=[tracing.hooks], only=selected)
+    await anyio.to_thread.run_sync(relocate_summary, ctx.artifacts)
     return Delivery(result, pipeline.order, engine, ctx.redactor)
+
+
+def relocate_summary(artifacts: Path) -> None:
+    """Make summary.json's paths relative to the reports directory it lies in.
+
+    The stages write paths as the module runtime sees them
+    (``/scratch/artifacts/test/junit.xml``); the caller exports the directory
+    anywhere (``dagger call ci ... export --path=reports``), where
+    ``test/junit.xml`` is what names the file.  Written to a temporary file
+    and renamed, so a reader never sees half a summary.
+    """
+    path = artifacts / "summary.json"
+    if not path.is_file():
+        return
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    root = str(artifacts.resolve())
+    for outputs in (summary.get("outputs") or {}).values():
+        for key, value in list(outputs.items()):
+            if isinstance(value, str) and (value == root or value.startswith(root + "/")):
+                outputs[key] = os.path.relpath(value, root)
+    temporary = path.with_name(".summary.json.tmp")
+    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def check_manifest_repo(config: Config) -> None:
+    """Refuse a relative ``gitops.repo`` path the module's runtime cannot see.
+
+    A relative path resolves against the source directory (where the module
+    exported its ``source`` argument), so one inside the source works; one
+    that leaves it (``../manifests.git``) names the caller's machine, which a
+    Dagger function has no access to: only its arguments reach it.  URLs and
+    absolute paths are taken as given.
+
+    Raises:
+        ConfigError: ``gitops.repo`` is a relative path that leaves the source.
+    """
+    written = config.gitops.repo if config.gitops is not None else ""
+    repo = config.manifest_repo()
+    if repo == written or "://" in repo:
+        return  # a URL (https://, ssh://, git@host:...) or an absolute path
+    resolved = Path(repo).resolve()
+    if resolved.is_relative_to(config.root.resolve()):
+        return
+    raise ConfigError(
+        config.root / "conveyor.toml",
+        "gitops.repo",
+        f"{written!r} resolves to {resolved}, outside the source "
+        "directory; a Dagger function sees only its arguments, not the machine that calls it",
+        hint="use the manifest repository's URL (https:// or ssh://), e.g. "
+        "CONVEYOR_GITOPS__REPO=https://github.com/acme/manifests.git, or run "
+        "'conveyor promote' / 'conveyor run' on that machine",
+    )
 
 
 def raise_for_failure(delivery: Delivery, only: tuple[str, ...] = ()) -> None:
@@ -241,6 +299,8 @@ async def promote_image(call: PromoteCall) -> Proposal:
 
     config = await load(call.source, call.config)
     gitops = config.gitops
+    if gitops is not None:
+        check_manifest_repo(config)
     env = dict(os.environ)
     if gitops is not None:  # without [gitops], promote itself says what is missing
         git_env = gitops.token_env

@@ -46,18 +46,25 @@ def run_directory(config: Config, run_id: str) -> Path:
 async def open_engine(
     name: str, config: Config, console: Console, redactor: Redactor
 ) -> AsyncIterator[Engine]:
-    """The engine ``name`` (``auto`` decides and says why), open for the run."""
+    """The engine ``name`` (``auto`` decides and says why), open for the run.
+
+    The Dagger session opens at the run's first container operation, inside
+    the run span (``run_context``), so its spans join the run's trace.
+    """
     from conveyor.engines.selection import select_engine
 
     choice = select_engine(name, os.environ)
     console.print(f"engine: {choice.name} ({choice.reason})", highlight=False, markup=False)
     if choice.name == "dagger":
         from conveyor.engines.dagger import open_dagger_engine
+        from conveyor.telemetry.setup import run_context
 
         async with open_dagger_engine(
             traceparent=os.environ.get("TRACEPARENT"),
+            parent=run_context,
             cli=choice.cli,
             ca_bundle=config.run.ca_bundle,
+            missing_platforms=config.app.missing_platforms,
         ) as engine:
             yield engine
     else:

@@ -43,6 +43,8 @@ class AppConfig(Model):
     build_args: dict[str, str] = Field(default_factory=dict)
     target: str | None = None
     platforms: list[str] = Field(default_factory=list)
+    # what publish does when the registry holds fewer platforms than asked for
+    missing_platforms: Literal["fail", "warn"] = "fail"
 
 
 class RegistryConfig(Model):

@@ -8,23 +8,39 @@ engine from ``dag`` instead.
 
 Images built by this engine live in the engine: a :class:`BuiltImage` names
 them by the ID of their (first) container, and the engine keeps the lazy
-containers of every platform variant for export, publish and service.
+containers of every platform variant for export, publish and service.  There
+is no local image store, so ``BuiltImage.local_ref`` is a label for logs
+(``dagger-container-<hash of the ID>``), not a name any tool can pull.
+
+Registry lookups go through the engine too (``Container.from`` resolves a
+reference without pulling): the tag check before a push and the read-back of
+the platforms a push published see what the push sees -- the engine's
+network, its registry configuration and CAs, the session's credentials.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+)
 from pathlib import Path
 from typing import Literal, TextIO, TypeVar
 
+import anyio
 import dagger
+from opentelemetry.context import Context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from conveyor.engines import dagger_chains as chains
-from conveyor.engines.dagger_errors import map_dagger_error
-from conveyor.engines.dagger_registry import inspect_manifest
+from conveyor.engines.dagger_errors import map_dagger_error, read_message
 from conveyor.engines.port import (
     BuildSpec,
     BuiltImage,
@@ -35,7 +51,7 @@ from conveyor.engines.port import (
     RunSpec,
     ServiceSpec,
 )
-from conveyor.errors import EngineError, PolicyError
+from conveyor.errors import ConveyorError, EngineError, PolicyError
 from conveyor.policy.reference import parse
 from conveyor.secrets import Redactor, Secret
 
@@ -43,6 +59,12 @@ T = TypeVar("T")
 
 ServiceAccess = Literal["tunnel", "direct"]
 """How the caller reaches a service: through a host tunnel, or directly (module runtime)."""
+
+MissingPlatforms = Literal["fail", "warn"]
+"""What publish does when the registry holds fewer platforms than were built."""
+
+REMOTE_LABELS = ("org.opencontainers.image.revision",)
+"""The config labels :meth:`DaggerEngine.inspect_remote` reads (what publish checks)."""
 
 _SHA_TAG = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _PUBLISHED = re.compile(r".+@sha256:[0-9a-f]{64}")
@@ -58,13 +80,17 @@ class DaggerEngine:
         service_access: ``"tunnel"`` when the caller runs on the host (the
             service is forwarded to a local port), ``"direct"`` inside a module,
             whose runtime container reaches a started service's endpoint.
-        ca_bundle: Extra CA certificates for the registry lookups of ``inspect_remote``.
+        ca_bundle: The run's CA bundle (mounted into run containers by the chains;
+            registry lookups use the engine's own CAs).
         exclude: Patterns left out when host directories are uploaded.
         module_workdir: Inside a module, its scratch working directory (the
             runtime's current directory): local paths below it that are not
             ``known_sources`` (files the core wrote, such as the image tarball
             a Trivy container scans) are loaded with ``currentModule.workdir``,
             since a module has no host to upload them from.
+        missing_platforms: ``fail`` (raise) or ``warn`` (write to ``warn_to``)
+            when a multi-platform publish holds fewer platforms than asked.
+        warn_to: Where warnings go (stderr: the CI log, or the function's log).
     """
 
     name = "dagger"
@@ -78,13 +104,21 @@ class DaggerEngine:
         ca_bundle: Path | None = None,
         exclude: Sequence[str] = chains.DEFAULT_EXCLUDE,
         module_workdir: Path | None = None,
+        missing_platforms: MissingPlatforms = "fail",
+        warn_to: TextIO | None = None,
     ) -> None:
         self.client = client
         self.sources = chains.Sources(client, known_sources, exclude, module_workdir)
         self.service_access = service_access
         self.ca_bundle = ca_bundle
+        self.in_module = module_workdir is not None
+        self.missing_platforms = missing_platforms
+        self._warn_to = warn_to
         self._images: dict[str, list[dagger.Container]] = {}
         self._redact = Redactor()
+
+    def _error(self, exc: dagger.DaggerError) -> ConveyorError:
+        return map_dagger_error(exc, self._redact, module=self.in_module)
 
     async def _await(self, work: Awaitable[T], secrets: Sequence[Secret] = ()) -> T:
         for value in secrets:
@@ -92,7 +126,7 @@ class DaggerEngine:
         try:
             return await work
         except dagger.DaggerError as exc:
-            raise map_dagger_error(exc, self._redact) from exc
+            raise self._error(exc) from exc
 
     async def run(self, spec: RunSpec) -> RunResult:
         """Run ``spec.command``; its exit code is returned, not raised."""
@@ -108,7 +142,7 @@ class DaggerEngine:
             # Exit codes outside ANY (killed by a signal) still are results.
             return RunResult(exc.exit_code, self._redact(exc.stdout), self._redact(exc.stderr))
         except dagger.DaggerError as exc:
-            raise map_dagger_error(exc, self._redact) from exc
+            raise self._error(exc) from exc
         exported = await self._export_outputs(ctr, spec)
         return RunResult(exit_code, self._redact(stdout), self._redact(stderr), exported)
 
@@ -136,7 +170,7 @@ class DaggerEngine:
         synced = [await self._await(ctr.sync(), spec.secrets) for ctr in variants]
         image_id = await self._await(synced[0].id())
         self._images[image_id] = synced
-        local_ref = spec.tag or f"dagger-image-{len(self._images)}"
+        local_ref = "dagger-container-" + hashlib.sha256(image_id.encode()).hexdigest()[:12]
         return BuiltImage(id=image_id, local_ref=local_ref, platforms=tuple(spec.platforms))
 
     def _variants(self, image: BuiltImage) -> list[dagger.Container]:
@@ -162,10 +196,46 @@ class DaggerEngine:
     async def inspect_remote(
         self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
     ) -> RemoteImage | None:
-        """Ask the registry's HTTP API (see :mod:`conveyor.engines.dagger_registry`)."""
-        return await inspect_manifest(
-            address, insecure=insecure, auth=auth, ca_bundle=self.ca_bundle
-        )
+        """What the registry holds at ``address``, resolved by the engine.
+
+        ``insecure`` is the engine's configuration in Dagger, not a per-call
+        option (see docs/dagger.md).  Only the engine's "REF: not found" (every
+        registry host answered 404 for this reference) means absent; any other
+        failure raises, so a registry that cannot be asked never lets a push
+        through.
+
+        Returns:
+            The digest (``imageRef``'s, the index digest of a multi-platform
+            image) and the labels of :data:`REMOTE_LABELS` the config carries;
+            ``None`` when the tag is absent.
+
+        Raises:
+            UnreachableError: the engine could not reach the registry.
+            EngineError: access refused, or any other engine error.
+        """
+        ctr = chains.remote_image(self.client, address, auth)
+        secrets = [auth.password] if auth is not None else []
+        for value in secrets:
+            self._redact.add(value)
+        try:
+            reference = await ctr.image_ref()
+        except dagger.ExecError as exc:
+            raise self._error(exc) from exc
+        except dagger.QueryError as exc:
+            if _absent(str(exc), address):
+                return None
+            raise self._error(exc) from exc
+        except dagger.DaggerError as exc:
+            raise self._error(exc) from exc
+        digest = reference.rpartition("@")[2]
+        if not digest.startswith("sha256:"):
+            raise EngineError(f"the Dagger engine resolved {address} to {reference!r}, no digest")
+        labels: dict[str, str] = {}
+        for name in REMOTE_LABELS:
+            label = await self._await(ctr.label(name))
+            if label is not None:
+                labels[name] = label
+        return RemoteImage(digest, labels)
 
     async def publish(
         self,
@@ -177,8 +247,16 @@ class DaggerEngine:
     ) -> str:
         """Push ``image`` to ``address`` (tagged with the git SHA); return ``address@sha256:...``.
 
-        ``insecure`` registries are the engine's configuration in Dagger
-        (``engine.toml``), not a per-push option; a refused push says so.
+        ``insecure`` registries are the engine's configuration in Dagger, not
+        a per-push option: an HTTPS answer refused by a plain-HTTP registry
+        says how to allow it.  After a multi-platform push every platform is
+        read back through the engine; one the registry does not hold fails the
+        publish (or warns, ``missing_platforms="warn"``).
+
+        Raises:
+            PolicyError: ``address`` is not tagged with a full git SHA.
+            UnreachableError: the engine could not reach the registry.
+            EngineError: the push was refused, or platforms are missing.
         """
         ref = parse(address)
         if ref.digest is not None or ref.tag is None or not _SHA_TAG.fullmatch(ref.tag):
@@ -189,21 +267,60 @@ class DaggerEngine:
             )
         base, variants = chains.publisher(self.client, self._variants(image), address, auth)
         secrets = [auth.password] if auth is not None else []
-        try:
-            published = await self._await(
-                base.publish(address, platform_variants=variants or None), secrets
-            )
-        except EngineError as exc:
-            if insecure:
-                exc.hint = (
-                    f"Dagger pushes to {ref.registry} only if the engine allows plain HTTP "
-                    f'for it: add [registries."{ref.registry}"] http = true to engine.toml, '
-                    "or run with --engine podman"
-                )
-            raise
+        published = await self._await(
+            base.publish(address, platform_variants=variants or None), secrets
+        )
         if not _PUBLISHED.fullmatch(published):
             raise EngineError(f"the Dagger engine published {address} but returned {published!r}")
+        if image.platforms:
+            await self._check_platforms(published, image.platforms, auth)
         return published
+
+    async def published_platforms(
+        self, reference: str, wanted: Sequence[str], auth: RegistryAuth | None = None
+    ) -> dict[str, str | None]:
+        """For each wanted platform, the platform the registry serves for it (``None``: none).
+
+        An index without the platform is the engine's "not found" for its
+        manifest; a single manifest is served for any platform, so the
+        config's own platform is what tells.
+        """
+        served: dict[str, str | None] = {}
+        for platform in wanted:
+            ctr = chains.platform_image(self.client, reference, platform, auth)
+            try:
+                served[platform] = str(await ctr.platform())
+            except dagger.ExecError as exc:
+                raise self._error(exc) from exc
+            except dagger.QueryError as exc:
+                if read_message(str(exc)).kind != "not-found":
+                    raise self._error(exc) from exc
+                served[platform] = None
+            except dagger.DaggerError as exc:
+                raise self._error(exc) from exc
+        return served
+
+    async def _check_platforms(
+        self, published: str, wanted: Sequence[str], auth: RegistryAuth | None
+    ) -> None:
+        served = await self.published_platforms(published, wanted, auth)
+        missing = [p for p, got in served.items() if got is None or _platform(got) != _platform(p)]
+        if not missing:
+            return
+        found = sorted({got for got in served.values() if got is not None})
+        message = (
+            f"{published} was published without {', '.join(missing)}: the registry serves "
+            f"{', '.join(found) or 'no platform'} for it (a base image without those "
+            "platforms builds them as copies of the one it has)"
+        )
+        if self.missing_platforms == "warn":
+            print(f"warning: {message}", file=self._warn_to or sys.stderr)
+            return
+        raise EngineError(
+            message,
+            hint="use a base image that has every platform of app.platforms, drop the missing "
+            'ones from app.platforms, or set app.missing_platforms = "warn"',
+        )
 
     @asynccontextmanager
     async def service(self, spec: ServiceSpec) -> AsyncIterator[Endpoint]:
@@ -220,6 +337,25 @@ class DaggerEngine:
             yield _endpoint(address)
         finally:
             await self._await(stop.stop())
+
+
+def _absent(message: str, address: str) -> bool:
+    """Whether the engine's error says the registry has no ``address``, and nothing else."""
+    read = read_message(message)
+    if read.kind != "not-found" or read.image is None:
+        return False
+    try:
+        return parse(read.image) == parse(address)
+    except ConveyorError:
+        return False
+
+
+def _platform(text: str) -> str:
+    """``os/arch[/variant]`` as the engine normalises it (``linux/arm64/v8`` is ``linux/arm64``)."""
+    parts = text.strip().lower().split("/")
+    if parts[1:2] == ["arm64"] and parts[2:] == ["v8"]:
+        parts = parts[:2]
+    return "/".join(parts)
 
 
 def _endpoint(address: str) -> Endpoint:
@@ -251,33 +387,169 @@ def _process_env(values: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[name] = old
 
 
+AbstractConnection = AbstractAsyncContextManager[DaggerEngine]
+"""Opens the engine's connection for the run (see :func:`open_dagger_engine`)."""
+
+ParentContext = Callable[[], Context | None]
+"""Gives the trace context the session should open in, when the session opens."""
+
+
+class DaggerSession:
+    """The port on a Dagger engine session that opens at the first operation.
+
+    Opened then, not before the run, so that the session (the ``dagger
+    session`` process dagger-io starts, and its spans) opens inside the run's
+    span: ``parent()`` is asked for the context at that moment, and its W3C
+    traceparent is handed to the session.  Every operation waits for the one
+    connection; a session that cannot start fails the operation (and so the
+    stage) with ``EngineUnavailableError``.
+
+    Args:
+        connect: Opens the connection with a traceparent; yields the engine.
+        parent: The context to open the session in (``None``: ``traceparent``).
+        traceparent: The fallback, e.g. the process's ``TRACEPARENT``.
+    """
+
+    name = "dagger"
+
+    def __init__(
+        self,
+        connect: Callable[[str | None], AbstractConnection],
+        *,
+        parent: ParentContext | None = None,
+        traceparent: str | None = None,
+    ) -> None:
+        self._connect = connect
+        self._parent = parent
+        self._traceparent = traceparent
+        self._stack = AsyncExitStack()
+        self._engine: DaggerEngine | None = None
+        self._lock = anyio.Lock()
+        self.opened_with: str | None = None
+        """The traceparent the session was opened with (``None`` before it opens)."""
+
+    def session_traceparent(self) -> str | None:
+        """The traceparent for the session: ``parent()``'s span, else the fallback."""
+        context = self._parent() if self._parent is not None else None
+        if context is not None:
+            carrier: dict[str, str] = {}
+            TraceContextTextMapPropagator().inject(carrier, context=context)
+            if carrier.get("traceparent"):
+                return carrier["traceparent"]
+        return self._traceparent
+
+    async def engine(self) -> DaggerEngine:
+        """The connected engine (connecting now, once, if it is not yet)."""
+        async with self._lock:
+            if self._engine is None:
+                traceparent = self.session_traceparent()
+                self._engine = await self._stack.enter_async_context(self._connect(traceparent))
+                self.opened_with = traceparent or ""
+            return self._engine
+
+    async def aclose(self) -> None:
+        """Close the session if it was opened."""
+        await self._stack.aclose()
+
+    async def run(self, spec: RunSpec) -> RunResult:
+        """See :meth:`DaggerEngine.run`."""
+        return await (await self.engine()).run(spec)
+
+    async def build(self, spec: BuildSpec) -> BuiltImage:
+        """See :meth:`DaggerEngine.build`."""
+        return await (await self.engine()).build(spec)
+
+    async def export_tarball(self, image: BuiltImage, dest: Path) -> Path:
+        """See :meth:`DaggerEngine.export_tarball`."""
+        return await (await self.engine()).export_tarball(image, dest)
+
+    async def inspect_remote(
+        self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
+    ) -> RemoteImage | None:
+        """See :meth:`DaggerEngine.inspect_remote`."""
+        engine = await self.engine()
+        return await engine.inspect_remote(address, insecure=insecure, auth=auth)
+
+    async def publish(
+        self,
+        image: BuiltImage,
+        address: str,
+        *,
+        insecure: bool = False,
+        auth: RegistryAuth | None = None,
+    ) -> str:
+        """See :meth:`DaggerEngine.publish`."""
+        engine = await self.engine()
+        return await engine.publish(image, address, insecure=insecure, auth=auth)
+
+    @asynccontextmanager
+    async def service(self, spec: ServiceSpec) -> AsyncIterator[Endpoint]:
+        """See :meth:`DaggerEngine.service`."""
+        engine = await self.engine()
+        async with engine.service(spec) as endpoint:
+            yield endpoint
+
+
 @asynccontextmanager
 async def open_dagger_engine(
     *,
     traceparent: str | None = None,
+    parent: ParentContext | None = None,
     cli: Path | None = None,
     log_output: TextIO | None = None,
     ca_bundle: Path | None = None,
     connect_timeout: float = 60.0,
-) -> AsyncIterator[DaggerEngine]:
-    """Connect to a Dagger engine for the length of a run.
+    missing_platforms: MissingPlatforms = "fail",
+) -> AsyncIterator[DaggerSession]:
+    """A Dagger engine session for the length of a run, opened at its first operation.
 
     Inside ``dagger run`` the existing session is reused.  Otherwise dagger-io
     starts ``dagger session`` with ``cli`` (the CLI the engine selection
     found) or with the CLI it downloads for its own version.
 
     Args:
-        traceparent: The run's W3C trace context; passed to the session as
-            ``TRACEPARENT`` so Dagger's spans join the run's trace (queries
-            also carry the current span in their headers).
+        traceparent: The W3C trace context to open the session in when
+            ``parent`` gives none (the process's ``TRACEPARENT``).
+        parent: Asked, when the session opens, for the context to open it in
+            (the run span's: :func:`conveyor.telemetry.setup.run_context`);
+            queries also carry the current span in their headers.
         cli: Path of the ``dagger`` CLI to start the session with.
         log_output: Where the engine's progress is written (stderr by default: none).
-        ca_bundle: Extra CA certificates for registry lookups.
+        ca_bundle: The run's CA bundle.
         connect_timeout: Seconds to wait for the session to answer.
+        missing_platforms: See :class:`DaggerEngine`.
 
-    Raises:
-        EngineUnavailableError: no engine could be started or reached.
+    Yields:
+        The port; an operation raises ``EngineUnavailableError`` when no engine
+        could be started or reached.
     """
+
+    @asynccontextmanager
+    async def connect(session_traceparent: str | None) -> AsyncIterator[DaggerEngine]:
+        async with _connection(
+            traceparent=session_traceparent,
+            cli=cli,
+            log_output=log_output,
+            connect_timeout=connect_timeout,
+        ) as client:
+            yield DaggerEngine(client, ca_bundle=ca_bundle, missing_platforms=missing_platforms)
+
+    session = DaggerSession(connect, parent=parent, traceparent=traceparent)
+    try:
+        yield session
+    finally:
+        await session.aclose()
+
+
+@asynccontextmanager
+async def _connection(
+    *,
+    traceparent: str | None,
+    cli: Path | None,
+    log_output: TextIO | None,
+    connect_timeout: float,
+) -> AsyncIterator[dagger.Client]:
+    """A connected dagger-io client, ``dagger session`` started with ``traceparent``."""
     config = dagger.Config(
         log_output=log_output, timeout=dagger.Timeout(None, connect=connect_timeout)
     )
@@ -296,6 +568,6 @@ async def open_dagger_engine(
             await connection.close()  # type: ignore[no-untyped-call]
             raise map_dagger_error(dagger.ProvisionError(str(exc))) from exc
     try:
-        yield DaggerEngine(client, ca_bundle=ca_bundle)
+        yield client
     finally:
         await connection.close()  # type: ignore[no-untyped-call]

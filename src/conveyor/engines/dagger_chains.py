@@ -178,9 +178,47 @@ def publisher(
         base, platform_variants = variants[0], []
     else:
         base, platform_variants = client.container(), list(variants)
-    if auth is not None:
-        base = base.with_registry_auth(address, auth.username, secret(client, auth.password))
-    return base, platform_variants
+    return with_auth(client, base, address, auth), platform_variants
+
+
+def with_auth(
+    client: dagger.Client, ctr: dagger.Container, address: str, auth: RegistryAuth | None
+) -> dagger.Container:
+    """``ctr`` with ``auth`` attached for ``address``'s registry (none without ``auth``).
+
+    ``withRegistryAuth`` hands the credentials to the engine's registry
+    authentication for the session, which serves pulls (``from``) and pushes.
+    """
+    if auth is None:
+        return ctr
+    return ctr.with_registry_auth(address, auth.username, secret(client, auth.password))
+
+
+def remote_image(
+    client: dagger.Client, address: str, auth: RegistryAuth | None
+) -> dagger.Container:
+    """``address`` resolved by the engine: ``from`` reads the registry, nothing is pulled.
+
+    The engine's resolver does it, with the engine's network, its registry
+    configuration (mirrors, plain HTTP, CAs) and the session's credentials, as
+    the push will.  ``imageRef`` is then ``address@<digest>`` (the index
+    digest of a multi-platform image) and ``label``/``platform`` read the
+    image config of the container's platform.
+    """
+    return with_auth(client, client.container(), address, auth).from_(address)
+
+
+def platform_image(
+    client: dagger.Client, reference: str, platform: str, auth: RegistryAuth | None
+) -> dagger.Container:
+    """``reference`` resolved for ``platform``; its ``platform`` is the config's real one.
+
+    From an index the engine picks the manifest of ``platform`` (failing
+    when there is none); a single manifest is taken whatever it holds, and
+    ``Container.platform`` then says which platform its config is for.
+    """
+    start = client.container(platform=dagger.Platform(platform))
+    return with_auth(client, start, reference, auth).from_(reference)
 
 
 def service(variant: dagger.Container, spec: ServiceSpec) -> dagger.Service:

@@ -19,14 +19,26 @@ Whatever the exporter, every span of a run is also written to the local run
 store (``.conveyor/runs/<run-id>/spans.jsonl``) for ``conveyor trace``.  A
 parent that says "not sampled" keeps spans away from the exporters but not
 from the run store.
+
+The provider's span processors are fixed when it is made
+(:class:`OwnProcessors`): installed as the global provider, it is where
+libraries add their own exporters -- dagger-io's ``telemetry.initialize()``,
+run when a Dagger connection opens, adds an OTLP exporter for
+``OTEL_TRACES_EXPORTER`` to it -- and every span would be exported twice.
+
+While a run is traced (``with start_tracing(...)``), :func:`run_context`
+gives the context of its run span, for work that must open inside it (the
+Dagger session).
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from contextvars import ContextVar, Token
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
@@ -34,7 +46,7 @@ from urllib.parse import unquote, urlsplit
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
     ConsoleSpanExporter,
@@ -67,6 +79,44 @@ EXPORTERS = ("otlp", "console", "none")
 PROTOCOLS = ("http/protobuf", "grpc")
 _GRPC_EXPORTER = "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"
 
+logger = logging.getLogger(__name__)
+
+_ACTIVE: ContextVar[Tracing | None] = ContextVar("conveyor_tracing", default=None)
+
+
+def run_context() -> Context | None:
+    """The context of the run span of the run traced now (``None`` outside a run)."""
+    tracing = _ACTIVE.get()
+    span = tracing.hooks.run_span if tracing is not None else None
+    return trace.set_span_in_context(span, Context()) if span is not None else None
+
+
+class OwnProcessors(TracerProvider):
+    """A tracer provider whose span processors are the ones it was built with.
+
+    Once :meth:`seal` is called, ``add_span_processor`` refuses (and shuts
+    down) what a library adds: this provider already exports to what the
+    ``OTEL_*`` variables name, and a library reading the same variables
+    (dagger-io under ``dagger run``, which sets ``OTEL_TRACES_EXPORTER=otlp``)
+    would add a second exporter to the same place.
+    """
+
+    _sealed = False
+
+    def seal(self) -> None:
+        """Refuse span processors from now on."""
+        self._sealed = True
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        """Add ``span_processor`` before :meth:`seal`; after it, shut it down instead."""
+        if not self._sealed:
+            super().add_span_processor(span_processor)
+            return
+        logger.debug(
+            "refused span processor %s: spans are exported once", type(span_processor).__name__
+        )
+        span_processor.shutdown()
+
 
 class Tracing:
     """The tracing of one run: a provider, its hooks, and how to shut it down.
@@ -97,6 +147,7 @@ class Tracing:
             provider, redactor=redactor, parent=parent, after_run=self.shutdown
         )
         self._done = False
+        self._token: Token[Tracing | None] | None = None
 
     def shutdown(self) -> None:
         """Flush every span out (exporters and run store) and stop; safe to call twice."""
@@ -106,6 +157,7 @@ class Tracing:
         self.provider.shutdown()
 
     def __enter__(self) -> Tracing:
+        self._token = _ACTIVE.set(self)
         return self
 
     def __exit__(
@@ -114,6 +166,9 @@ class Tracing:
         error: BaseException | None,
         trace_: TracebackType | None,
     ) -> None:
+        if self._token is not None:
+            _ACTIVE.reset(self._token)
+            self._token = None
         self.shutdown()
 
 
@@ -159,7 +214,7 @@ def tracer_provider_from_env(
         ConfigError: An ``OTEL_*`` variable has a value Conveyor cannot use.
     """
     exporters = exporters_from_env(environ, redactor)
-    provider = TracerProvider(
+    provider = OwnProcessors(
         resource=resource_from_env(environ), sampler=RecordEverything(ParentBased(ALWAYS_ON))
     )
     provider.add_span_processor(RunRecorder(store, redactor))
@@ -168,6 +223,7 @@ def tracer_provider_from_env(
         provider.add_span_processor(
             BatchSpanProcessor(wrapped) if batch else SimpleSpanProcessor(wrapped)
         )
+    provider.seal()
     return provider
 
 

@@ -28,6 +28,8 @@ from conveyor.telemetry.redaction import redact_value
 
 RUN_SPAN = "conveyor.run"
 INSTRUMENTATION = "conveyor"
+STAGE_NOT_RUN_EVENT = "stage skipped"
+"""The run span's event for a stage that never started (it gets no span of its own)."""
 
 
 def stage_span_name(stage: str) -> str:
@@ -125,10 +127,26 @@ class TracingHooks(NoHooks):
             span.set_status(StatusCode.OK)
 
     def on_stage_end(self, result: StageResult) -> None:
-        """Close the stage's span with its result (a stage never started gets an empty span)."""
+        """Close the stage's span with its result.
+
+        A stage that never started (skipped for a failed dependency, or not
+        selected) gets no span -- a 0 s span would claim it ran -- but an event
+        ``stage skipped`` on the run span, with its name, status and reason.
+        """
         span = self._stages.pop(result.name, None)
         if span is None:
-            span = self._tracer.start_span(stage_span_name(result.name), context=self._run_context)
+            if self._run is not None:
+                self._run.add_event(
+                    STAGE_NOT_RUN_EVENT,
+                    self._clean(
+                        {
+                            "conveyor.stage": result.name,
+                            "conveyor.status": result.status.value,
+                            "conveyor.reason": result.reason,
+                        }
+                    ),
+                )
+            return
         attributes: dict[str, AttributeValue] = {
             "conveyor.stage": result.name,
             "conveyor.status": result.status.value,

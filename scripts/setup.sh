@@ -156,4 +156,5 @@ install_packages
 build_base_image
 ensure_podman_runs
 ensure_venv
+bash "$ROOT/scripts/install-go-tools.sh" # kustomize v5.7.1 and helm, the tests' references
 log "ready in $(($(date +%s) - T0))s"

@@ -3,25 +3,22 @@
 API:
     ``environment_edits(config, environment, ref) -> list[FileEdit]``: every
     edit that points ``environment`` at ``ref`` (``registry/repo:tag@digest``),
-    in one commit: the ``images:`` entry of ``<path>/kustomization.yaml``
-    (unless ``kustomize = false``), each configured Flux setter file and each
-    Helm values image block.
+    in one commit: the ``images:`` entry of the environment directory's
+    kustomization file (whichever of ``kustomization.yaml``, ``.yml`` or
+    ``Kustomization`` it has, found once checked out; unless
+    ``kustomize = false``), each configured Flux setter file and each Helm
+    values image block.
     ``reference_of(entry)``: the pinned image an ``images:`` entry produces.
 """
 
 from __future__ import annotations
 
-from conveyor.config.models import Config, EnvironmentConfig
+from conveyor.config.models import Config
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.helm import ValuesEdit
 from conveyor.gitops.kustomization import ImageEdit, ImageEntry
 from conveyor.gitops.setters import SetterEdit
 from conveyor.policy.reference import ImageReference, parse
-
-
-def kustomization_path(env: EnvironmentConfig) -> str:
-    """The environment's kustomization in the repository (``<path>/kustomization.yaml``)."""
-    return f"{env.path.rstrip('/')}/kustomization.yaml"
 
 
 def environment_edits(config: Config, environment: str, ref: ImageReference) -> list[FileEdit]:
@@ -30,9 +27,8 @@ def environment_edits(config: Config, environment: str, ref: ImageReference) -> 
     env = config.gitops.environments[environment]
     edits: list[FileEdit] = []
     if env.kustomize:
-        edits.append(
-            FileEdit(kustomization_path(env), ImageEdit.pin(config.image_name(environment), ref))
-        )
+        pin = ImageEdit.pin(config.image_name(environment), ref)
+        edits.append(FileEdit.kustomization(env.path, pin))
     edits += [FileEdit(s.file, SetterEdit.pin(s.policy, ref)) for s in env.flux_setters]
     edits += [
         FileEdit(h.file, ValuesEdit(tuple(h.key.split(".")), ref.name, ref.tag, ref.digest))

@@ -65,7 +65,14 @@ _NULL_TAG = "tag:yaml.org,2002:null"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # an anchor or a tag written before a value: '&name ', '!!str ', '!local '
 _PROPERTIES = re.compile(r"(?:[&!][^\s,\[\]{}]*\s+)*")
-_NUMBERISH = re.compile(r"[-+]?[0-9][0-9_.:eE+-]*|0[xXoObB][0-9a-fA-F_]+")
+# what YAML 1.1 readers (kustomize's go-yaml) take for a number, not a string: decimal
+# ints and floats, hex, octal, binary, sexagesimal ('6.14.2' is none of these)
+_NUMBERISH = re.compile(
+    r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+    r"|0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?)"
+)
+# YAML 1.1 booleans and nulls, in any case
+_WORDS = frozenset({"y", "yes", "n", "no", "true", "false", "on", "off", "null", "~"})
 _PLAIN_SAFE = re.compile(r"[A-Za-z0-9_/][A-Za-z0-9_./:@+=-]*")
 
 
@@ -266,7 +273,7 @@ def scalar_text(node: Node, path: str, what: str) -> str | None:
 def _plain_is_string(value: str) -> bool:
     if not _PLAIN_SAFE.fullmatch(value) or ": " in value or value.endswith(":"):
         return False
-    if _NUMBERISH.fullmatch(value):
+    if _NUMBERISH.fullmatch(value) or value.lower() in _WORDS:
         # YAML 1.1 readers (kustomize's) take these as numbers or times
         return False
     try:

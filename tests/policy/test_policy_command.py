@@ -135,9 +135,6 @@ def test_bad_trees(tree: Path, setup: str, code: int, message: str) -> None:
     target = tree / "x"
     if setup == "empty":
         target.mkdir()
-    elif setup == "broken":
-        target.mkdir()
-        (target / "kustomization.yaml").write_text("resources:\n  - missing.yaml\n")
     result = runner.invoke(
         app, ["policy", "check", str(target), "--config", str(tree.parent / "conveyor.toml")]
     )

@@ -93,11 +93,16 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
             config.root, f"gitops.environments.{env_name}", f"does not exist (known: {known})"
         )
     ref = enforce(image, config.policy)
-    result = pin_environment(config, env_name, ref, auth=GitAuth.from_env(gitops.token_env))
+    warnings: list[str] = []
+    result = pin_environment(
+        config, env_name, ref, auth=GitAuth.from_env(gitops.token_env), warnings=warnings
+    )
+    notes = "".join(f"\n  warning: not verified: {line}" for line in warnings)
     if not result.changed:
-        return f"{env_name}: already at {ref.format()}; nothing to commit"
+        return f"{env_name}: already at {ref.format()}; nothing to commit{notes}"
     assert result.commit is not None
     return (
         f"{env_name}: pushed {result.commit[:12]} to {gitops.branch} "
         f"({result.previous or '(not set)'} -> {ref.format()}, attempts: {result.attempts})"
+        f"{notes}"
     )

@@ -15,12 +15,13 @@ when kustomize cannot build it.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from conveyor.errors import ManifestError, ToolMissingError
+from conveyor.errors import ConfigError, ManifestError, ToolMissingError
 from conveyor.gitops.kustomization import kustomization_file
 from conveyor.gitops.render_error import render_failure
 
@@ -64,3 +65,21 @@ def render(directory: Path | str, *, kubectl: str = "kubectl", enable_helm: bool
     if done.returncode != 0:
         raise render_failure(path, done.stderr, done.returncode)
     return done.stdout
+
+
+def helm_render(renderer: Renderer, environment: str) -> Renderer:
+    """``renderer`` with ``--enable-helm`` (only the host's kubectl runs helm).
+
+    Raises:
+        ConfigError: ``renderer`` is not the host's (the Dagger module's
+            kubectl container has no helm).
+    """
+    if renderer is not render:
+        raise ConfigError(
+            None,
+            f"gitops.environments.{environment}.enable_helm",
+            "needs the host's kubectl and helm; this run renders elsewhere (a container)",
+            hint="run the manifest stage on the host (conveyor run), or render the chart "
+            "into the repository",
+        )
+    return functools.partial(render, enable_helm=True)

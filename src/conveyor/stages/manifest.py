@@ -139,7 +139,7 @@ def pin_environment(
             except RenderUnavailableError as error:
                 if not env.allow_unrendered:
                     raise RenderUnavailableError(
-                        error.path,
+                        env.path,  # as the repository names it, not the temporary clone
                         error.problem,
                         reason=error.reason,
                         hint=f"{error.hint}; or set gitops.environments.{env_name}."

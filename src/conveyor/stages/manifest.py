@@ -203,6 +203,7 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     env_name, env = environment(config)
     auth = GitAuth(token=ctx.git_token) if ctx.git_token else None
     git = Git(config.manifest_repo(), auth=auth)
+    overlay_render = helm_render(ctx.render, env_name) if env.enable_helm else ctx.render
 
     def check() -> list[Violation]:
         with tempfile.TemporaryDirectory(prefix="conveyor-policy-", dir=ctx.workdir) as temp:
@@ -211,11 +212,11 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
             tree = SparseTree(git, root, (), [env.path])
             tree.limit()  # only the overlay's kustomize closure
             try:
-                rendered = ctx.render(root / env.path)
+                rendered = overlay_render(root / env.path)
             except ManifestError:
                 if not tree.widen():  # a layout the closure misses: every file, once
                     raise
-                rendered = ctx.render(root / env.path)
+                rendered = overlay_render(root / env.path)
             return check_images(rendered, config.policy, source=env.path)
 
     violations = await anyio.to_thread.run_sync(check)

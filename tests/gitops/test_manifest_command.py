@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gitops_helpers import git, show
+from gitops_helpers import git, make_remote, show
 from typer.testing import CliRunner
 
 from conveyor.cli.app import app
@@ -301,3 +301,20 @@ def test_set_image_on_a_file_names_the_directory_to_pass(manifests: Path) -> Non
         f"error: {file}: is a file; pass the directory that holds the kustomization\n"
         f"  hint: conveyor manifest set-image {file.parent} hello:v2\n"
     )
+
+
+@pytest.mark.parametrize("name", ["kustomization.yml", "Kustomization"])
+def test_update_finds_the_overlay_file_whatever_its_name(
+    manifests: Path, tmp_path: Path, name: str
+) -> None:
+    staging = manifests / STAGING
+    (staging / "kustomization.yaml").rename(staging / name)
+    remote = make_remote(tmp_path, manifests, name="renamed.git")
+    config = write_config(tmp_path, remote)
+    ref = f"myacr.azurecr.io/hello:{SHA}@{DIGEST}"
+    result = runner.invoke(app, ["manifest", "update", "staging", ref, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert f"({OLD} -> {ref}, attempts: 1)" in result.output
+    assert f"digest: {DIGEST}" in show(remote, f"{STAGING}/{name}")
+    listed = git("ls-tree", "--name-only", "main", f"{STAGING}/", cwd=remote).split()
+    assert listed == [f"{STAGING}/{name}"]  # edited in place, no kustomization.yaml added

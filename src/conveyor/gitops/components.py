@@ -12,6 +12,9 @@ API:
     ``search_root(directory) -> Path``: where to look: the git work tree
     holding ``directory``, else its grandparent (``components/x`` → the tree
     holding ``components/`` and the overlays beside it).
+    ``render_targets(root, directory) -> list[Path]``: what to render to see
+    an edit of ``directory`` in the work tree ``root``: the directory itself,
+    or - for a Component - every kustomization that includes it.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from conveyor.errors import ManifestError
 from conveyor.gitops.closure import local_references
-from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES
+from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, kustomization_file
 
 
 def is_component(text: str, path: str = "kustomization.yaml") -> bool:
@@ -86,3 +90,26 @@ def component_users(component: Path, root: Path) -> list[Path]:
         d for d, t in sorted(texts.items()) if d != target and not is_component(t) and reaches(d)
     )
     return [root / d if d else root for d in users]
+
+
+def render_targets(root: Path, directory: str) -> list[Path]:
+    """The directories to render to see an edit of ``directory`` (relative to ``root``).
+
+    Raises:
+        ManifestError: ``directory`` holds no kustomization, or is a Component
+            that no kustomization in the work tree includes (a sparse work tree
+            may lack them: the caller checks out every file and asks again).
+    """
+    path = root / directory
+    file = kustomization_file(path, shown=directory)
+    if not is_component(file.read_bytes().decode("utf-8", "replace"), str(file)):
+        return [path]
+    users = component_users(path, root)
+    if not users:
+        raise ManifestError(
+            directory,
+            "is a Component and no kustomization in the repository includes it, "
+            "so no render can show the edit",
+            hint="point the environment's path at an overlay, or include the component in one",
+        )
+    return users

@@ -22,6 +22,7 @@ import anyio
 
 from conveyor.config.models import Config, EnvironmentConfig, PolicyConfig, Promotion
 from conveyor.errors import ConfigError, ManifestError, PolicyError, RenderUnavailableError
+from conveyor.gitops.components import render_targets
 from conveyor.gitops.environment import check_edited_files, environment_edits
 from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.renderer import Renderer, helm_render, render
@@ -77,15 +78,18 @@ def check_edited_overlay(
         ManifestError: kustomize fails, or does not render ``name[:tag]@digest``.
         PolicyError: an image of the environment breaks the policy; nothing is committed.
     """
-    rendered = render(root / overlay)
     pattern = re.compile(rf"image: ['\"]?{re.escape(name)}(:[\w][\w.-]*)?@{re.escape(digest)}\b")
-    if not pattern.search(rendered):
-        raise ManifestError(
-            overlay,
-            f"after the edit, kustomize does not render the image {name}@{digest}",
-            hint="check that the environment's image_name matches the image used by the base",
-        )
-    raise_for(check_images(rendered, policy, source=overlay))
+    # a Component renders nothing alone: every kustomization including it is checked
+    for target in render_targets(root, overlay):
+        shown = target.relative_to(root).as_posix() or "."
+        rendered = render(target)
+        if not pattern.search(rendered):
+            raise ManifestError(
+                shown,
+                f"after the edit, kustomize does not render the image {name}@{digest}",
+                hint="check that the environment's image_name matches the image used by the base",
+            )
+        raise_for(check_images(rendered, policy, source=shown))
 
 
 def pin_environment(
@@ -211,13 +215,25 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
             git.clone(root, branch, depth=1, checkout=False)
             tree = SparseTree(git, root, (), [env.path])
             tree.limit()  # only the overlay's kustomize closure
+
+            def render_all() -> list[Violation]:
+                # a Component is checked through every kustomization including it
+                return [
+                    violation
+                    for target in render_targets(root, env.path)
+                    for violation in check_images(
+                        overlay_render(target),
+                        config.policy,
+                        source=target.relative_to(root).as_posix(),
+                    )
+                ]
+
             try:
-                rendered = overlay_render(root / env.path)
+                return render_all()
             except ManifestError:
                 if not tree.widen():  # a layout the closure misses: every file, once
                     raise
-                rendered = overlay_render(root / env.path)
-            return check_images(rendered, config.policy, source=env.path)
+                return render_all()
 
     violations = await anyio.to_thread.run_sync(check)
     raise_for(violations)

@@ -350,7 +350,11 @@ def generated_strategies() -> st.SearchStrategy[tuple[str, str]]:
                 holder[key] = f"&shared {holder[key]}"
                 later = entries[entries.index(holder) + 1 :]
                 draw(st.sampled_from(later))[key] = "*shared"
+        # the keys of an entry in any order ('name' need not come first)
+        entries = [dict(draw(st.permutations(list(e.items())))) for e in entries]
         lines = [draw(comment).strip() or "# generated", "resources:", f"{indent}- ../base"]
+        if draw(st.booleans()):
+            lines.insert(0, "---")
         if flow_list:
             items = ", ".join(
                 "{" + ", ".join(f"{k}: {v}" for k, v in e.items()) + "}" for e in entries

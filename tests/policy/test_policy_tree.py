@@ -4,7 +4,7 @@ tests/resources/policy-tree holds: a good app, a kustomization naming a
 missing file, a directory with two kustomization files, helmCharts with a
 local chart, a PodTemplate and a custom resource with ``:latest`` images, a
 Flux HelmRelease and a k3s HelmChart whose values pull images from public
-registries, an empty Component and a cluster overlay.  The configuration has
+registries, an empty Component, and a cluster overlay including a Component.  The configuration has
 only ``[policy]``.
 """
 
@@ -60,6 +60,7 @@ def test_every_directory_is_reported_and_broken_ones_do_not_hide_the_others(tree
         "apps/twofiles": "failed",
         "clusters/prod": "checked",
         "components/empty": "component",
+        "components/labels": "component",
     }
     failed = {f["directory"]: f["reason"] for f in report["failed"]}  # type: ignore[union-attr]
     assert failed["apps/broken"].startswith("not rendered: kustomize could not build it: ")
@@ -159,7 +160,13 @@ def test_table_lists_each_directory_and_the_hint_to_enable_helm(tree: Path) -> N
     result = runner.invoke(app, ["policy", "check", str(tree), "--config", config])
     lines = result.output.splitlines()
     assert "checked   apps/good: 1 image(s), 0 violation(s)" in lines
-    assert "component components/empty: a Component: checked where it is included" in lines
+    assert (
+        "component components/labels: a Component: checked where it is included (clusters/prod)"
+    ) in lines
+    assert (
+        "component components/empty: a Component that no kustomization under tree includes: "
+        "nothing renders it, not checked"
+    ) in lines
     assert (
         "apps/chart: hint: helmCharts need helm: pass --enable-helm (conveyor manifest "
         "set-image, conveyor policy check) or set gitops.environments.<env>.enable_helm = true, "

@@ -116,9 +116,11 @@ def _parents(relative: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def _check_one(path: Path, source: str, policy: Any, enable_helm: bool) -> dict[str, Any]:
+def _check_one(
+    path: Path, source: str, policy: Any, enable_helm: bool, tree: Path
+) -> dict[str, Any]:
     from conveyor.errors import ManifestError, RenderUnavailableError
-    from conveyor.gitops.components import is_component
+    from conveyor.gitops.components import component_users, is_component
     from conveyor.gitops.kustomization import kustomization_file
     from conveyor.gitops.renderer import render
     from conveyor.policy.rules import check_reference
@@ -129,7 +131,14 @@ def _check_one(path: Path, source: str, policy: Any, enable_helm: bool) -> dict[
     try:
         file = kustomization_file(path, shown=source)
         if is_component(file.read_bytes().decode("utf-8", "replace"), str(file)):
-            entry.update(status="component", reason="a Component: checked where it is included")
+            users = [u.relative_to(tree).as_posix() or "." for u in component_users(path, tree)]
+            reason = (
+                f"a Component: checked where it is included ({', '.join(users)})"
+                if users
+                else f"a Component that no kustomization under {tree.name or tree} includes: "
+                "nothing renders it, not checked"
+            )
+            entry.update(status="component", reason=reason)
             return entry
         found = inspect(render(path, enable_helm=enable_helm), source=source)
     except RenderUnavailableError as error:
@@ -174,7 +183,7 @@ def _check(
                 }
             )
             continue
-        directories.append(_check_one(path, source, policy, enable_helm))
+        directories.append(_check_one(path, source, policy, enable_helm, directory))
     checked = [d for d in directories if d["status"] == "checked"]
     return {
         "kustomizations": [d["directory"] for d in checked],

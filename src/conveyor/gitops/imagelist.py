@@ -240,12 +240,22 @@ class _EntryEditor:
             )
         wanted = {key: getattr(want, attr) for key, attr in FIELDS}
         pairs = loc.pairs
-        added = self.missing(wanted)
+        # a field the merge key (<<) brings cannot be removed while the merge stays:
+        # then the merge goes, and the entry is written out in full (as kustomize does)
+        unmerge = any(
+            value is None and self.found.merged.get(key) is not None
+            for key, value in wanted.items()
+            if key not in self.explicit()
+        )
+        added = self.missing(wanted, unmerge=unmerge)
         removed = [
-            isinstance(k.node, ScalarNode)
-            and not k.is_merge()
-            and k.node.value in wanted
-            and wanted[str(k.node.value)] is None
+            (unmerge and k.is_merge())
+            or (
+                isinstance(k.node, ScalarNode)
+                and not k.is_merge()
+                and k.node.value in wanted
+                and wanted[str(k.node.value)] is None
+            )
             for k, _ in pairs
         ]
         for (key, value), gone in zip(pairs, removed, strict=True):
@@ -262,26 +272,27 @@ class _EntryEditor:
         if added:
             self.add(pairs, added)
 
-    def missing(self, wanted: dict[str, str | None]) -> list[tuple[str, str]]:
-        """The fields to add: not written in the entry, nor given by a merge key."""
-        explicit = {
+    def explicit(self) -> set[str]:
+        """The keys written in the entry itself (not brought by a merge key)."""
+        return {
             str(k.node.value)
             for k, _ in self.found.loc.pairs
             if isinstance(k.node, ScalarNode) and not k.is_merge()
         }
+
+    def missing(
+        self, wanted: dict[str, str | None], *, unmerge: bool = False
+    ) -> list[tuple[str, str]]:
+        """The fields to add: not written in the entry, nor given by a merge key that stays."""
+        explicit = self.explicit()
         added: list[tuple[str, str]] = []
+        if unmerge and "name" not in explicit:
+            added.append(("name", self.found.entry.name))
         for key, value in wanted.items():
             if key in explicit:
                 continue
-            if key in self.found.merged:
-                inherited = self.found.merged[key]
-                if value is None and inherited is not None:
-                    raise self.refuse(
-                        f"{key} comes from the merge key (<<) and cannot be removed here",
-                        f"write the entry out without '<<', or set {key} explicitly",
-                    )
-                if value == inherited:
-                    continue
+            if key in self.found.merged and not unmerge and value == self.found.merged[key]:
+                continue
             if value is not None:
                 added.append((key, value))
         return added
@@ -305,9 +316,13 @@ class _EntryEditor:
             raise self.refuse(f"{key} must be a single value", "write it as one scalar")
         if node.value == new and not is_null(node):
             return
-        if node.style in ("|", ">"):
-            raise self.refuse(f"{key} is a block scalar", "write it on one line")
         self.release(value, key)
+        if node.style in ("|", ">"):
+            # a block scalar ('>-' and its lines) becomes one value on the key's line
+            span = self.text[value.start : value.end]
+            ending = span[len(span.rstrip("\r\n")) :]
+            self.splices.replace(value.start, value.end, format_scalar(new) + ending)
+            return
         like = None if is_null(node) else node
         if self.found.loc.flow and like is None:
             token = _flow_scalar(new)

@@ -100,3 +100,14 @@ def test_a_byte_order_mark_and_crlf_are_kept() -> None:
     text = "\ufeffresources:\r\n- ../base\r\nimages:\r\n- name: a\r\n  newTag: v1\r\n"
     out = set_image(text, ImageEdit.parse(f"a@{D1}"))
     assert out == f"\ufeffresources:\r\n- ../base\r\nimages:\r\n- name: a\r\n  digest: {D1}\r\n"
+
+
+def test_an_empty_flow_list_with_a_comment_keeps_one_space_before_it() -> None:
+    text = "resources:\n- ../base\nimages: [] # filled by CI\n"
+    assert set_image(text, ImageEdit.parse("hello:v1")) == (
+        "resources:\n- ../base\nimages: # filled by CI\n- name: hello\n  newTag: v1\n"
+    )
+    # an empty value followed by a comment keeps the line as it is
+    assert set_image("images:   # x\nz: 1\n", ImageEdit.parse("hello:v1")) == (
+        "images:   # x\n- name: hello\n  newTag: v1\nz: 1\n"
+    )

@@ -435,8 +435,11 @@ def _append(images: _List, want: ImageEntry, splices: Splices, eol: str) -> None
     # images: present but empty (null or []): drop the empty value, add a block
     dash = " " * (_column(text, key.begin) + _sequence_indent(text, root))
     start, end = value.begin, value.end
-    if text[end : line_end(text, end)].strip() == "":
+    rest = text[end : line_end(text, end)]
+    if rest.strip() == "":
         start = len(text[:start].rstrip(" \t"))  # no trailing blank after 'images:'
+    elif start < end and rest.lstrip(" \t").startswith("#"):
+        end += len(rest) - len(rest.lstrip(" \t"))  # 'images: [] # x' -> 'images: # x'
     splices.replace(start, end, "")
     splices.insert_line(key.start, _entry_block(want, dash, eol), eol)
 

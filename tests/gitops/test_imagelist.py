@@ -86,8 +86,13 @@ def test_merge_keys_are_read_kept_where_they_can_be_and_dropped_where_not() -> N
     assert set_image(text, ImageEdit.parse("b:v2")) == text.replace(
         "- <<: *d\n  name: b\n", "- name: b\n  newTag: v2\n"
     )
-    with pytest.raises(ManifestError, match="carries the anchor &d, which other nodes use"):
-        set_image(text, ImageEdit.parse("a:v2"))
+    # the merged entry changes: the entry merging it gets the fields it had from it
+    assert set_image(text, ImageEdit.parse("a:v2")) == (
+        "images:\n- &d\n  name: a\n  newTag: v2\n- newName: r.io/a\n  newTag: v1\n  name: b\n"
+    )
+    anchored_value = "images:\n- name: a\n  newTag: &t v1\n- name: b\n  newTag: [*t]\n"
+    with pytest.raises(ManifestError, match="must be a single value"):
+        set_image(anchored_value, ImageEdit.parse("a:v2"))
 
 
 def test_values_sharing_an_anchor_inside_one_entry_are_refused_not_a_traceback() -> None:

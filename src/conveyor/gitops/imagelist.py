@@ -234,10 +234,7 @@ class _EntryEditor:
                 "write the entry out in full",
             )
         if loc.aliases:
-            raise self.refuse(
-                f"the entry carries the anchor &{loc.anchor}, which other nodes use",
-                "write the entry out where the alias is, or remove the anchor",
-            )
+            self.write_out_merges(loc)
         wanted = {key: getattr(want, attr) for key, attr in FIELDS}
         pairs = loc.pairs
         # a field the merge key (<<) brings cannot be removed while the merge stays:
@@ -271,6 +268,36 @@ class _EntryEditor:
             self.replace(name, value, new)
         if added:
             self.add(pairs, added)
+
+    def write_out_merges(self, loc: Located) -> None:
+        """Before the anchored entry changes: entries merging it (``<<: *a``) get its fields.
+
+        Each such merge key is replaced by the fields it brings, in the entry's
+        style, so those entries keep their meaning.  Any other use of the
+        anchor is refused.
+        """
+        for other in self.images.entries:
+            for key, value in other.loc.pairs:
+                if not (key.is_merge() and value.alias is not None and value.target is loc):
+                    continue
+                fields = [(k, v) for k, v in other.merged.items() if v is not None]
+                if other.loc.flow:
+                    text = ", ".join(f"{k}: {_flow_scalar(v)}" for k, v in fields)
+                else:
+                    indent = self.eol + " " * _column(self.text, key.begin)
+                    text = indent.join(f"{k}: {format_scalar(v)}" for k, v in fields)
+                if not text:
+                    raise self.refuse(
+                        "an entry merges this one and keeps none of its fields",
+                        "remove that merge key (<<)",
+                    )
+                self.splices.replace(key.begin, value.end, text)
+                loc.aliases.remove(value)
+        if loc.aliases:
+            raise self.refuse(
+                f"the entry carries the anchor &{loc.anchor}, which other nodes use",
+                "write the entry out where the alias is, or remove the anchor",
+            )
 
     def explicit(self) -> set[str]:
         """The keys written in the entry itself (not brought by a merge key)."""

@@ -321,14 +321,19 @@ def write_generated(root: Path, overlay: str) -> Trial:
 
 
 def generated_strategies() -> st.SearchStrategy[tuple[str, str]]:
-    """(overlay text, set-image argument) pairs: block and flow entries, anchors, CRLF, BOM."""
+    """(overlay text, set-image argument) pairs.
+
+    Block and flow entries in block and flow lists, keys in any order, a value
+    anchored in one entry and aliased in a later one, an entry merging the
+    first (``<<: *base``), comments, CRLF, a byte order mark, ``---``.
+    """
     digest = st.sampled_from([f"sha256:{c * 64}" for c in "0123456789abcdef"])
     tag = st.sampled_from(["v1", "v2", "1.10", "2024.10", "6.14.2", "0123", "true", "x_y-z"])
     new_name = st.sampled_from(["reg.io/x", "myacr.azurecr.io/team/app", "localhost:5000/y"])
     comment = st.sampled_from(["", "  # pinned", "  # by CI: do not edit", " #"])
 
     @st.composite
-    def overlays(draw: st.DrawFn) -> str:
+    def overlays(draw: st.DrawFn) -> str:  # noqa: PLR0912 - one branch per layout feature
         eol = draw(st.sampled_from(["\n", "\r\n"]))
         indent = draw(st.sampled_from(["", "  ", "    "]))
         names = draw(st.lists(st.sampled_from(GENERATED_IMAGES), unique=True, max_size=4))
@@ -350,22 +355,43 @@ def generated_strategies() -> st.SearchStrategy[tuple[str, str]]:
                 holder[key] = f"&shared {holder[key]}"
                 later = entries[entries.index(holder) + 1 :]
                 draw(st.sampled_from(later))[key] = "*shared"
-        # the keys of an entry in any order ('name' need not come first)
-        entries = [dict(draw(st.permutations(list(e.items())))) for e in entries]
+        # a later entry may take fields from the first with a merge key (<<: *base)
+        merged_from = None
+        if len(entries) > 1 and draw(st.booleans()):
+            merged_from = 0
+            taker = draw(st.sampled_from(entries[1:]))
+            for key in ("newName", "newTag", "digest"):
+                if draw(st.booleans()):
+                    taker.pop(key, None)
+            taker["<<"] = "*base"
+        # the keys of an entry in any order ('name' need not come first); a merge key
+        # first, as it is written in practice (after keys it sets, readers disagree)
+        entries = [
+            dict(sorted(draw(st.permutations(list(e.items()))), key=lambda kv: kv[0] != "<<"))
+            for e in entries
+        ]
         lines = [draw(comment).strip() or "# generated", "resources:", f"{indent}- ../base"]
         if draw(st.booleans()):
             lines.insert(0, "---")
+
+        def anchor(i: int) -> str:
+            return "&base " if i == merged_from else ""
+
         if flow_list:
             items = ", ".join(
-                "{" + ", ".join(f"{k}: {v}" for k, v in e.items()) + "}" for e in entries
+                anchor(i) + "{" + ", ".join(f"{k}: {v}" for k, v in e.items()) + "}"
+                for i, e in enumerate(entries)
             )
             lines.append(f"images: [{items}]{draw(comment)}")
         elif entries:
             lines.append("images:" + draw(comment))
-            for e in entries:
+            for i, e in enumerate(entries):
                 if draw(st.booleans()):
                     body = ", ".join(f"{k}: {v}" for k, v in e.items())
-                    lines.append(f"{indent}- {{{body}}}{draw(comment)}")
+                    lines.append(f"{indent}- {anchor(i)}{{{body}}}{draw(comment)}")
+                elif i == merged_from:
+                    lines.append(f"{indent}- &base{draw(comment)}")
+                    lines += [f"{indent}  {k}: {v}" for k, v in e.items()]
                 else:
                     first, *rest = e.items()
                     lines.append(f"{indent}- {first[0]}: {first[1]}{draw(comment)}")

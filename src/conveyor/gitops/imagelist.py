@@ -138,7 +138,17 @@ def _entry(loc: Located, path: str, index: int) -> _Entry:
     merged: dict[str, str | None] = {}
     for key, value in loc.pairs:
         if key.is_merge():
-            for field_name, field_text in _merged_values(value.node, path, where).items():
+            brought = _merged_values(value.node, path, where)
+            clash = [k for k in _KEYS if k in values and k in brought]
+            if clash:
+                # YAML lets the entry's own key win; kustomize's reader lets a later merge win
+                raise ManifestError(
+                    path,
+                    f"{where}: the merge key (<<) comes after {', '.join(clash)}, which it also "
+                    "sets: YAML and kustomize read that entry differently",
+                    hint="put '<<' first in the entry",
+                )
+            for field_name, field_text in brought.items():
                 merged.setdefault(field_name, field_text)
         elif isinstance(key.node, ScalarNode) and key.node.value in _KEYS:
             values[key.node.value] = scalar_text(value.node, path, f"{where}.{key.node.value}")

@@ -318,3 +318,23 @@ def test_update_finds_the_overlay_file_whatever_its_name(
     assert f"digest: {DIGEST}" in show(remote, f"{STAGING}/{name}")
     listed = git("ls-tree", "--name-only", "main", f"{STAGING}/", cwd=remote).split()
     assert listed == [f"{STAGING}/{name}"]  # edited in place, no kustomization.yaml added
+
+
+def test_update_of_an_unrenderable_overlay_says_what_was_not_verified(tmp_path: Path) -> None:
+    layout = corpus_copy(tmp_path, "helm-charts")
+    (layout / "case.toml").unlink()
+    remote = make_remote(tmp_path, layout, name="charts.git")
+    config = tmp_path / "charts.toml"
+    config.write_text(
+        '[app]\nname = "web"\n[registry]\nhost = "myacr.azurecr.io"\nrepository = "web"\n'
+        f'[gitops]\nrepo = "{remote}"\n'
+        '[gitops.environments.staging]\npath = "app"\nallow_unrendered = true\n'
+    )
+    ref = f"myacr.azurecr.io/web:{SHA}@{DIGEST}"
+    result = runner.invoke(app, ["manifest", "update", "staging", ref, "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1] == (
+        "  warning: not verified: app was not rendered: uses helmCharts, which kustomize "
+        "renders only with --enable-helm"
+    )
+    assert f"digest: {DIGEST}" in show(remote, "app/kustomization.yaml")

@@ -116,3 +116,14 @@ def test_an_empty_flow_list_with_a_comment_keeps_one_space_before_it() -> None:
     assert set_image("images:   # x\nz: 1\n", ImageEdit.parse("hello:v1")) == (
         "images:   # x\n- name: hello\n  newTag: v1\nz: 1\n"
     )
+
+
+def test_a_merge_that_brings_nothing_the_entry_keeps_just_goes() -> None:
+    text = "images: [&base {name: a}, {<<: *base, name: b}]  # pinned\n"
+    assert set_image(text, ImageEdit.parse("a:v1")) == (
+        "images: [&base {name: a, newTag: v1}, {name: b}]  # pinned\n"
+    )
+    block = "images:\n- &base\n  name: a\n- <<: *base\n  name: b\n"
+    assert set_image(block, ImageEdit.parse("a:v1")) == (
+        "images:\n- &base\n  name: a\n  newTag: v1\n- name: b\n"
+    )

@@ -296,12 +296,11 @@ class _EntryEditor:
                 else:
                     indent = self.eol + " " * _column(self.text, key.begin)
                     text = indent.join(f"{k}: {format_scalar(v)}" for k, v in fields)
-                if not text:
-                    raise self.refuse(
-                        "an entry merges this one and keeps none of its fields",
-                        "remove that merge key (<<)",
-                    )
-                self.splices.replace(key.begin, value.end, text)
+                if text:
+                    self.splices.replace(key.begin, value.end, text)
+                else:  # it brings nothing the entry keeps: the merge key just goes
+                    gone = [k is key for k, _ in other.loc.pairs]
+                    self.remove_runs(other.loc.pairs, gone, flow=other.loc.flow)
                 loc.aliases.remove(value)
         if loc.aliases:
             raise self.refuse(
@@ -374,10 +373,16 @@ class _EntryEditor:
             token = " " + token if self.text[value.start - 1] == ":" else token
         self.splices.replace(start, value.end, token)
 
-    def remove_runs(self, pairs: list[tuple[Located, Located]], removed: list[bool]) -> None:
+    def remove_runs(
+        self,
+        pairs: list[tuple[Located, Located]],
+        removed: list[bool],
+        *,
+        flow: bool | None = None,
+    ) -> None:
         """Delete each run of consecutive removed keys as one range (never overlapping)."""
         text = self.text
-        flow = self.found.loc.flow
+        flow = self.found.loc.flow if flow is None else flow
         i = 0
         while i < len(pairs):
             if not removed[i]:

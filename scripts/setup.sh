@@ -200,4 +200,5 @@ build_base_image
 ensure_podman_runs
 ensure_venv
 publish_base_image
+bash "$ROOT/scripts/install-go-tools.sh" # kustomize v5.7.1 and helm, the tests' references
 log "ready in $(($(date +%s) - T0))s"

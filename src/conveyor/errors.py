@@ -21,6 +21,7 @@
     ├── UnreachableError          a registry, git remote or URL did not answer
     ├── GitOpsError               the manifest repository could not be updated
     │   ├── ManifestError         a kustomization/values file is missing or malformed
+    │   │   └── RenderUnavailableError  kustomize cannot render here (remote base offline, helm)
     │   ├── PushConflictError     someone else set the same image to another value
     │   └── PushRejectedError     the remote refused the push (protected branch, auth) after retries
     │       └── GitAuthError      the git remote refused the credentials (missing, wrong, expired)
@@ -234,6 +235,26 @@ class ManifestError(GitOpsError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}", hint=hint)
+
+
+class RenderUnavailableError(ManifestError):
+    """kustomize cannot render a directory here, for a reason outside its files.
+
+    A remote base that cannot be fetched, ``helmCharts`` without
+    ``--enable-helm`` or without a ``helm`` binary: the manifests may well be
+    right, they just cannot be checked on this machine.
+
+    Args:
+        path: The directory.
+        problem: What kustomize said, cleaned.
+        reason: What could not run, in a few words ("a remote base", "helm").
+    """
+
+    def __init__(
+        self, path: Path | str, problem: str, *, reason: str, hint: str | None = None
+    ) -> None:
+        self.reason = reason
+        super().__init__(path, problem, hint=hint)
 
 
 class PushConflictError(GitOpsError):

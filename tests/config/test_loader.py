@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conveyor.config import find_config, load_config
+from conveyor.config import find_config, load_config, load_policy
 from conveyor.config.duration import parse_duration
 from conveyor.errors import ConfigError
 
@@ -156,3 +156,34 @@ def test_a_tag_in_the_registry_repository_is_refused(tmp_path: Path) -> None:
     text = MINIMAL.replace('repository = "team/hello"', 'repository = "hello:latest"')
     with pytest.raises(ConfigError, match=r"registry.repository: String should match pattern"):
         load_config(write(tmp_path, text), env={})
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    path = write(tmp_path, "[app]\nname = 'Bad Name'\n[stages.scan]\nfail_on = ['SEVERE']\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    text = str(caught.value)
+    assert text.startswith(f"{path}: 3 problems:\n")
+    assert "  - app.name: String should match pattern" in text
+    assert "  - registry: is required" in text
+    assert "  - stages.scan.fail_on[0]: Input should be" in text
+    assert "more problem" not in text
+
+
+def test_load_policy_needs_only_the_policy_table(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "[policy]\nallowed_registries = ['^a\\.io/.+$']\nrequire_digest = false\n"
+    )
+    policy = load_policy(path, env={})
+    assert policy.allowed_registries == ["^a\\.io/.+$"]
+    assert policy.require_digest is False
+    # a file without [policy] gets the defaults; run's loader still wants [app] and [registry]
+    empty = write(tmp_path, "", name="empty.toml")
+    assert load_policy(empty, env={}).mutable_tags == ["latest"]
+    with pytest.raises(ConfigError, match="2 problems"):
+        load_config(empty, env={})
+    bad = write(tmp_path, "[policy]\nrequire_digest = 'maybe'\nextra = 1\n", name="bad.toml")
+    with pytest.raises(ConfigError) as caught:
+        load_policy(bad, env={})
+    assert "  - policy.require_digest: Input should be a valid boolean" in str(caught.value)
+    assert "  - policy.extra: unknown key" in str(caught.value)

@@ -117,3 +117,46 @@ def test_values_fields_left_none_are_untouched_and_crlf_kept() -> None:
 def test_values_key_path_errors(key_path: tuple[str, ...], problem: str) -> None:
     with pytest.raises(ManifestError, match=problem):
         set_values_image(VALUES, ValuesEdit(key_path, tag="x"), path="values.yaml")
+
+
+PARTS = """\
+image:
+  repository: ghcr.io/acme/app # {"$imagepolicy": "ns:app:name"}
+  tag: v1 # {"$imagepolicy": "ns:app:tag"}
+"""
+
+
+def test_name_and_tag_markers_cannot_hold_a_required_digest() -> None:
+    edit = SetterEdit.pin("ns:app", parse(f"ghcr.io/acme/app:{SHA}@{DIGEST}"), require_digest=True)
+    with pytest.raises(ManifestError) as caught:
+        set_setters(PARTS, edit, path="values.yaml")
+    assert str(caught.value) == (
+        "values.yaml: the ns:app setters (:name, :tag) cannot hold the digest, and "
+        "policy.require_digest is on; nothing was changed\n"
+        '  hint: mark the chart\'s digest value with # {"$imagepolicy": "ns:app:digest"} or '
+        'the full image with # {"$imagepolicy": "ns:app"}; or set tag_digest = true on this '
+        "flux_setters entry if the chart builds repository:tag"
+    )
+
+
+def test_without_the_digest_rule_name_and_tag_are_written_and_values_are_real() -> None:
+    edit = SetterEdit.pin("ns:app", parse(f"ghcr.io/acme/app:{SHA}@{DIGEST}"))
+    out = set_setters(PARTS, edit)
+    assert out == PARTS.replace("tag: v1", f"tag: {SHA}")
+    # the previous and the new value are what the markers hold, not what was asked
+    assert edit.current(PARTS, "v") == "ghcr.io/acme/app:v1"
+    assert edit.target(PARTS, "v") == f"ghcr.io/acme/app:{SHA}"
+
+
+def test_tag_digest_and_digest_markers_carry_the_digest() -> None:
+    ref = parse(f"ghcr.io/acme/app:{SHA}@{DIGEST}")
+    edit = SetterEdit.pin("ns:app", ref, require_digest=True, tag_digest=True)
+    out = set_setters(PARTS, edit)
+    assert out == PARTS.replace("tag: v1", f"tag: {SHA}@{DIGEST}")
+    assert edit.current(out, "v") == f"ghcr.io/acme/app:{SHA}@{DIGEST}"
+    with_digest = PARTS + '  digest: "" # {"$imagepolicy": "ns:app:digest"}\n'
+    edit = SetterEdit.pin("ns:app", ref, require_digest=True)
+    out = set_setters(with_digest, edit)
+    assert f'digest: "{DIGEST}" #' in out
+    assert f"tag: {SHA} #" in out
+    assert edit.target(with_digest, "v") == f"ghcr.io/acme/app:{SHA}@{DIGEST}"

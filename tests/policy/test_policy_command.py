@@ -101,7 +101,9 @@ def test_clean_tree_passes_with_table_summary(tree: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert result.output == "3 image(s) in 1 kustomization(s): no violations\n"
+    assert result.output == (
+        "checked   .: 3 image(s), 0 violation(s)\n3 image(s) in 1 kustomization(s): no violations\n"
+    )
 
 
 def test_table_shows_violations(tree: Path) -> None:
@@ -127,16 +129,12 @@ def test_table_shows_violations(tree: Path) -> None:
     [
         ("empty", 8, "has no kustomization.yaml in it or below it"),
         ("missing", 8, "is not a directory"),
-        ("broken", 8, "kustomize could not build it"),
     ],
 )
 def test_bad_trees(tree: Path, setup: str, code: int, message: str) -> None:
     target = tree / "x"
     if setup == "empty":
         target.mkdir()
-    elif setup == "broken":
-        target.mkdir()
-        (target / "kustomization.yaml").write_text("resources:\n  - missing.yaml\n")
     result = runner.invoke(
         app, ["policy", "check", str(target), "--config", str(tree.parent / "conveyor.toml")]
     )

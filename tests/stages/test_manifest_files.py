@@ -14,7 +14,7 @@ import pytest
 
 from conveyor.config import load_config
 from conveyor.engines.unavailable import NoEngine
-from conveyor.errors import ConfigError
+from conveyor.errors import ConfigError, ManifestError, PolicyError
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import delivery_pipeline
 from conveyor.stages.manifest import run_manifest
@@ -38,6 +38,7 @@ spec:
     image:
       repository: myacr.azurecr.io/hello # {"$imagepolicy": "flux-system:hello:name"}
       tag: "v1" # {"$imagepolicy": "flux-system:hello:tag"}
+      digest: "" # {"$imagepolicy": "flux-system:hello:digest"}
 """
 VALUES = """\
 # values for the staging cluster
@@ -113,6 +114,8 @@ async def test_kustomization_setters_and_values_change_in_one_commit(
     assert f"digest: {DIGEST}" in on_main(bare, f"{STAGING}/kustomization.yaml")
     release = on_main(bare, "clusters/staging/release.yaml")
     assert f'tag: "{SHA}" # {{"$imagepolicy": "flux-system:hello:tag"}}' in release
+    assert f'digest: "{DIGEST}" # {{"$imagepolicy": "flux-system:hello:digest"}}' in release
+    assert outputs["previous"].startswith("myacr.azurecr.io/hello:0a1b2c3d4e5f6071")
     assert "# Flux HelmRelease for hello" in release
     values = on_main(bare, "charts/hello/values-staging.yaml")
     assert f"    tag: {SHA}   # set by the pipeline" in values
@@ -135,6 +138,80 @@ async def test_a_helm_only_environment_has_no_policy_stage_and_commits_values(
 
     changed = git("--git-dir", str(bare), "diff", "--name-only", "main~1", "main").splitlines()
     assert changed == ["charts/hello/values-staging.yaml"]
+
+
+async def test_setters_that_cannot_hold_the_digest_are_refused_and_nothing_is_pushed(
+    tmp_path: Path, bare: Path
+) -> None:
+    seed_release = RELEASE.replace(
+        '      digest: "" # {"$imagepolicy": "flux-system:hello:digest"}\n', ""
+    )
+    update_file(bare, "clusters/staging/release.yaml", seed_release)
+    before = git("--git-dir", str(bare), "rev-parse", "main")
+    ctx = context(
+        tmp_path,
+        bare,
+        '[gitops.environments.staging]\npath = "clusters/staging"\nkustomize = false\n'
+        "flux_setters = [\n"
+        '  { file = "clusters/staging/release.yaml", policy = "flux-system:hello" },\n'
+        "]\n",
+    )
+    with pytest.raises(ManifestError) as caught:
+        await run_manifest(ctx, {"publish": {"image.ref": REF}})
+    assert str(caught.value).startswith(
+        "clusters/staging/release.yaml: the flux-system:hello setters (:name, :tag) cannot "
+        "hold the digest, and policy.require_digest is on; nothing was changed"
+    )
+    assert git("--git-dir", str(bare), "rev-parse", "main") == before
+
+
+async def test_tag_digest_writes_tag_at_digest_into_the_tag_setter(
+    tmp_path: Path, bare: Path
+) -> None:
+    seed_release = RELEASE.replace(
+        '      digest: "" # {"$imagepolicy": "flux-system:hello:digest"}\n', ""
+    )
+    update_file(bare, "clusters/staging/release.yaml", seed_release)
+    ctx = context(
+        tmp_path,
+        bare,
+        '[gitops.environments.staging]\npath = "clusters/staging"\nkustomize = false\n'
+        'flux_setters = [{ file = "clusters/staging/release.yaml", '
+        'policy = "flux-system:hello", tag_digest = true }]\n',
+    )
+    outputs = await run_manifest(ctx, {"publish": {"image.ref": REF}})
+    # the real previous value, assembled from the :name and :tag markers
+    assert outputs["previous"] == "myacr.azurecr.io/hello:v1"
+    release = on_main(bare, "clusters/staging/release.yaml")
+    assert f'tag: "{SHA}@{DIGEST}" # {{"$imagepolicy": "flux-system:hello:tag"}}' in release
+
+
+async def test_a_setter_environment_breaking_the_policy_is_refused_before_the_commit(
+    tmp_path: Path, bare: Path
+) -> None:
+    before = git("--git-dir", str(bare), "rev-parse", "main")
+    ctx = context(
+        tmp_path,
+        bare,
+        "[policy]\nallowed_registries = ['^other\\.io/.+$']\n\n"
+        '[gitops.environments.staging]\npath = "clusters/staging"\nkustomize = false\n'
+        "flux_setters = [\n"
+        '  { file = "clusters/staging/release.yaml", policy = "flux-system:hello" },\n'
+        "]\n",
+    )
+    with pytest.raises(PolicyError, match="registry-not-allowed") as caught:
+        await run_manifest(ctx, {"publish": {"image.ref": REF}})
+    assert "(in clusters/staging/release.yaml)" in str(caught.value)
+    assert git("--git-dir", str(bare), "rev-parse", "main") == before
+
+
+def update_file(bare: Path, path: str, text: str) -> None:
+    work = bare.parent / "update-work"
+    git("clone", "--quiet", str(bare), str(work))
+    (work / path).write_text(text)
+    git("-c", "user.name=T", "-c", "user.email=t@example.invalid", "commit", "-qam", "u", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    shutil.rmtree(work)
 
 
 def test_an_environment_that_pins_nothing_is_a_configuration_error(

@@ -111,7 +111,8 @@ def doctor(config: ConfigOption = None) -> None:
         cfg = load(config)
         checks.append(Check("configuration", True, str(cfg.root)))
     except ConveyorError as exc:
-        checks.append(Check("configuration", False, str(exc).splitlines()[0]))
+        # every problem of the file, without the hint line
+        checks.append(Check("configuration", False, exc.message))
     try:
         choice = select_engine("auto", os.environ)
         checks.append(Check("engine", True, f"{choice.name}: {choice.reason}"))

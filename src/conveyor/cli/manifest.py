@@ -22,6 +22,15 @@ app = typer.Typer(
 )
 
 
+EnableHelmOption = Annotated[
+    bool,
+    typer.Option(
+        "--enable-helm",
+        help="Render helmCharts (kustomize --enable-helm; helm must be on PATH).",
+    ),
+]
+
+
 @app.command("set-image")
 def set_image(
     directory: Annotated[Path, typer.Argument(help="Directory holding the kustomization.")],
@@ -33,44 +42,23 @@ def set_image(
             "NAME@DIGEST; '*' keeps a field.",
         ),
     ],
+    enable_helm: EnableHelmOption = False,
 ) -> None:
-    """Set an image in DIR's kustomization (local edit, no git)."""
+    """Set an image in DIR's kustomization (local edit, no git).
+
+    The edit is checked with kustomize: DIR (or, for a Component, every
+    kustomization that includes it) must still render and a container must
+    use the image.  A directory that cannot be rendered here (a remote base
+    offline, helm absent) is edited with a warning saying what was not
+    verified.
+    """
+    from conveyor.gitops.local_edit import set_image_locally
+
     try:
-        typer.echo(_set_image(directory, image))
+        done = set_image_locally(directory, image, enable_helm=enable_helm)
     except ConveyorError as error:
         fail(error)
-
-
-def _set_image(directory: Path, spec: str) -> str:
-    from conveyor.errors import ManifestError
-    from conveyor.gitops.kustomization import ImageEdit, find_image, kustomization_file
-    from conveyor.gitops.kustomization import set_image as edit_text
-    from conveyor.gitops.renderer import render
-
-    edit = ImageEdit.parse(spec)
-    file = kustomization_file(directory)
-    text = file.read_bytes().decode("utf-8")
-    new = edit_text(text, edit, path=str(file))
-    before = find_image(text, edit.name, str(file))
-    after = edit.resolve(before).format()
-    if new == text:
-        return f"{file}: image {edit.name} is already {after}; nothing changed"
-    rendered_before = render(directory)
-    file.write_bytes(new.encode("utf-8"))
-    try:
-        rendered_after = render(directory)
-    except ConveyorError:
-        file.write_bytes(text.encode("utf-8"))
-        raise
-    if rendered_after == rendered_before:
-        file.write_bytes(text.encode("utf-8"))
-        raise ManifestError(
-            directory,
-            f"no container in the rendered output uses image {edit.name!r}; file left unchanged",
-            hint="NAME must be the image name the resources use (before any images: rewrite)",
-        )
-    old = before.format() if before is not None else "(not set)"
-    return f"{file}: image {edit.name}: {old} -> {after}"
+    typer.echo(done.describe())
 
 
 @app.command("update")
@@ -105,11 +93,16 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
             config.root, f"gitops.environments.{env_name}", f"does not exist (known: {known})"
         )
     ref = enforce(image, config.policy)
-    result = pin_environment(config, env_name, ref, auth=GitAuth.from_env(gitops.token_env))
+    warnings: list[str] = []
+    result = pin_environment(
+        config, env_name, ref, auth=GitAuth.from_env(gitops.token_env), warnings=warnings
+    )
+    notes = "".join(f"\n  warning: not verified: {line}" for line in warnings)
     if not result.changed:
-        return f"{env_name}: already at {ref.format()}; nothing to commit"
+        return f"{env_name}: already at {ref.format()}; nothing to commit{notes}"
     assert result.commit is not None
     return (
         f"{env_name}: pushed {result.commit[:12]} to {gitops.branch} "
         f"({result.previous or '(not set)'} -> {ref.format()}, attempts: {result.attempts})"
+        f"{notes}"
     )

@@ -12,12 +12,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from conveyor.config.models import Config
+from conveyor.config.models import Config, PolicyConfig
 from conveyor.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 ENV_PREFIX = "CONVEYOR_"
 FILE_NAMES = ("conveyor.toml", "pyproject.toml")
@@ -99,30 +101,61 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read, override from the environment, and validate ``path``.
-
-    Raises:
-        ConfigError: the file is missing, not TOML, or does not match the schema.
-    """
-    path = path.resolve()
+def _raw(path: Path, env: Mapping[str, str] | None) -> dict[str, Any]:
     raw = _read(path)
     if path.name == "pyproject.toml":
         raw = raw.get("tool", {}).get("conveyor")
         if raw is None:
             raise ConfigError(path, "tool.conveyor", "section is missing")
-    data = apply_env_overrides(raw, os.environ if env is None else env)
-    data["root"] = path.parent
+    return apply_env_overrides(raw, os.environ if env is None else env)
+
+
+def _validate(model: type[M], data: Any, path: Path, prefix: str = "") -> M:
+    """``data`` as ``model``; every problem at once in one :class:`ConfigError`."""
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = _field_name(tuple(first["loc"]))
-        problem = _problem(first)
-        more = len(exc.errors()) - 1
-        if more:
-            problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(path, field or None, problem) from exc
+        problems = [
+            (".".join(p for p in (prefix, _field_name(tuple(e["loc"]))) if p), _problem(e))
+            for e in exc.errors()
+        ]
+        if len(problems) == 1:
+            field, problem = problems[0]
+            raise ConfigError(path, field or None, problem) from exc
+        listed = "".join(f"\n  - {field or '(top level)'}: {text}" for field, text in problems)
+        raise ConfigError(
+            path, None, f"{len(problems)} problems:{listed}", hint="fix them all, then run again"
+        ) from exc
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read, override from the environment, and validate ``path``.
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or does not match the schema
+            (every problem is listed).
+    """
+    path = path.resolve()
+    data = _raw(path, env)
+    data["root"] = path.parent
+    return _validate(Config, data, path)
+
+
+def load_policy(path: Path, env: Mapping[str, str] | None = None) -> PolicyConfig:
+    """Only the ``[policy]`` table of ``path`` (defaults when it has none).
+
+    For commands that need nothing else (``conveyor policy check``): the other
+    sections are not validated here, and ``load_config`` stays as strict as it is.
+
+    Raises:
+        ConfigError: the file is missing or not TOML, or ``[policy]`` is wrong.
+    """
+    path = path.resolve()
+    data = _raw(path, env)
+    policy = data.get("policy", {})
+    if not isinstance(policy, dict):
+        raise ConfigError(path, "policy", "must be a table ([policy])")
+    return _validate(PolicyConfig, policy, path, "policy")
 
 
 def _problem(error: Mapping[str, Any]) -> str:

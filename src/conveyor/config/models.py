@@ -151,6 +151,8 @@ class FluxSetterConfig(Model):
 
     file: str = Field(min_length=1)
     policy: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*:[a-z0-9][a-z0-9.-]*$")
+    # the ':tag' value carries 'tag@digest' (for charts that build 'repository:tag')
+    tag_digest: bool = False
 
 
 class HelmValuesConfig(Model):
@@ -167,6 +169,10 @@ class EnvironmentConfig(Model):
     kustomize: bool = True
     flux_setters: list[FluxSetterConfig] = Field(default_factory=list)
     helm_values: list[HelmValuesConfig] = Field(default_factory=list)
+    # render the overlay's helmCharts (kustomize --enable-helm; helm on PATH)
+    enable_helm: bool = False
+    # commit even when the overlay cannot be rendered here (remote base offline, no helm)
+    allow_unrendered: bool = False
 
     @model_validator(mode="after")
     def _edits_something(self) -> EnvironmentConfig:

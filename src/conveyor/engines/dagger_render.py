@@ -33,6 +33,7 @@ import dagger
 from conveyor.engines.dagger_errors import map_dagger_error
 from conveyor.errors import ManifestError
 from conveyor.gitops.kustomization import kustomization_file
+from conveyor.gitops.render_error import render_failure
 
 KUBECTL_IMAGE = "registry.k8s.io/kubectl:v1.32.4"
 """The Kubernetes project's kubectl image (kustomize v5.5 inside), pinned by tag.
@@ -105,9 +106,8 @@ class DaggerRenderer:
         try:
             return await kustomize(self.client, tree, overlay, image=self.image).stdout()
         except dagger.ExecError as error:
-            lines = (error.stderr or "").strip().splitlines()[-3:]
-            detail = " ".join(lines) or f"exit {error.exit_code}"
-            raise ManifestError(path, f"kustomize could not build it: {detail}") from error
+            # kustomize's message without kubectl's log prefixes, as on the host
+            raise render_failure(path, error.stderr or "", error.exit_code) from error
         except dagger.DaggerError as error:
             raise map_dagger_error(error) from error
 

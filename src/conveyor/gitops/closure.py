@@ -3,6 +3,7 @@
 API::
 
     kustomize_dirs(git, root, directory, *, rev="HEAD") -> set[str]
+    local_references(base, text) -> Iterator[str]           # what one kustomization names
     read_kustomization(git, root, path) -> tuple[str, str]   # (file, text) at HEAD
 
 A sparse clone checks out only these directories (see
@@ -36,7 +37,7 @@ from ruamel.yaml.error import YAMLError
 
 from conveyor.errors import ManifestError
 from conveyor.gitops.git import Git
-from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES
+from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, choose_kustomization
 
 # entries that are a file or a kustomization directory
 _TARGETS = ("resources", "bases", "components")
@@ -80,7 +81,7 @@ def kustomize_dirs(git: Git, root: Path, directory: str, *, rev: str = "HEAD") -
         references: set[str] = set()
         for base, text in zip(pending, _kustomizations(git, root, rev, pending), strict=True):
             if text is not None:
-                references.update(_references(base, text))
+                references.update(local_references(base, text))
         references -= walked
         kinds = git.objects(root, [f"{rev}:{path}" for path in sorted(references)])
         pending = []
@@ -99,7 +100,7 @@ def read_kustomization(git: Git, root: Path, path: str) -> tuple[str, str]:
     """The kustomization file of directory ``path`` at ``HEAD`` and its text.
 
     Read from the object store (the clone needs no work tree); the file is
-    chosen as kustomize chooses it.
+    chosen by the one finder (:func:`~conveyor.gitops.kustomization.choose_kustomization`).
 
     Args:
         git: Runs git in the clone.
@@ -116,24 +117,13 @@ def read_kustomization(git: Git, root: Path, path: str) -> tuple[str, str]:
     directory = "" if directory == "." else directory
     names = [f"{directory}/{n}" if directory else n for n in KUSTOMIZATION_NAMES]
     tree, *candidates = git.objects(root, [f"HEAD:{directory}", *(f"HEAD:{n}" for n in names)])
-    hint = "check the environment's path in gitops.environments"
-    if tree is None or tree.type != "tree":
-        raise ManifestError(path, "directory does not exist", hint=hint)
-    found = [
-        (name, blob.data)
-        for name, blob in zip(names, candidates, strict=True)
+    blobs = {
+        name: blob.data
+        for name, blob in zip(KUSTOMIZATION_NAMES, candidates, strict=True)
         if blob is not None and blob.type == "blob"
-    ]
-    if not found:
-        raise ManifestError(path, f"has no {', '.join(KUSTOMIZATION_NAMES)}", hint=hint)
-    if len(found) > 1:
-        listed = ", ".join(PurePosixPath(name).name for name, _ in found)
-        raise ManifestError(
-            path,
-            f"has more than one kustomization file ({listed})",
-            hint="keep one, as kustomize itself refuses this",
-        )
-    ((file, data),) = found
+    }
+    chosen = choose_kustomization(path, blobs, exists=tree is not None and tree.type == "tree")
+    file, data = (f"{directory}/{chosen}" if directory else chosen), blobs[chosen]
     try:
         return file, data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -156,7 +146,7 @@ def _kustomizations(git: Git, root: Path, rev: str, directories: list[str]) -> l
     return texts
 
 
-def _references(base: str, text: str) -> Iterator[str]:
+def local_references(base: str, text: str) -> Iterator[str]:
     """Repository-relative paths a kustomization in ``base`` names (local ones only)."""
     try:
         document = YAML(typ="safe", pure=True).load(text)

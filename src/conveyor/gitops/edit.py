@@ -10,13 +10,20 @@ API:
     ``FileEdit(path, editor)`` pairs it with a repository-relative path;
     ``FileEdit.of(path, function)`` wraps a plain ``text -> text`` function
     (such an edit has no image value, so it never counts as a conflict).
+    ``FileEdit.kustomization(directory, editor)`` edits a directory's
+    kustomization file, whatever kustomize calls it there
+    (``kustomization.yaml``, ``.yml`` or ``Kustomization``): ``locate(root)``
+    names the real file once the directory is checked out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Protocol, runtime_checkable
+
+from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, kustomization_file
 
 
 @runtime_checkable
@@ -61,6 +68,8 @@ class FileEdit:
 
     path: str
     editor: Editor
+    find_kustomization: bool = False
+    """``path`` stands for its directory's kustomization file: see :meth:`locate`."""
 
     def __post_init__(self) -> None:
         parts = self.path.replace("\\", "/").split("/")
@@ -71,3 +80,24 @@ class FileEdit:
     def of(cls, path: str, function: Callable[[str], str]) -> FileEdit:
         """A file edit from a plain function."""
         return cls(path, FunctionEditor(function))
+
+    @classmethod
+    def kustomization(cls, directory: str, editor: Editor) -> FileEdit:
+        """An edit of ``directory``'s kustomization file, found when checked out."""
+        directory = directory.strip("/")
+        path = f"{directory}/{KUSTOMIZATION_NAMES[0]}" if directory else KUSTOMIZATION_NAMES[0]
+        return cls(path, editor, find_kustomization=True)
+
+    def locate(self, root: Path) -> FileEdit:
+        """This edit with the real file name, in a work tree at ``root``.
+
+        Raises:
+            ManifestError: the directory holds no kustomization, or more than one.
+        """
+        if not self.find_kustomization:
+            return self
+        directory = PurePosixPath(self.path).parent.as_posix()
+        shown = "." if directory in ("", ".") else directory
+        found = kustomization_file(root / PurePosixPath(directory), shown=shown)
+        name = found.name if directory in ("", ".") else f"{directory}/{found.name}"
+        return FileEdit(name, self.editor)

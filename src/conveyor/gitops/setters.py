@@ -7,12 +7,25 @@ Flux's image automation marks the values it may change with a comment::
     repository: ghcr.io/acme/app # {"$imagepolicy": "flux-system:app:name"}
     digest: sha256:...         # {"$imagepolicy": "flux-system:app:digest"}
 
+Flux's image automation writes ``name:tag@digest`` into a full marker when
+the ImagePolicy reflects digests, the tag alone into ``:tag`` and the digest
+into ``:digest`` (image-automation-controller, internal/update/setters.go);
+a ``tag@digest`` setter is only a feature request there.  So the digest goes
+where the markers allow it: a full marker, a ``:digest`` marker, or - when
+the file's chart builds its image as ``repository:tag`` and the configuration
+says so (``flux_setters[].tag_digest``) - the ``:tag`` value as
+``tag@digest``.  Markers that cannot carry the digest are refused when the
+digest is required (``policy.require_digest``), before anything is written.
+
 API:
-    ``SetterEdit(policy="flux-system:app", name=..., tag=..., digest=None)``;
+    ``SetterEdit(policy="flux-system:app", name=..., tag=..., digest=None,
+    require_digest=False, tag_digest=False)``;
     ``set_setters(text, edit, path=...) -> str`` rewrites every value marked for
-    that policy (full marker: ``name:tag`` or ``name:tag@digest``); unchanged
-    text means nothing to do.  ``SetterEdit`` is an editor for
-    :func:`conveyor.gitops.update.update_manifest` (``apply``/``current``/``target``).
+    that policy; unchanged text means nothing to do.  ``SetterEdit`` is an
+    editor for :func:`conveyor.gitops.update.update_manifest`
+    (``apply``/``current``/``target``): ``current`` is the image the markers
+    hold now (the full marker's value, or ``name:tag@digest`` assembled from
+    the ``:name``/``:tag``/``:digest`` markers), ``target`` what they hold after.
 """
 
 from __future__ import annotations
@@ -44,18 +57,29 @@ class SetterEdit:
     name: str
     tag: str | None = None
     digest: str | None = None
+    require_digest: bool = False
+    tag_digest: bool = False
 
     @classmethod
-    def pin(cls, policy: str, ref: ImageReference) -> SetterEdit:
+    def pin(
+        cls,
+        policy: str,
+        ref: ImageReference,
+        *,
+        require_digest: bool = False,
+        tag_digest: bool = False,
+    ) -> SetterEdit:
         """Setter values from a pushed image reference (name in familiar form)."""
         name = ImageReference(ref.registry, ref.repository).familiar()
-        return cls(policy, name, ref.tag, ref.digest)
+        return cls(policy, name, ref.tag, ref.digest, require_digest, tag_digest)
 
     def value(self, suffix: str | None) -> str | None:
         """What the setter with ``suffix`` (``None`` = full image) must hold."""
         if suffix == "name":
             return self.name
         if suffix == "tag":
+            if self.tag_digest and self.digest and self.tag:
+                return f"{self.tag}@{self.digest}"
             return self.tag
         if suffix == "digest":
             return self.digest
@@ -71,15 +95,31 @@ class SetterEdit:
         return set_setters(text, self, path=path)
 
     def current(self, text: str, path: str) -> str | None:
-        """Editor protocol: the full setter's value (or ``None`` if there is none)."""
-        for node, suffix in _marked(text, self.policy, path):
-            if suffix is None:
-                return str(node.value)
-        return None
+        """Editor protocol: the image the markers hold (``None`` if none is marked)."""
+        return _held(_marked(text, self.policy, path))
 
     def target(self, text: str, path: str) -> str:
-        """Editor protocol: the full image value this edit sets."""
-        return self.value(None) or ""
+        """Editor protocol: the image the markers hold after this edit."""
+        return self.current(self.apply(text, path), path) or ""
+
+
+def _held(marked: list[tuple[ScalarNode, str | None]]) -> str | None:
+    """The image the marked values say: the full marker's, or assembled from the parts."""
+    parts: dict[str | None, str] = {}
+    for node, suffix in marked:
+        parts.setdefault(suffix, str(node.value))
+    if None in parts:
+        return parts[None]
+    if not parts:
+        return None
+    text = parts.get("name", "")
+    tag = parts.get("tag")
+    if tag:
+        text += f":{tag}"
+    digest = parts.get("digest")
+    if digest and "@" not in (tag or ""):
+        text += f"@{digest}"
+    return text or None
 
 
 def _value_scalars(node: Node) -> list[ScalarNode]:
@@ -130,10 +170,24 @@ def set_setters(text: str, edit: SetterEdit, *, path: str = "values.yaml") -> st
     """Rewrite every value marked with ``edit.policy``'s setter.
 
     Raises:
-        ManifestError: malformed YAML, or a marker on a line without a value.
+        ManifestError: malformed YAML, a marker on a line without a value, or
+            markers that cannot carry the digest ``edit.require_digest`` asks for.
     """
+    marked = _marked(text, edit.policy, path)
+    suffixes = {suffix for _, suffix in marked}
+    carries = None in suffixes or "digest" in suffixes or ("tag" in suffixes and edit.tag_digest)
+    if marked and edit.digest and not carries and edit.require_digest:
+        found = ", ".join(sorted(f":{s}" for s in suffixes if s))
+        raise ManifestError(
+            path,
+            f"the {edit.policy} setters ({found}) cannot hold the digest, and "
+            "policy.require_digest is on; nothing was changed",
+            hint=f'mark the chart\'s digest value with # {{"$imagepolicy": "{edit.policy}:digest"}}'
+            f' or the full image with # {{"$imagepolicy": "{edit.policy}"}}; or set '
+            "tag_digest = true on this flux_setters entry if the chart builds repository:tag",
+        )
     splices = Splices(text)
-    for node, suffix in _marked(text, edit.policy, path):
+    for node, suffix in marked:
         value = edit.value(suffix)
         if value is None or node.value == value:
             continue

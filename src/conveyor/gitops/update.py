@@ -226,6 +226,8 @@ def update_manifest(
         else:
             git.clone(root, branch, depth=1, checkout=False)
             tree.limit()
+        # the one finder names each directory's kustomization file, now checked out
+        edits = [edit.locate(root) for edit in edits]
         originals = tuple(
             edit.editor.current(_read(root, edit, git.shown_remote, branch), edit.path)
             for edit in edits

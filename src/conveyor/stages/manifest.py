@@ -21,15 +21,16 @@ from pathlib import Path
 import anyio
 
 from conveyor.config.models import Config, EnvironmentConfig, PolicyConfig, Promotion
-from conveyor.errors import ConfigError, ManifestError, PolicyError
-from conveyor.gitops.environment import environment_edits
+from conveyor.errors import ConfigError, ManifestError, PolicyError, RenderUnavailableError
+from conveyor.gitops.components import render_targets
+from conveyor.gitops.environment import check_edited_files, environment_edits
 from conveyor.gitops.git import Git, GitAuth
-from conveyor.gitops.renderer import Renderer, render
+from conveyor.gitops.renderer import Renderer, helm_render, render
 from conveyor.gitops.update import Author, UpdateResult, update_manifest
 from conveyor.gitops.worktree import SparseTree
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.reference import ImageReference, parse
-from conveyor.policy.rules import Violation, raise_for
+from conveyor.policy.rules import Violation, check_reference, raise_for
 from conveyor.policy.workloads import check_images
 from conveyor.stages.context import DeliveryContext
 
@@ -77,15 +78,18 @@ def check_edited_overlay(
         ManifestError: kustomize fails, or does not render ``name[:tag]@digest``.
         PolicyError: an image of the environment breaks the policy; nothing is committed.
     """
-    rendered = render(root / overlay)
     pattern = re.compile(rf"image: ['\"]?{re.escape(name)}(:[\w][\w.-]*)?@{re.escape(digest)}\b")
-    if not pattern.search(rendered):
-        raise ManifestError(
-            overlay,
-            f"after the edit, kustomize does not render the image {name}@{digest}",
-            hint="check that the environment's image_name matches the image used by the base",
-        )
-    raise_for(check_images(rendered, policy, source=overlay))
+    # a Component renders nothing alone: every kustomization including it is checked
+    for target in render_targets(root, overlay):
+        shown = target.relative_to(root).as_posix() or "."
+        rendered = render(target)
+        if not pattern.search(rendered):
+            raise ManifestError(
+                shown,
+                f"after the edit, kustomize does not render the image {name}@{digest}",
+                hint="check that the environment's image_name matches the image used by the base",
+            )
+        raise_for(check_images(rendered, policy, source=shown))
 
 
 def pin_environment(
@@ -96,12 +100,17 @@ def pin_environment(
     auth: GitAuth | None,
     render: Renderer = render,
     workdir: Path | None = None,
+    warnings: list[str] | None = None,
 ) -> UpdateResult:
     """Pin ``env_name`` to ``ref`` in one race-safe commit: the ``manifest`` stage's work.
 
     Every configured file is edited (kustomization, Flux setters, Helm values);
     before the commit the edited overlay must render ``ref`` and pass the
-    policy.  Synchronous: call it from a worker thread.
+    policy (an overlay that cannot be rendered here is refused unless the
+    environment sets ``allow_unrendered``: then ``ref`` is checked alone and
+    a line goes to ``warnings``), and every other edited file must parse and
+    hold an image that passes the policy.  Synchronous: call it from a worker
+    thread.
 
     Raises:
         ConfigError: the environment changes only through pull requests.
@@ -121,16 +130,35 @@ def pin_environment(
     digest = ref.digest
     if digest is None:
         raise PolicyError(ref.format(), "the digest is missing", hint="pass REF@sha256:<digest>")
+    edits = environment_edits(config, env_name, ref)
+    overlay_render = helm_render(render, env_name) if env.enable_helm else render
 
     def verify(root: Path) -> None:
         # update_manifest calls this in its worker thread: render may bridge to the loop
         if env.kustomize:
-            check_edited_overlay(root, env.path, ref.name, digest, config.policy, render=render)
+            try:
+                check_edited_overlay(
+                    root, env.path, ref.name, digest, config.policy, render=overlay_render
+                )
+            except RenderUnavailableError as error:
+                if not env.allow_unrendered:
+                    raise RenderUnavailableError(
+                        env.path,  # as the repository names it, not the temporary clone
+                        error.problem,
+                        reason=error.reason,
+                        hint=f"{error.hint}; or set gitops.environments.{env_name}."
+                        "allow_unrendered = true to commit without rendering it",
+                    ) from error
+                raise_for(check_reference(ref, config.policy, where=env.path))
+                if warnings is not None:
+                    warnings.append(f"{env.path} was not rendered: {error.problem}")
+        # the files kustomize does not render: they parse, and what they hold passes
+        check_edited_files(root, edits, config.policy)
 
     return update_manifest(
         config.manifest_repo(),
         config.gitops.branch,
-        environment_edits(config, env_name, ref),
+        edits,
         message=commit_message(config, env_name, ref),
         author=Author(config.gitops.author_name, config.gitops.author_email),
         auth=auth,
@@ -145,6 +173,7 @@ def pin_environment(
 async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     """Pin the environment to the pushed digest (see :func:`pin_environment`)."""
     env_name, _ = environment(ctx.config)
+    warnings: list[str] = []
     update = functools.partial(
         pin_environment,
         ctx.config,
@@ -153,9 +182,11 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         auth=GitAuth(token=ctx.git_token) if ctx.git_token else None,
         render=ctx.render,
         workdir=ctx.workdir,
+        warnings=warnings,
     )
     result = await anyio.to_thread.run_sync(update)
     return {
+        "unverified": "; ".join(warnings),
         "environment": env_name,
         "commit": result.commit or "",
         "changed": str(result.changed).lower(),
@@ -176,6 +207,7 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     env_name, env = environment(config)
     auth = GitAuth(token=ctx.git_token) if ctx.git_token else None
     git = Git(config.manifest_repo(), auth=auth)
+    overlay_render = helm_render(ctx.render, env_name) if env.enable_helm else ctx.render
 
     def check() -> list[Violation]:
         with tempfile.TemporaryDirectory(prefix="conveyor-policy-", dir=ctx.workdir) as temp:
@@ -183,13 +215,25 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
             git.clone(root, branch, depth=1, checkout=False)
             tree = SparseTree(git, root, (), [env.path])
             tree.limit()  # only the overlay's kustomize closure
+
+            def render_all() -> list[Violation]:
+                # a Component is checked through every kustomization including it
+                return [
+                    violation
+                    for target in render_targets(root, env.path)
+                    for violation in check_images(
+                        overlay_render(target),
+                        config.policy,
+                        source=target.relative_to(root).as_posix(),
+                    )
+                ]
+
             try:
-                rendered = ctx.render(root / env.path)
+                return render_all()
             except ManifestError:
                 if not tree.widen():  # a layout the closure misses: every file, once
                     raise
-                rendered = ctx.render(root / env.path)
-            return check_images(rendered, config.policy, source=env.path)
+                return render_all()
 
     violations = await anyio.to_thread.run_sync(check)
     raise_for(violations)

@@ -8,6 +8,7 @@ double, which validates it against the v0.21.8 schema.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -77,9 +78,53 @@ def test_runtime_base_image_has_git_and_the_same_python_as_the_default() -> None
     image = project["tool"]["dagger"]["base-image"]
     minimum = project["project"]["requires-python"].removeprefix(">=")
 
-    assert image == "python:3.11-bookworm"  # built on buildpack-deps:bookworm (git included)
-    assert image == f"python:{minimum}-bookworm"
-    assert "slim" not in image
+    name, _, digest = image.partition("@")
+    assert name == "python:3.11-bookworm"  # built on buildpack-deps:bookworm (git included)
+    assert name == f"python:{minimum}-bookworm"
+    assert "slim" not in name
+    # Pinned by digest: the engine caches the runtime per module source.
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), image
+
+
+def _lock() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pipelines" / "uv.lock").read_text(encoding="utf-8"))
+
+
+def _lock_package(name: str) -> dict[str, Any]:
+    packages = [p for p in _lock()["package"] if p["name"] == name]
+    assert len(packages) == 1, f"uv.lock holds {len(packages)} packages named {name}"
+    return packages[0]
+
+
+def test_the_module_lock_pins_the_sdk_and_the_core_by_path() -> None:
+    # The runtime installs with `uv lock` + `uv sync --no-dev` when uv.lock
+    # exists: the SDK it vendors under sdk/ and the core package at the root
+    # must be the path sources the lock names, not releases from an index.
+    lock = _lock()
+    assert _lock_package("dagger-io")["source"] == {"editable": "sdk"}
+    assert _lock_package("conveyor")["source"] == {"editable": "../"}
+    engine = json.loads((ROOT / "dagger.json").read_text(encoding="utf-8"))["engineVersion"]
+    assert _lock_package("dagger-io")["version"] == engine.removeprefix("v")
+    pinned = [p for p in lock["package"] if "registry" in p.get("source", {})]
+    assert pinned, "the lock pins no dependency from the index"
+    assert all(p.get("version") for p in pinned)
+
+
+def test_the_module_lock_matches_the_core_dependencies() -> None:
+    # Adding a dependency to the core without relocking would leave the
+    # module resolving it live on every load: run scripts/lock-pipelines.sh.
+    core = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    recorded = _lock_package("conveyor")["metadata"]["requires-dist"]
+    recorded_plain = {
+        (entry["name"], entry.get("specifier", "")) for entry in recorded if "marker" not in entry
+    }
+    declared = set()
+    for requirement in core["dependencies"]:
+        match = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+?)\s*([<>=!~].*)?", requirement)
+        assert match, requirement
+        name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+        declared.add((name, (match.group(2) or "").replace(" ", "")))
+    assert recorded_plain == declared, "pipelines/uv.lock is stale: run scripts/lock-pipelines.sh"
 
 
 def test_one_function_per_stage_plus_ci_and_promote() -> None:

@@ -292,14 +292,20 @@ class ForgeError(ConveyorError):
 
 
 class SmokeError(ConveyorError):
-    def __init__(self, url: str, expected: str, last: str, waited: float) -> None:
+    def __init__(
+        self, url: str, expected: str, last: str, waited: float, proof: str | None = None
+    ) -> None:
         self.url = url
         self.expected = expected
         self.last = last
         self.waited = waited
+        wanted = f" ({proof})" if proof else ""
         super().__init__(
-            f"{url} did not serve version {expected!r} within {waited:.0f}s (last: {last})",
-            hint="check the deployment in the cluster (Flux/Argo CD status) or raise the timeout",
+            f"{url} did not serve version {expected!r}{wanted} within {waited:.0f}s"
+            f" (last: {last})",
+            hint="check the deployment in the cluster (Flux/Argo CD status) or raise the"
+            " timeout; a service that proves its version otherwise sets [stages.smoke]"
+            " status, body_contains, json or prove_version",
         )
 
 

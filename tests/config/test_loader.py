@@ -187,3 +187,32 @@ def test_load_policy_needs_only_the_policy_table(tmp_path: Path) -> None:
         load_policy(bad, env={})
     assert "  - policy.require_digest: Input should be a valid boolean" in str(caught.value)
     assert "  - policy.extra: unknown key" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("json = { path = 'build.commit' }\nbody_contains = '{sha}'", "set body_contains or json"),
+        ("body_contains = 'v{version}'", "uses {version}; the fields are {sha}, {short_sha}"),
+        ("prove_version = false\njson = { path = 'v' }", "prove_version = false checks the status"),
+        ("status = 42", "stages.smoke.status"),
+    ],
+)
+def test_a_smoke_contract_that_cannot_work_is_refused_at_load(
+    tmp_path: Path, table: str, message: str
+) -> None:
+    path = write(tmp_path, MINIMAL + f"\n[stages.smoke]\n{table}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env={})
+    assert message in str(caught.value)
+
+
+def test_a_smoke_contract_is_read_for_the_stage_and_every_environment(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        "\n[stages.smoke]\nport = 9898\njson = { path = 'commit' }\n"
+        "\n[smoke.staging]\nurl = 'https://hello.staging.example.com/'\nprove_version = false\n"
+    )
+    config = load_config(write(tmp_path, text), env={})
+    assert config.stages.smoke.contract().json_path == ("commit",)
+    assert config.stages.smoke.contract().json_equals == "{sha}"
+    assert config.smoke["staging"].contract().prove_version is False

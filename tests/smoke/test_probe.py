@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from conveyor.errors import ConfigError, SmokeError
-from conveyor.smoke.probe import probe_version, served_version
+from conveyor.smoke.contract import served_version
+from conveyor.smoke.probe import probe_version
 
 from .conftest import Behaviour, VersionServer, free_port, json_body
 
@@ -68,11 +69,13 @@ async def test_wrong_version_forever_fails_at_the_deadline(serve: type[VersionSe
     took = time.monotonic() - started
     error = info.value
     assert 0.8 <= took < 2.0
-    assert error.last == "HTTP 200: v1"
+    assert error.last == "HTTP 200, version is not 'v2': v1"
     assert error.expected == "v2"
     assert error.waited >= 0.8
-    assert str(error).startswith(f"{server.url} did not serve version 'v2' within 1s")
-    assert "(last: HTTP 200: v1)" in str(error)
+    assert str(error).startswith(
+        f"{server.url} did not serve version 'v2' (any 2xx with version 'v2') within 1s"
+    )
+    assert "(last: HTTP 200, version is not 'v2': v1)" in str(error)
     assert len(behaviour.requests) >= 3
 
 
@@ -84,7 +87,7 @@ async def test_error_status_is_not_success_even_with_the_version(
     with pytest.raises(SmokeError) as info:
         await probe_version(server.url, SHA, deadline=0.4, interval=0.1)
 
-    assert info.value.last == f"HTTP 503: draining {SHA}"
+    assert info.value.last == f"HTTP 503, expected 2xx: draining {SHA}"
 
 
 async def test_nothing_listening_is_retried_until_the_deadline() -> None:

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conveyor.config.duration import Duration
+from conveyor.smoke.contract import Contract, template_problem
 
 SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
@@ -126,7 +127,63 @@ class ManifestStageConfig(StageOptions):
     environment: str = "staging"
 
 
-class SmokeStageConfig(StageOptions):
+class JsonProof(Model):
+    """``json = { path = "build.commit", equals = "{sha}" }``: a JSON field proves the version."""
+
+    path: str = Field(pattern=r"^[^.\s]+(\.[^.\s]+)*$")
+    equals: str = "{sha}"
+
+    @field_validator("equals")
+    @classmethod
+    def _template(cls, template: str) -> str:
+        problem = template_problem(template)
+        if problem:
+            raise ValueError(problem)
+        return template
+
+
+class SmokeContract(Model):
+    """Which answer proves the version (``conveyor.smoke.contract``).
+
+    ``status`` unset accepts any 2xx; ``body_contains`` or ``json`` say how the
+    version shows; ``prove_version = false`` lets the status alone prove it;
+    none of them: a JSON ``version`` field or the body contains the SHA.
+    """
+
+    status: int | None = Field(default=None, ge=100, le=599)
+    body_contains: str | None = Field(default=None, min_length=1)
+    json_proof: JsonProof | None = Field(default=None, alias="json")
+    prove_version: bool = True
+
+    @field_validator("body_contains")
+    @classmethod
+    def _template(cls, template: str | None) -> str | None:
+        problem = template_problem(template) if template is not None else None
+        if problem:
+            raise ValueError(problem)
+        return template
+
+    @model_validator(mode="after")
+    def _one_proof(self) -> SmokeContract:
+        if self.body_contains is not None and self.json_proof is not None:
+            raise ValueError("set body_contains or json, not both: each proves the version")
+        if not self.prove_version and (self.body_contains is not None or self.json_proof):
+            raise ValueError("prove_version = false checks the status only: drop the proof")
+        return self
+
+    def contract(self) -> Contract:
+        """The pure contract the probe checks answers against."""
+        proof = self.json_proof
+        return Contract(
+            status=self.status,
+            body_contains=self.body_contains,
+            json_path=tuple(proof.path.split(".")) if proof else (),
+            json_equals=proof.equals if proof else None,
+            prove_version=self.prove_version,
+        )
+
+
+class SmokeStageConfig(StageOptions, SmokeContract):
     port: int = Field(default=8080, ge=1, le=65535)
     path: str = "/version"
     deadline: Duration = 60.0
@@ -235,7 +292,7 @@ class GitOpsConfig(Model):
     forge: ForgeConfig | None = None
 
 
-class SmokeTarget(Model):
+class SmokeTarget(SmokeContract):
     url: str
     timeout: Duration = 300.0
 

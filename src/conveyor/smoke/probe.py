@@ -7,15 +7,14 @@ timeouts and non-2xx answers are all "not yet": the probe retries until the
 deadline and only then raises :class:`~conveyor.errors.SmokeError` with the
 last answer it saw.
 
-What counts as serving the version: a 2xx response whose body is a JSON object
-with a ``version`` field equal to or containing ``expected`` (other fields are
-not looked at), or any other body (plain text, or JSON without ``version``)
-containing ``expected``.
+What counts as serving the version is a :class:`~conveyor.smoke.contract.Contract`
+(``[stages.smoke]`` status / body_contains / json / prove_version); by default a
+2xx response whose body is a JSON object with a ``version`` field equal to or
+containing ``expected``, or any other body containing it.
 """
 
 from __future__ import annotations
 
-import json
 import ssl
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -26,6 +25,7 @@ import httpx
 
 from conveyor.errors import ConfigError, SmokeError
 from conveyor.secrets import Redactor
+from conveyor.smoke.contract import DEFAULT, Contract
 
 SNIPPET = 120
 
@@ -54,35 +54,12 @@ def _snippet(text: str) -> str:
     return text if len(text) <= SNIPPET else text[: SNIPPET - 3] + "..."
 
 
-def served_version(body: str) -> str:
-    """The version a response body reports.
-
-    Args:
-        body: The response text.
-
-    Returns:
-        The JSON object's ``version`` field as text when there is one, otherwise
-        the whole body without surrounding whitespace.
-    """
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return body.strip()
-    if isinstance(data, dict) and data.get("version") is not None:
-        return str(data["version"])
-    return body.strip()
-
-
-def serves(body: str, expected: str) -> bool:
-    """Whether a response body shows that ``expected`` is being served."""
-    return expected in served_version(body)
-
-
 async def probe_version(
     url: str,
     expected: str,
     *,
     deadline: float,
+    contract: Contract = DEFAULT,
     interval: float = 0.5,
     backoff: float = 1.5,
     max_interval: float = 10,
@@ -97,6 +74,8 @@ async def probe_version(
         url: The version endpoint, e.g. ``https://hello.staging.example.com/version``.
         expected: The version to wait for (usually the image tag, the git SHA).
         deadline: Seconds to keep trying, counted from the call.
+        contract: Which answer proves the version (default: the ``version``
+            field or the body contains ``expected``).
         interval: Seconds to wait after the first failed attempt.
         backoff: Factor the wait grows by after each failed attempt.
         max_interval: Longest wait between attempts.
@@ -137,17 +116,22 @@ async def probe_version(
                 last = f"{type(exc).__name__}: {_snippet(str(exc)) or 'no detail'}"
             else:
                 body = response.text
-                if response.is_success and serves(body, expected):
+                problem = contract.check(response.status_code, body, expected)
+                if problem is None:
                     return ProbeResult(
                         url=shown,
-                        version=_snippet(served_version(body)),
+                        version=_snippet(contract.shown_version(body)),
                         status=response.status_code,
                         attempts=attempts,
                         elapsed=anyio.current_time() - start,
                     )
-                last = f"HTTP {response.status_code}: {_snippet(body) or '(empty body)'}"
+                last = (
+                    f"HTTP {response.status_code}, {problem}: {_snippet(body) or '(empty body)'}"
+                )
             now = anyio.current_time()
             if now >= end:
-                raise SmokeError(shown, expected, Redactor()(last), now - start)
+                raise SmokeError(
+                    shown, expected, Redactor()(last), now - start, contract.describe(expected)
+                )
             await sleep(min(wait, end - now))
             wait = min(wait * backoff, max_interval)

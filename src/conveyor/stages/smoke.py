@@ -15,7 +15,10 @@ from conveyor.stages.context import DeliveryContext, built_image
 
 
 async def run_smoke(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
-    """Start the image, probe ``stages.smoke.path`` until it serves the source SHA.
+    """Start the image, probe ``stages.smoke.path`` until it proves the source SHA.
+
+    What proves it is ``[stages.smoke]``'s contract (status, body_contains,
+    json, prove_version; by default the ``version`` field or the body).
 
     Raises:
         SmokeError: the service did not serve the expected version before the deadline.
@@ -24,7 +27,9 @@ async def run_smoke(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     spec = ServiceSpec(built_image(inputs["build"]), options.port)
     async with ctx.engine.service(spec) as endpoint:
         url = endpoint.url + options.path
-        result = await probe_version(url, ctx.sha, deadline=options.deadline)
+        result = await probe_version(
+            url, ctx.sha, deadline=options.deadline, contract=options.contract()
+        )
     return {"url": url, "attempts": str(result.attempts)}
 
 
@@ -38,5 +43,7 @@ async def run_verify(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     target = ctx.config.smoke.get(environment)
     if target is None:
         raise ConfigError(None, f"smoke.{environment}", "no URL configured for this environment")
-    result = await probe_version(target.url, ctx.sha, deadline=target.timeout)
+    result = await probe_version(
+        target.url, ctx.sha, deadline=target.timeout, contract=target.contract()
+    )
     return {"url": target.url, "attempts": str(result.attempts)}

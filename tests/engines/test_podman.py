@@ -501,8 +501,8 @@ async def test_missing_tools_are_named_with_an_install_hint(
     assert caught.value.tool == "podman"
     assert "scripts/setup.sh" in str(caught.value)
     with pytest.raises(ToolMissingError) as caught:
-        await engine.inspect_remote("127.0.0.1:1/x:1")
-    assert caught.value.tool == "skopeo"
+        await engine.publish(BuiltImage("sha256:" + "0" * 64, "x"), "127.0.0.1:1/x:1")
+    assert caught.value.tool == "podman"
 
 
 async def test_check_reports_tools_and_a_running_container(base_image: str, tmp_path: Path) -> None:

@@ -315,6 +315,8 @@ def _reason(exc: BaseException) -> str:
     """
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return str(seen)
         if isinstance(seen, OSError) and (seen.errno or seen.strerror):
             return (os.strerror(seen.errno) if seen.errno else str(seen.strerror)).lower()
         if isinstance(seen, ExceptionGroup) and seen.exceptions:

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -322,3 +323,71 @@ async def test_two_pipelines_of_one_commit_with_two_image_stores_push_once(
     assert len(app.pushes(sha)) == 1
     assert sorted(r["reused"] for r in results) == ["false", "true"]
     assert results[0]["image.digest"] == results[1]["image.digest"] == app.digest(sha)
+
+
+# -- through the console script ------------------------------------------------------
+
+
+def commit_with_404(repo: Path) -> str:
+    """Commit ``repo``'s files under a SHA containing ``404``; the SHA."""
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+    }  # fmt: skip
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    git("init", "-q")
+    git("add", "-A")
+    tree = git("write-tree")
+    for attempt in range(100_000):
+        sha = git("commit-tree", tree, "-m", f"attempt {attempt}")
+        if "404" in sha:
+            git("update-ref", "HEAD", sha)
+            return sha
+    raise AssertionError("no SHA with 404 in 100000 commits")
+
+
+def conveyor_run(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "conveyor"), "run", "--engine", "podman"],
+        cwd=root, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "CI": "true"},
+    )  # fmt: skip
+
+
+async def test_conveyor_run_on_a_sha_containing_404_never_pushes_through_a_500(
+    app: App,
+) -> None:
+    (app.root / "conveyor.toml").write_text(
+        (app.root / "conveyor.toml").read_text()
+        + "\n[stages.scan]\nenabled = false\n\n[stages.smoke]\nenabled = false\n"
+    )
+    sha = await anyio.to_thread.run_sync(commit_with_404, app.root)
+
+    app.proxy.inject("GET|HEAD", app.manifest_path(sha), "status", status=500)
+    refused = await anyio.to_thread.run_sync(conveyor_run, app.root)
+    assert refused.returncode == ExitCode.UNREACHABLE, refused.stdout + refused.stderr
+    # errors may go to stdout or stderr: what counts is that the user sees this line
+    assert f"registry {app.proxy.host} is unreachable: it answered 500" in (
+        refused.stdout + refused.stderr
+    )
+    assert "Traceback" not in refused.stdout + refused.stderr
+    assert app.pushes(sha) == []
+    assert app.digest(sha) is None
+
+    app.proxy.clear()
+    published = await anyio.to_thread.run_sync(conveyor_run, app.root)
+    assert published.returncode == ExitCode.OK, published.stdout + published.stderr
+    digest = app.digest(sha)
+    assert f"published {app.proxy.host}/{app.repository}:{sha}@{digest}" in published.stdout
+
+    app.proxy.inject("GET|HEAD", app.manifest_path(sha), "status", status=500)
+    again = await anyio.to_thread.run_sync(conveyor_run, app.root)
+    assert again.returncode == ExitCode.UNREACHABLE
+    assert len(app.pushes(sha)) == 1
+    assert app.digest(sha) == digest

@@ -360,14 +360,20 @@ def conveyor_run(root: Path) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+async def committed(app: App, registry_options: str = "") -> str:
+    """Make ``app`` a repository for ``conveyor run`` (build and publish only); its SHA."""
+    config = (app.root / "conveyor.toml").read_text()
+    config = config.replace("[policy]", f"{registry_options}\n[policy]")
+    (app.root / "conveyor.toml").write_text(
+        config + "\n[stages.scan]\nenabled = false\n\n[stages.smoke]\nenabled = false\n"
+    )
+    return await anyio.to_thread.run_sync(commit_with_404, app.root)
+
+
 async def test_conveyor_run_on_a_sha_containing_404_never_pushes_through_a_500(
     app: App,
 ) -> None:
-    (app.root / "conveyor.toml").write_text(
-        (app.root / "conveyor.toml").read_text()
-        + "\n[stages.scan]\nenabled = false\n\n[stages.smoke]\nenabled = false\n"
-    )
-    sha = await anyio.to_thread.run_sync(commit_with_404, app.root)
+    sha = await committed(app)
 
     app.proxy.inject("GET|HEAD", app.manifest_path(sha), "status", status=500)
     refused = await anyio.to_thread.run_sync(conveyor_run, app.root)
@@ -391,3 +397,19 @@ async def test_conveyor_run_on_a_sha_containing_404_never_pushes_through_a_500(
     assert again.returncode == ExitCode.UNREACHABLE
     assert len(app.pushes(sha)) == 1
     assert app.digest(sha) == digest
+
+
+async def test_conveyor_run_against_a_hanging_registry_exits_7_within_its_timeout(
+    app: App,
+) -> None:
+    sha = await committed(app, 'timeout = "1s"\n')
+    app.proxy.inject("GET|HEAD", app.manifest_path(sha), "hang")
+
+    started = time.monotonic()
+    hung = await anyio.to_thread.run_sync(conveyor_run, app.root)
+
+    assert time.monotonic() - started < 30
+    assert hung.returncode == ExitCode.UNREACHABLE, hung.stdout + hung.stderr
+    assert "no answer within 1s" in hung.stdout + hung.stderr
+    assert app.pushes(sha) == []
+    assert app.digest(sha) is None

@@ -88,7 +88,7 @@ async def open_engine(
                 hint=f"{INSTALL_HINTS['podman']}, or use another engine: "
                 "--engine dagger (needs the Dagger CLI)",
             )
-        yield PodmanEngine(redactor=redactor)
+        yield PodmanEngine(redactor=redactor, registry_timeout=config.registry.timeout)
 
 
 def preflight(config: Config, sha: str) -> None:

@@ -11,13 +11,16 @@
     │   └── CycleError            carries the cycle as a path a -> b -> a
     ├── PolicyError               an image reference breaks a rule (latest, registry, no digest)
     │   ├── TagExistsError        the tag holds another commit's image: never overwritten
+    │   ├── TagRaceError          after a push the tag holds another image than ours (both digests)
     │   └── InvalidReferenceError the text is not an image reference at all
     ├── ScanGateError             the image scan found what the gate refuses
     ├── ScanReportError           a scanner's report is unreadable or of an unknown schema
     ├── EngineError               a container operation failed
     │   ├── ToolMissingError      podman, buildah, skopeo, git, kubectl, dagger ... not installed
     │   ├── EngineUnavailableError  the engine asked for cannot run here
-    │   └── CommandFailedError    a process exited non-zero (command, exit code, stderr tail)
+    │   ├── CommandFailedError    a process exited non-zero (command, exit code, stderr tail)
+    │   ├── RegistryAuthError     the registry refused the credentials (401/403) or wants some
+    │   └── RegistryAnswerError   the registry answered neither "found" nor "absent"
     ├── UnreachableError          a registry, git remote or URL did not answer
     ├── GitOpsError               the manifest repository could not be updated
     │   ├── ManifestError         a kustomization/values file is missing or malformed
@@ -157,6 +160,27 @@ class TagExistsError(PolicyError):
         )
 
 
+class TagRaceError(PolicyError):
+    """After our push the tag holds another image: another writer pushed to it too.
+
+    Args:
+        ref: The address (``registry/repository:tag``).
+        ours: The digest this run pushed.
+        theirs: The digest the tag holds now.
+    """
+
+    def __init__(self, ref: str, *, ours: str, theirs: str) -> None:
+        self.ours = ours
+        self.theirs = theirs
+        super().__init__(
+            ref,
+            f"after pushing {ours} the tag holds {theirs}: another writer pushed to it "
+            "at the same time",
+            hint="nothing was deployed from this run; make the tag immutable in the registry "
+            "(README: Guarantees) and re-run one pipeline for this commit",
+        )
+
+
 class ScanGateError(ConveyorError):
     """The scan found vulnerabilities at or above the gate's severities."""
 
@@ -216,6 +240,39 @@ class CommandFailedError(EngineError):
         if tail:
             text += "\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
         super().__init__(text, hint=hint)
+
+
+class RegistryAuthError(EngineError):
+    """The registry answered 401/403: credentials missing, wrong, or without access."""
+
+    retryable = False
+
+    def __init__(self, host: str, repository: str, status: int, detail: str) -> None:
+        self.host = host
+        self.repository = repository
+        self.status = status
+        self.detail = detail
+        super().__init__(
+            f"registry {host} refused access to {repository} ({status}): {detail}",
+            hint=f"log in ('podman login {host}' or 'docker login {host}') or set "
+            "registry.username_env / registry.password_env; check the account may push there",
+        )
+
+
+class RegistryAnswerError(EngineError):
+    """The registry answered neither "found" nor "absent": whether the tag exists is unknown."""
+
+    retryable = False
+
+    def __init__(self, host: str, what: str, detail: str) -> None:
+        self.host = host
+        self.what = what
+        self.detail = detail
+        super().__init__(
+            f"registry {host} gave an unexpected answer to {what}: {detail}",
+            hint="nothing was pushed: whether the tag exists is unknown; "
+            "check registry.host and any proxy in front of the registry",
+        )
 
 
 class UnreachableError(ConveyorError):

@@ -26,7 +26,13 @@ from conveyor.engines.port import (
     RunSpec,
     ServiceSpec,
 )
-from conveyor.errors import CommandFailedError, EngineError, ToolMissingError, UnreachableError
+from conveyor.errors import (
+    CommandFailedError,
+    EngineError,
+    RegistryAuthError,
+    ToolMissingError,
+    UnreachableError,
+)
 from conveyor.secrets import Secret
 
 pytestmark = [pytest.mark.anyio, pytest.mark.podman, pytest.mark.timeout(120)]
@@ -421,18 +427,26 @@ async def test_inspect_remote_passes_credentials_and_a_refusal_is_not_a_missing_
     assert await engine.inspect_remote(address, insecure=True, auth=auth) == RemoteImage(
         digest, {"team": "blue"}
     )
-    with pytest.raises(CommandFailedError) as caught:
+    with pytest.raises(RegistryAuthError) as caught:
         await engine.inspect_remote(address, insecure=True)
-    assert "unauthorized" in caught.value.stderr.lower()
+    assert caught.value.status == 401
+    assert "podman login" in str(caught.value)
+    wrong = RegistryAuth(registry.user, Secret("REGISTRY_PASSWORD", "wrong-pw-4711"))
+    with pytest.raises(RegistryAuthError) as caught:
+        await engine.inspect_remote(address, insecure=True, auth=wrong)
+    assert "wrong-pw-4711" not in str(caught.value)
     assert registry.password not in str(caught.value)
 
 
-async def test_plain_http_registry_without_insecure_is_unreachable_with_a_hint(
-    engine: PodmanEngine, registry: str
+async def test_a_loopback_registry_is_plain_http_without_insecure(
+    engine: PodmanEngine, small_image: BuiltImage, registry: str
 ) -> None:
-    with pytest.raises(UnreachableError) as caught:
-        await engine.inspect_remote(f"{registry}/hello:1")
-    assert "registry.insecure" in str(caught.value)
+    address = f"{registry}/conveyor-test/loopback:{uuid.uuid4().hex}"
+    assert await engine.inspect_remote(address) is None
+    pushed = await engine.publish(small_image, address)
+    remote = await engine.inspect_remote(address)
+    assert remote is not None
+    assert pushed == f"{address}@{remote.digest}"
 
 
 async def test_unreachable_registry(engine: PodmanEngine, small_image: BuiltImage) -> None:
@@ -487,8 +501,8 @@ async def test_missing_tools_are_named_with_an_install_hint(
     assert caught.value.tool == "podman"
     assert "scripts/setup.sh" in str(caught.value)
     with pytest.raises(ToolMissingError) as caught:
-        await engine.inspect_remote("127.0.0.1:1/x:1")
-    assert caught.value.tool == "skopeo"
+        await engine.publish(BuiltImage("sha256:" + "0" * 64, "x"), "127.0.0.1:1/x:1")
+    assert caught.value.tool == "podman"
 
 
 async def test_check_reports_tools_and_a_running_container(base_image: str, tmp_path: Path) -> None:

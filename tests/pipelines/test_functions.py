@@ -12,6 +12,7 @@ stages, git, a bare manifest repository and the GitHub API double on
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 import socket
@@ -518,3 +519,44 @@ async def test_a_relative_repository_inside_the_source_resolves_against_it(
 
     check_manifest_repo(loaded)  # no error
     assert loaded.manifest_repo() == str((source / "manifests.git").resolve())
+
+
+@pytest.mark.anyio
+async def test_publish_without_a_password_pushes_with_the_login_in_the_credential_files(
+    workdir: Path,
+    remote: Remote,
+    registry: PrivateRegistry,
+    app_service: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # what 'docker login' / 'podman login' leave; REGISTRY_AUTH_FILE names it
+    login = base64.b64encode(f"{registry.user}:{registry.password}".encode()).decode()
+    auth_file = workdir.parent / "auth.json"
+    auth_file.write_text(json.dumps({"auths": {registry.host: {"auth": login}}}))
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth_file))
+    config = module_gitops_config(registry, remote)
+    config = config.replace('password_env = "REGISTRY_PASSWORD"\n', "").split("[gitops]")[0]
+    write_source(workdir, config)
+    address = f"{registry.host}/hello:{SHA}"
+    absent = f'failed to resolve image "{address}" (platform: "linux/amd64"): {address}: not found'
+    double = DaggerApiDouble(
+        answers={
+            "export": "ok",
+            "exitCode": 0,
+            "stdout": "1 passed",
+            "stderr": "",
+            "publish": f"{address}@sha256:{'7' * 64}",
+            "endpoint": app_service,
+        },
+        failures=[QueryFailure("imageRef", absent)],
+    )
+
+    with double.as_dag() as dag:
+        ref = await module().publish(source=dag.directory(), sha=SHA)
+
+    assert ref == f"{address}@sha256:{'7' * 64}"
+    # the check and the push went to the engine with the login's user and password
+    auths = [c for c in double.calls("withRegistryAuth") if c["address"] == address]
+    assert len(auths) == 2
+    assert {c["username"] for c in auths} == {registry.user}
+    assert registry.password in [c.get("plaintext") for c in double.calls("setSecret")]

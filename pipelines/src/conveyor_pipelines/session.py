@@ -35,6 +35,7 @@ from dagger import dag
 
 from conveyor.config.loader import load_config
 from conveyor.config.models import Config
+from conveyor.engines.authfile import lookup_credentials
 from conveyor.engines.dagger import DaggerEngine
 from conveyor.engines.dagger_render import DaggerRenderer
 from conveyor.engines.port import RegistryAuth
@@ -159,7 +160,13 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
     for secret, name in ((password, registry.password_env), (token, token_env)):
         if secret is not None and name is not None:
             os.environ[name] = secret.reveal()
-    secrets = [s for s in (password, token) if s is not None]
+    # A login in the runtime's credential files when no password was passed.
+    auth = (
+        RegistryAuth(call.registry_username or "conveyor", password)
+        if password
+        else await lookup_credentials(registry.host, os.environ)
+    )
+    secrets = [s for s in (auth.password if auth else None, token) if s is not None]
     engine = DaggerEngine(
         dag,
         known_sources={config.root: call.source},
@@ -176,9 +183,7 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
         sha=call.sha,
         artifacts=await scratch(ARTIFACTS_DIR),
         redactor=Redactor(secrets),
-        registry_auth=RegistryAuth(call.registry_username or "conveyor", password)
-        if password
-        else None,
+        registry_auth=auth,
         git_token=token,
         render=DaggerRenderer(dag, await scratch(".")),
         workdir=await scratch(GITOPS_DIR),

@@ -55,7 +55,9 @@ def tool_checks() -> list[Check]:
 def registry_check(host: str, insecure: bool) -> Check:
     import httpx
 
-    scheme = "http" if insecure else "https"
+    from conveyor.registry.client import plain_http
+
+    scheme = "http" if plain_http(host, insecure) else "https"
     url = f"{scheme}://{host}/v2/"
     try:
         response = httpx.get(url, timeout=5)

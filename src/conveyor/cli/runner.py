@@ -14,6 +14,7 @@ from rich.text import Text
 from conveyor.cli.display import LiveTable, PlainLog, result_table
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.config.models import Config
+from conveyor.engines.authfile import lookup_credentials
 from conveyor.engines.port import Engine, RegistryAuth
 from conveyor.errors import ToolMissingError
 from conveyor.pipeline.hooks import Hooks
@@ -34,6 +35,16 @@ def registry_auth(config: Config) -> RegistryAuth | None:
         return None
     username = os.environ.get(registry.username_env or "", "") if registry.username_env else ""
     return RegistryAuth(username or "conveyor", Secret.from_env(registry.password_env))
+
+
+async def find_registry_auth(config: Config) -> RegistryAuth | None:
+    """The configured credentials (``password_env`` wins), else the user's login.
+
+    The login is what ``podman login``, ``docker login`` or ``az acr login``
+    left in the standard credential files (:func:`lookup_credentials`), so
+    both engines push with it.
+    """
+    return registry_auth(config) or await lookup_credentials(config.registry.host, os.environ)
 
 
 def run_directory(config: Config, run_id: str) -> Path:
@@ -77,7 +88,7 @@ async def open_engine(
                 hint=f"{INSTALL_HINTS['podman']}, or use another engine: "
                 "--engine dagger (needs the Dagger CLI)",
             )
-        yield PodmanEngine(redactor=redactor)
+        yield PodmanEngine(redactor=redactor, registry_timeout=config.registry.timeout)
 
 
 def preflight(config: Config, sha: str) -> None:
@@ -106,7 +117,7 @@ async def run_delivery(
     preflight(config, sha)
     run_id = new_run_id()
     run_dir = run_directory(config, run_id)
-    auth = registry_auth(config)
+    auth = await find_registry_auth(config)
     token = (
         Secret.from_env(config.gitops.token_env)
         if config.gitops and config.gitops.token_env

@@ -55,6 +55,8 @@ class RegistryConfig(Model):
     insecure: bool = False
     username_env: str | None = None
     password_env: str | None = None
+    # how long a registry request may wait for a connect or an answer (exit 7 after)
+    timeout: Duration = Field(default=30.0, gt=0)
 
     @property
     def image(self) -> str:

@@ -16,7 +16,7 @@ source tree is untouched; the ``outputs`` are then copied from that layer to
 
 from __future__ import annotations
 
-import json
+import re
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -45,8 +45,13 @@ from conveyor.errors import (
     CommandFailedError,
     EngineError,
     EngineUnavailableError,
+    PolicyError,
+    RegistryAnswerError,
+    RegistryAuthError,
+    TagRaceError,
     UnreachableError,
 )
+from conveyor.registry.client import DEFAULT_TIMEOUT, RegistryClient, client_for, plain_http
 from conveyor.secrets import Redactor, Secret
 
 INSTALL_HINTS = {
@@ -56,7 +61,6 @@ INSTALL_HINTS = {
 }
 # Tools that do not read the system bundle look at these variables.
 LABEL = "io.conveyor.engine"
-_NOT_FOUND = ("manifest unknown", "name unknown", "not found", "404")
 _UNREACHABLE = (
     "connection refused",
     "no such host",
@@ -68,6 +72,11 @@ _UNREACHABLE = (
     "certificate",
     "tls:",
 )
+# How podman reports a failed push: its own phrases, which no address (lowercase
+# repository, hex tag) can contain, never a bare number or "not found".
+_PUSH_STATUS = re.compile(r"received unexpected HTTP status: (\d{3})")
+_PUSH_REFUSED = ("unauthorized:", "denied:", "authentication required")
+_PUSH_TRANSPORT = ("EOF", "connection reset", "broken pipe", "Client.Timeout", "i/o timeout")
 ArchiveFormat = Literal["docker-archive", "oci-archive"]
 
 
@@ -86,6 +95,8 @@ class PodmanEngine:
             cache ignores a changed build argument that only an ``ENV`` or
             ``LABEL`` uses (containers/buildah#5501), so ``ENV
             APP_VERSION=${GIT_SHA}`` would keep a previous commit's value.
+        registry_timeout: Seconds a registry request may wait for a connect
+            or an answer before the registry counts as unreachable.
     """
 
     name = "podman"
@@ -99,6 +110,7 @@ class PodmanEngine:
         redactor: Redactor | None = None,
         archive_format: ArchiveFormat = "docker-archive",
         layer_cache: bool = False,
+        registry_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self._podman = podman
         self._skopeo = skopeo
@@ -106,6 +118,7 @@ class PodmanEngine:
         self._redactor = redactor or Redactor()
         self._archive_format = archive_format
         self._layer_cache = layer_cache
+        self._registry_timeout = registry_timeout
 
     async def _exec(
         self,
@@ -265,41 +278,24 @@ class PodmanEngine:
     async def inspect_remote(
         self, address: str, *, insecure: bool = False, auth: RegistryAuth | None = None
     ) -> RemoteImage | None:
-        """The image at ``address`` in the registry, asked with ``skopeo inspect``.
+        """The image at ``address``, asked of the registry's HTTP API directly.
 
-        Its ``Digest`` is the digest of the manifest the tag points at (the
-        index of a multi-platform image), its ``Labels`` those of the image
-        config (skopeo picks this machine's platform from an index).
+        Whether the tag exists is decided by the registry's answer alone
+        (:mod:`conveyor.registry.answer`): only "manifest unknown" is absent.
+        Its ``Digest`` is that of the manifest the tag points at (the index of
+        a multi-platform image), its labels those of the image config (this
+        machine's platform of an index), as ``skopeo inspect`` reports them.
 
         Returns:
             The digest and labels, or ``None`` when the tag or repository is absent.
 
         Raises:
-            UnreachableError: the registry did not answer (or not with the
-                expected TLS setting).
-            CommandFailedError: any other failure, e.g. refused credentials.
-            EngineError: skopeo answered something that is not its JSON.
+            UnreachableError: no answer, a dropped connection, a timeout, 5xx.
+            RegistryAuthError: the registry refused the credentials (401/403).
+            RegistryAnswerError: any other answer: whether the tag exists is unknown.
         """
-        with authfile(address, auth) as auth_args:
-            result = await self._exec(
-                [self._skopeo, "inspect", "--no-tags", f"--tls-verify={flag_value(not insecure)}",
-                 *auth_args, f"docker://{address}"],
-                secrets=_auth_secrets(auth),
-                check=False,
-            )  # fmt: skip
-        if result.ok:
-            return _remote_image(address, result.stdout)
-        text = result.stderr.lower()
-        if any(marker in text for marker in _UNREACHABLE):
-            raise _unreachable(address, result.stderr, insecure)
-        if any(marker in text for marker in _NOT_FOUND):
-            return None
-        raise CommandFailedError(
-            result.command,
-            result.exit_code,
-            result.stderr,
-            hint="check the registry credentials (registry.username_env / password_env)",
-        )
+        client, repository, reference = self._registry(address, insecure, auth)
+        return await client.remote_image(repository, reference)
 
     async def publish(
         self,
@@ -309,38 +305,79 @@ class PodmanEngine:
         insecure: bool = False,
         auth: RegistryAuth | None = None,
     ) -> str:
-        """Push ``image`` to ``address`` and return ``address@sha256:...``.
+        """Push exactly ``image`` (by its id) to ``address``; return ``address@sha256:...``.
 
-        The digest is the one the registry stored (``--digestfile``), the
-        same ``skopeo inspect`` reports.
+        The image id, not a local name another build may re-tag, is what is
+        pushed.  The digest is the one the registry stored (``--digestfile``);
+        the tag is then read back from the registry, and must hold it.  When
+        the push fails (its answer lost with a dropped connection, say), the
+        registry is asked before failing: a tag holding this image (its config
+        digest is the image id) is a successful push.
 
         Raises:
+            TagRaceError: after the push the tag holds another image: another
+                writer pushed to it at the same time.
             UnreachableError: the registry did not answer.
+            RegistryAuthError: the registry refused the credentials.
             CommandFailedError: the push failed otherwise.
         """
+        client, repository, reference = self._registry(address, insecure, auth)
         with (
             tempfile.TemporaryDirectory(prefix="conveyor-push-") as scratch,
             authfile(address, auth) as auth_args,
         ):
             digestfile = Path(scratch) / "digest"
+            tls = flag_value(not plain_http(client.host, insecure))
             result = await self._exec(
-                [self._podman, "push", "--quiet", f"--tls-verify={flag_value(not insecure)}",
+                [self._podman, "push", "--quiet", f"--tls-verify={tls}",
                  "--digestfile", str(digestfile), *auth_args,
-                 image.local_ref, f"docker://{address}"],
+                 image.id, f"docker://{address}"],
                 secrets=_auth_secrets(auth),
                 check=False,
             )  # fmt: skip
-            if not result.ok:
-                if any(marker in result.stderr.lower() for marker in _UNREACHABLE):
-                    raise _unreachable(address, result.stderr, insecure)
-                raise CommandFailedError(
-                    result.command,
-                    result.exit_code,
-                    result.stderr,
-                    hint="check the registry address and credentials",
-                )
-            digest = digestfile.read_text().strip()
-        return f"{address}@{digest}"
+            pushed = digestfile.read_text().strip() if digestfile.is_file() else ""
+        if not result.ok:
+            return await self._after_failed_push(client, image, address, result)
+        held = await client.image_manifest(repository, reference)
+        if held is None:
+            raise RegistryAnswerError(client.host, f"{address} after the push", "the tag is absent")
+        if held.digest != pushed:
+            raise TagRaceError(address, ours=pushed or "no digest", theirs=held.digest)
+        return f"{address}@{pushed}"
+
+    async def _after_failed_push(
+        self, client: RegistryClient, image: BuiltImage, address: str, result: ProcessResult
+    ) -> str:
+        """Success when the registry holds ``image`` under the tag after all; else the error."""
+        _, repository, reference = client_for(address)
+        held = await client.image_manifest(repository, reference)
+        if held is not None and held.config == image.id:
+            return f"{address}@{held.digest}"
+        status = _PUSH_STATUS.search(result.stderr)
+        code = int(status.group(1)) if status else None
+        if code in (401, 403) or any(m in result.stderr for m in _PUSH_REFUSED):
+            last = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else ""
+            raise RegistryAuthError(client.host, repository, code or 401, last)
+        if (code is not None and (code >= 500 or code in (408, 429))) or any(
+            marker in result.stderr for marker in _PUSH_TRANSPORT
+        ):
+            raise _unreachable(address, result.stderr, False)
+        if any(marker in result.stderr.lower() for marker in _UNREACHABLE):
+            raise _unreachable(address, result.stderr, False)
+        raise CommandFailedError(
+            result.command,
+            result.exit_code,
+            result.stderr,
+            hint="check the registry address and credentials",
+        )
+
+    def _registry(
+        self, address: str, insecure: bool, auth: RegistryAuth | None
+    ) -> tuple[RegistryClient, str, str]:
+        try:
+            return client_for(address, auth=auth, insecure=insecure, timeout=self._registry_timeout)
+        except PolicyError as exc:
+            raise EngineError(f"{address} is not an image address: {exc.rule}") from exc
 
     # -- service -----------------------------------------------------------------
 
@@ -400,21 +437,6 @@ def _clear_destination(dest: Path) -> None:
 def _auth_secrets(auth: RegistryAuth | None) -> tuple[Secret, ...]:
     # Passed only so that output mentioning the password is redacted.
     return () if auth is None else (auth.password,)
-
-
-def _remote_image(address: str, inspected: str) -> RemoteImage:
-    """The digest and labels out of ``skopeo inspect``'s JSON."""
-    try:
-        data = json.loads(inspected)
-    except json.JSONDecodeError as exc:
-        raise EngineError(f"skopeo inspect of {address} did not print JSON: {exc}") from exc
-    digest = data.get("Digest") if isinstance(data, dict) else None
-    if not isinstance(digest, str) or not digest.startswith("sha256:"):
-        raise EngineError(f"skopeo inspect of {address} printed no sha256 Digest")
-    labels = data.get("Labels") or {}
-    if not isinstance(labels, dict):
-        raise EngineError(f"skopeo inspect of {address} printed Labels that are not a mapping")
-    return RemoteImage(digest, {str(k): str(v) for k, v in labels.items()})
 
 
 def _unreachable(address: str, stderr: str, insecure: bool) -> UnreachableError:

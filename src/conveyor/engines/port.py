@@ -87,8 +87,19 @@ class BuiltImage:
 
 @dataclass(frozen=True)
 class RegistryAuth:
+    """Credentials for one registry.
+
+    Attributes:
+        username: The user name (for an identity token, what the login stored).
+        password: The password, or the identity (refresh) token.
+        identity_token: ``password`` is an OAuth2 refresh token (``identitytoken``
+            in a credential file, as ``az acr login`` writes), exchanged at the
+            token endpoint instead of being sent as a password.
+    """
+
     username: str
     password: Secret
+    identity_token: bool = False
 
 
 @dataclass(frozen=True)

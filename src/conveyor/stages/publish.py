@@ -4,7 +4,9 @@ A tag is never overwritten.  A re-run for the same commit (after a later
 stage failed) finds its own image under the tag, recognised by the
 ``org.opencontainers.image.revision`` label the build stage sets, and reuses
 the registry's digest instead of pushing; any other image under the tag is
-refused.
+refused.  On one host the check and the push of a tag are serialised
+(:mod:`conveyor.stages.publish_lock`), so two pipelines of one commit push
+once; the engine reads the tag back after its push.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from conveyor.errors import TagExistsError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.rules import check_publish_address, raise_for
 from conveyor.stages.context import DeliveryContext, built_image
+from conveyor.stages.publish_lock import publish_lock
 
 REVISION_LABEL = "org.opencontainers.image.revision"
 REUSED_NOTE = "already in the registry, not pushed again"
@@ -33,14 +36,18 @@ async def run_publish(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     registry = ctx.config.registry
     address = ctx.address
     raise_for(check_publish_address(address, ctx.config.policy))
-    remote = await ctx.engine.inspect_remote(
-        address, insecure=registry.insecure, auth=ctx.registry_auth
-    )
-    if remote is not None:
-        return reuse(ctx, address, remote)
-    ref = await ctx.engine.publish(
-        built_image(inputs["build"]), address, insecure=registry.insecure, auth=ctx.registry_auth
-    )
+    async with publish_lock(address):
+        remote = await ctx.engine.inspect_remote(
+            address, insecure=registry.insecure, auth=ctx.registry_auth
+        )
+        if remote is not None:
+            return reuse(ctx, address, remote)
+        ref = await ctx.engine.publish(
+            built_image(inputs["build"]),
+            address,
+            insecure=registry.insecure,
+            auth=ctx.registry_auth,
+        )
     digest = ref.rpartition("@")[2]
     return {"image.ref": ref, "image.digest": digest, "image.address": address, "reused": "false"}
 

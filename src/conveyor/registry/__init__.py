@@ -1,0 +1,7 @@
+"""The registry's HTTP API: whether a tag exists, what it holds, who may ask.
+
+:mod:`~conveyor.registry.answer` classifies answers (pure);
+:mod:`~conveyor.registry.client` speaks HTTP with httpx.  Both engines'
+callers use it where a registry must be asked directly: the Podman engine's
+existence check and its read-back after a push.
+"""

@@ -3,7 +3,7 @@
 For runners that forbid the privileged container Dagger's engine needs, for
 air-gapped sites, and for this project's own end-to-end tests.  Every
 operation is one or two podman/skopeo processes started through
-:func:`conveyor.engines.process.run_process`, so a secret is passed by name
+:func:`conveyor.process.run_process`, so a secret is passed by name
 (``-e NAME``, ``--secret id=NAME,env=NAME``) with its value only in the
 environment of the podman process, never in a command line.
 
@@ -40,13 +40,13 @@ from conveyor.engines.port import (
     RunSpec,
     ServiceSpec,
 )
-from conveyor.engines.process import ProcessResult, run_process
 from conveyor.errors import (
     CommandFailedError,
     EngineError,
     EngineUnavailableError,
     UnreachableError,
 )
+from conveyor.process import ProcessResult, run_process
 from conveyor.secrets import Redactor, Secret
 
 INSTALL_HINTS = {

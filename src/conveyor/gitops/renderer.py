@@ -87,6 +87,7 @@ def kubectl_version(kubectl: str = "kubectl", *, timeout: float = 20.0) -> Proce
         install_hint=_INSTALL_HINT,
     )
 
+
 Renderer = Callable[[Path], str]
 """Renders the kustomization in a directory; raises like :func:`render`."""
 

@@ -56,6 +56,8 @@ INSTALL_HINTS = {
 }
 # Tools that do not read the system bundle look at these variables.
 LABEL = "io.conveyor.engine"
+SESSION_LABEL = "io.conveyor.session"
+"""Names the engine instance that made a container: what :meth:`remove_containers` removes."""
 _NOT_FOUND = ("manifest unknown", "name unknown", "not found", "404")
 _UNREACHABLE = (
     "connection refused",
@@ -106,6 +108,7 @@ class PodmanEngine:
         self._redactor = redactor or Redactor()
         self._archive_format = archive_format
         self._layer_cache = layer_cache
+        self.session = uuid.uuid4().hex
 
     async def _exec(
         self,
@@ -153,6 +156,7 @@ class PodmanEngine:
             work.mkdir()
             argv = [
                 self._podman, "run", "--rm", "--name", name, "--label", f"{LABEL}=run",
+            "--label", f"{SESSION_LABEL}={self.session}",
                 "--pull=missing",
                 # The command is the whole argv, as with Dagger's with_exec.
                 "--entrypoint", "",
@@ -254,10 +258,16 @@ class PodmanEngine:
             CommandFailedError: podman could not save the image.
         """
         await anyio.to_thread.run_sync(_clear_destination, dest)
-        await self._exec(
-            [self._podman, "save", "--format", self._archive_format, "-o", str(dest),
-             image.local_ref],
-        )  # fmt: skip
+        try:
+            await self._exec(
+                [self._podman, "save", "--format", self._archive_format, "-o", str(dest),
+                 image.local_ref],
+            )  # fmt: skip
+        except BaseException:
+            # a failed or cancelled save leaves no partial archive behind
+            with anyio.CancelScope(shield=True):
+                await anyio.Path(dest).unlink(missing_ok=True)
+            raise
         return dest
 
     # -- registry ----------------------------------------------------------------
@@ -357,6 +367,7 @@ class PodmanEngine:
         name = f"conveyor-svc-{uuid.uuid4().hex[:12]}"
         argv = [
             self._podman, "run", "-d", "--name", name, "--label", f"{LABEL}=service",
+            "--label", f"{SESSION_LABEL}={self.session}",
             "--pull=missing", "-p", f"127.0.0.1::{spec.port}",
             *env_args(spec.env, ()),
             spec.image.local_ref,
@@ -368,6 +379,22 @@ class PodmanEngine:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._exec([self._podman, "rm", "-f", "-t", "2", name], check=False)
+
+    async def remove_containers(self) -> list[str]:
+        """Remove every container this engine started that is still there; their names.
+
+        Each operation removes its own container however it ends; this is
+        the sweep after a run, for what an interrupted removal left.
+        """
+        listed = await self._exec(
+            [self._podman, "ps", "-a", "--filter", f"label={SESSION_LABEL}={self.session}",
+             "--format", "{{.Names}}"],
+            check=False,
+        )  # fmt: skip
+        names = listed.stdout.split() if listed.ok else []
+        if names:
+            await self._exec([self._podman, "rm", "-f", "-t", "0", "--", *names], check=False)
+        return names
 
     # -- doctor ------------------------------------------------------------------
 

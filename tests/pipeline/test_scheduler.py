@@ -337,8 +337,9 @@ async def test_an_interruption_cancels_running_stages_starts_none_and_runs_alway
         [
             Stage("fast", probe.sleeper("fast", 0.01)),
             Stage("slow", probe.sleeper("slow", 30)),
+            Stage("queued", probe.sleeper("queued")),  # waits for capacity
             Stage("after", probe.sleeper("after"), needs=("fast", "slow")),
-            Stage("report", report, needs=("after",), always=True),
+            Stage("report", report, needs=("queued", "after"), always=True),
         ]
     )
 
@@ -349,15 +350,18 @@ async def test_an_interruption_cancels_running_stages_starts_none_and_runs_alway
     with anyio.fail_after(5):
         async with anyio.create_task_group() as group:
             group.start_soon(signal_soon)
-            result = await run_pipeline(pipeline, interruption=interruption)
+            result = await run_pipeline(pipeline, capacity=1, interruption=interruption)
     statuses = {r.name: (r.status, r.reason) for r in result.results}
     assert statuses == {
         "fast": (Status.SUCCESS, ""),
         "slow": (Status.CANCELLED, "cancelled: interrupted by SIGTERM"),
-        "after": (Status.CANCELLED, "not started: interrupted by SIGTERM"),
+        # it would have run: cancelled; what would be skipped anyway keeps its reason
+        "queued": (Status.CANCELLED, "not started: interrupted by SIGTERM"),
+        "after": (Status.SKIPPED, "dependency 'slow' was cancelled"),
         "report": (Status.SUCCESS, ""),
     }
     assert "end slow" not in probe.events
+    assert "start queued" not in probe.events
     assert report_saw == [{"fast": "ran"}]
     assert not result.ok
 

@@ -182,18 +182,16 @@ class _Run:
         """The result of a stage that is not started because the run was interrupted."""
         if not self.interruption.requested or stage.always:
             return None
-        if stage.name in self.selection.skipped:
-            return None
         reason = f"not started: {self.interruption.reason}"
         return StageResult(stage.name, Status.CANCELLED, reason)
 
     def _decide(self, name: str) -> None:
         """All of ``name``'s dependencies have resolved: queue it, or record why not."""
-        interrupted = self._interrupted(self.pipeline[name])
-        if interrupted is not None:
-            self.resolved.append(interrupted)
-            return
         reason = self._reason_not_to_run(self.pipeline[name])
+        interrupted = self._interrupted(self.pipeline[name])
+        if reason is None and interrupted is not None:
+            self.resolved.append(interrupted)  # it would have run: cancelled, not skipped
+            return
         if reason is None:
             self.ready.append(name)
         else:

@@ -1,17 +1,20 @@
 """A real smart-HTTP git remote for tests: ``git http-backend`` behind basic auth on 127.0.0.1.
 
-Shared by the GitOps tests (tokens never land in .git/config or messages) and
-the end-to-end secret tests.  Only the configured token gets in; every
-Authorization header received is recorded.
+Shared by the GitOps tests (tokens never land in .git/config or messages),
+the end-to-end secret tests and the fault tests.  Only the configured token
+gets in; every Authorization header and request line received is recorded.
+``stall(method, path) -> seconds`` makes the server slow or hang (``math.inf``:
+it accepts and never answers, until the server stops).
 """
 
 from __future__ import annotations
 
 import base64
+import math
 import os
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +29,8 @@ class GitHttpRemote:
     token: str
     user: str = "x-access-token"
     authorizations: list[str] = field(default_factory=list)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    """(method, path) of every request, recorded when it arrives (before any stall)."""
 
     @property
     def expected(self) -> str:
@@ -34,9 +39,17 @@ class GitHttpRemote:
 
 
 @contextmanager
-def serve_git_http(bare: Path, token: str) -> Iterator[GitHttpRemote]:
-    """Serve ``bare`` over smart HTTP; only ``token`` (basic auth) gets in."""
+def serve_git_http(
+    bare: Path, token: str, *, stall: Callable[[str, str], float] | None = None
+) -> Iterator[GitHttpRemote]:
+    """Serve ``bare`` over smart HTTP; only ``token`` (basic auth) gets in.
+
+    Args:
+        stall: Seconds to wait before answering a request (method, path);
+            ``math.inf`` never answers.
+    """
     state = GitHttpRemote(url="", token=token)
+    stopped = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
@@ -51,6 +64,12 @@ def serve_git_http(bare: Path, token: str) -> Iterator[GitHttpRemote]:
         def serve(self) -> None:
             header = self.headers.get("Authorization", "")
             state.authorizations.append(header)
+            state.requests.append((self.command, self.path))
+            delay = stall(self.command, self.path) if stall is not None else 0.0
+            if delay:
+                stopped.wait(None if math.isinf(delay) else delay)
+                if stopped.is_set():
+                    return
             if header != state.expected:
                 self.send_response(401)
                 self.send_header("WWW-Authenticate", 'Basic realm="git"')
@@ -110,5 +129,6 @@ def serve_git_http(bare: Path, token: str) -> Iterator[GitHttpRemote]:
     try:
         yield state
     finally:
+        stopped.set()
         httpd.shutdown()
         httpd.server_close()

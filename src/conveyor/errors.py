@@ -19,6 +19,7 @@
     │   ├── ToolMissingError      podman, buildah, skopeo, git, kubectl, dagger ... not installed
     │   ├── EngineUnavailableError  the engine asked for cannot run here
     │   ├── CommandFailedError    a process exited non-zero (command, exit code, stderr tail)
+    │   │   └── CommandTimeoutError  a process ran past its time limit and was killed
     │   ├── RegistryAuthError     the registry refused the credentials (401/403) or wants some
     │   └── RegistryAnswerError   the registry answered neither "found" nor "absent"
     ├── UnreachableError          a registry, git remote or URL did not answer
@@ -240,6 +241,23 @@ class CommandFailedError(EngineError):
         if tail:
             text += "\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
         super().__init__(text, hint=hint)
+
+
+class CommandTimeoutError(CommandFailedError):
+    """A process ran past its time limit; it was killed with its process group."""
+
+    def __init__(self, command: Sequence[str], timeout: float, exit_code: int, stderr: str) -> None:
+        self.command = tuple(command)
+        self.timeout = timeout
+        self.exit_code = exit_code
+        self.stderr = stderr
+        text = f"command did not finish within {timeout:g}s and was killed: {' '.join(command)}"
+        tail = stderr.rstrip().splitlines()[-5:]
+        if tail:
+            text += "\n" + "\n".join(f"  | {line}" for line in tail)
+        EngineError.__init__(
+            self, text, hint="check what it waits for (a remote that does not answer, a prompt)"
+        )
 
 
 class RegistryAuthError(EngineError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -10,6 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from conveyor.cli.app import app
+from conveyor.cli.doctor import git_remote_check
+from git_http import serve_git_http
 
 runner = CliRunner()
 
@@ -76,6 +79,7 @@ def test_everything_reachable(tmp_path: Path, registry: str, bare_repo: Path) ->
     found = rows(result.output)
     assert found["git"] == "ok"
     assert found["podman"] == "ok"
+    assert found["kubectl"] == "ok"  # 'kubectl version --client' answered
     assert found["configuration"] == "ok"
     assert found["engine"] == "ok"
     assert found[f"registry {registry}"] == "ok"
@@ -92,8 +96,8 @@ def test_unreachable_registry_and_missing_branch_fail(tmp_path: Path, bare_repo:
     result = runner.invoke(app, ["doctor", "--config", str(config)], env={"COLUMNS": "200"})
     assert result.exit_code == 1
     found = rows(result.output)
-    assert found[f"registry {dead}"] == "missing"
-    assert found["manifest repo"] == "missing"
+    assert found[f"registry {dead}"] == "failed"
+    assert found["manifest repo"] == "failed"
     assert "branch 'release' does not exist" in result.output
     assert "ConnectError" in result.output
 
@@ -104,5 +108,51 @@ def test_a_bad_configuration_is_reported_not_raised(tmp_path: Path) -> None:
         app, ["doctor", "--config", str(tmp_path / "conveyor.toml")], env={"COLUMNS": "200"}
     )
     assert result.exit_code == 1
-    assert rows(result.output)["configuration"] == "missing"
+    assert rows(result.output)["configuration"] == "failed"
     assert "app.name: Input should be a valid string" in result.output
+
+
+def test_a_kubectl_whose_check_errors_is_failed_not_ok(tmp_path: Path, bare_repo: Path) -> None:
+    # a broken kubectl first on PATH: present, but its version check exits 1
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    broken = bin_dir / "kubectl"
+    broken.write_text("#!/bin/sh\necho 'error: exec format broken' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    config = write_config(tmp_path, "127.0.0.1:1", str(bare_repo))
+    result = runner.invoke(
+        app,
+        ["doctor", "--config", str(config)],
+        env={"COLUMNS": "200", "PATH": f"{bin_dir}:{os.environ['PATH']}"},
+    )
+    assert rows(result.output)["kubectl"] == "failed"
+    assert (
+        "present, but 'kubectl version --client' failed: error: exec format broken" in result.output
+    )
+
+
+def test_doctor_uses_gitops_token_env(tmp_path: Path, bare_repo: Path) -> None:
+    token = "doctor-t0ken-value"
+    with serve_git_http(bare_repo, token) as remote:
+        config = write_config(tmp_path, "127.0.0.1:1", remote.url)
+        config.write_text(
+            config.read_text().replace('repo = "', 'token_env = "MANIFEST_TOKEN"\nrepo = "')
+        )
+        env = {"COLUMNS": "200", "MANIFEST_TOKEN": token}
+        result = runner.invoke(app, ["doctor", "--config", str(config)], env=env)
+        unset = runner.invoke(
+            app, ["doctor", "--config", str(config)], env={**env, "MANIFEST_TOKEN": None}
+        )
+    assert rows(result.output)["manifest repo"] == "ok", result.output
+    assert "branch main at " in result.output
+    assert remote.expected in remote.authorizations  # the token was sent
+    assert rows(unset.output)["manifest repo"] == "failed"
+    assert "MANIFEST_TOKEN: secret environment variable is not set" in unset.output
+    assert token not in result.output + unset.output
+
+
+def test_a_repository_that_looks_like_an_option_is_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    check = git_remote_check(f"--upload-pack=touch {marker}", "main")
+    assert not check.ok
+    assert not marker.exists()

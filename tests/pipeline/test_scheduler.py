@@ -10,7 +10,7 @@ from conveyor.errors import PolicyError, StageTimeoutError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageFunction, StageInputs
 from conveyor.pipeline.hooks import NoHooks, RunInfo
 from conveyor.pipeline.result import PipelineResult, StageResult, Status
-from conveyor.pipeline.scheduler import run_pipeline
+from conveyor.pipeline.scheduler import Interruption, run_pipeline
 
 pytestmark = pytest.mark.anyio
 
@@ -322,3 +322,64 @@ async def test_a_failure_at_the_root_of_a_long_chain_skips_it_all_without_recurs
     result = await run_pipeline(Pipeline(stages))
     assert [r.status for r in result.results].count(Status.SKIPPED) == n - 1
     assert result[f"s{n - 1}"].reason == f"dependency 's{n - 2}' was skipped"
+
+
+async def test_an_interruption_cancels_running_stages_starts_none_and_runs_always_ones() -> None:
+    probe = Probe()
+    interruption = Interruption()
+    report_saw: list[dict[str, str]] = []
+
+    async def report(inputs: StageInputs) -> Outputs:
+        report_saw.append(dict.fromkeys(inputs, "ran"))
+        return {"written": "yes"}
+
+    pipeline = Pipeline(
+        [
+            Stage("fast", probe.sleeper("fast", 0.01)),
+            Stage("slow", probe.sleeper("slow", 30)),
+            Stage("queued", probe.sleeper("queued")),  # waits for capacity
+            Stage("after", probe.sleeper("after"), needs=("fast", "slow")),
+            Stage("report", report, needs=("queued", "after"), always=True),
+        ]
+    )
+
+    async def signal_soon() -> None:
+        await anyio.sleep(0.3)
+        interruption.interrupt("interrupted by SIGTERM")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(signal_soon)
+            result = await run_pipeline(pipeline, capacity=1, interruption=interruption)
+    statuses = {r.name: (r.status, r.reason) for r in result.results}
+    assert statuses == {
+        "fast": (Status.SUCCESS, ""),
+        "slow": (Status.CANCELLED, "cancelled: interrupted by SIGTERM"),
+        # it would have run: cancelled; what would be skipped anyway keeps its reason
+        "queued": (Status.CANCELLED, "not started: interrupted by SIGTERM"),
+        "after": (Status.SKIPPED, "dependency 'slow' was cancelled"),
+        "report": (Status.SUCCESS, ""),
+    }
+    assert "end slow" not in probe.events
+    assert "start queued" not in probe.events
+    assert report_saw == [{"fast": "ran"}]
+    assert not result.ok
+
+
+async def test_an_interruption_before_the_run_starts_nothing_but_always_stages() -> None:
+    probe = Probe()
+    interruption = Interruption()
+    interruption.interrupt("interrupted by SIGINT")
+    interruption.interrupt("interrupted by SIGHUP")  # the first reason wins
+    pipeline = Pipeline(
+        [
+            Stage("test", probe.sleeper("test")),
+            Stage("report", probe.sleeper("report"), needs=("test",), always=True),
+        ]
+    )
+    result = await run_pipeline(pipeline, interruption=interruption)
+    assert [(r.name, r.status, r.reason) for r in result.results] == [
+        ("test", Status.CANCELLED, "not started: interrupted by SIGINT"),
+        ("report", Status.SUCCESS, ""),
+    ]
+    assert probe.events == ["start report", "end report"]

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import anyio
+import anyio.to_thread
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from conveyor.errors import CommandFailedError
 from conveyor.pipeline.graph import Pipeline, Stage
 from conveyor.pipeline.hooks import RunInfo
 from conveyor.pipeline.result import PipelineResult, StageResult
 from conveyor.pipeline.result import Status as StageStatus
 from conveyor.pipeline.scheduler import run_pipeline
+from conveyor.process import run, run_process
 from conveyor.secrets import Redactor, Secret
 from conveyor.telemetry.setup import start_tracing
 from conveyor.telemetry.store import RunStore
+from conveyor.telemetry.tracing import PROCESS_COMMAND
 
 from .conftest import OtlpReceiver
 from .helpers import DIGEST, RUN_ID, SECRET, SHA, attributes, drive_run
@@ -268,3 +273,37 @@ async def test_the_real_scheduler_through_the_hooks(
     ]
     build_span = by_path(otlp_receiver.spans())["conveyor.run/stage build"]
     assert attributes(build_span)["conveyor.output.image.ref"] == "registry.local/hello:abc"
+
+
+async def test_every_external_process_is_a_child_span_of_its_attempt(tmp_path: Path) -> None:
+    token = Secret("PROC_TOKEN", "proc-s3cret-value")
+
+    async def fetch(_: object) -> dict[str, str]:
+        # async and sync (worker thread) callers, one failing with a secret in argv
+        await run_process(["git", "--version"])
+        await anyio.to_thread.run_sync(
+            lambda: run([sys.executable, "-c", "pass"], name="python check")
+        )
+        with pytest.raises(CommandFailedError):
+            await run_process(["git", "ls-remote", f"/nonexistent/{token.reveal()}"])
+        return {}
+
+    tracing = start_tracing(environ={}, runs_dir=tmp_path, redactor=Redactor([token]))
+    with tracing:
+        result = await run_pipeline(
+            Pipeline([Stage("fetch", fetch)]), hooks=tracing.hooks, run_id="proc-1"
+        )
+    assert result.ok, result.results
+    spans = RunStore(tmp_path).load("proc-1").spans
+    by_name = {span.name: span for span in spans}
+    attempt = by_name["attempt 1"]
+    assert [s.name for s in spans if s.parent_id == attempt.span_id] == [
+        "git",
+        "python check",
+        "git ls-remote",
+    ]
+    assert by_name["git"].attributes[PROCESS_COMMAND] == "git --version"
+    failed = by_name["git ls-remote"]
+    assert (failed.status, failed.attributes["conveyor.status"]) == ("error", "failed")
+    assert failed.attributes[PROCESS_COMMAND] == "git ls-remote /nonexistent/***"
+    assert token.reveal() not in (tmp_path / "proc-1" / "spans.jsonl").read_text()

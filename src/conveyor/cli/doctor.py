@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,8 @@ class Check:
     ok: bool
     detail: str
     required: bool = True
+    present: bool = True
+    """False for a tool that is not installed (missing or absent), not one that failed."""
 
 
 TOOLS = (
@@ -30,25 +31,41 @@ TOOLS = (
     ("kubectl", "policy check: kustomize rendering", False),
     ("trivy", "scan stage (runs inside Dagger when that engine is used)", False),
 )
+VERSION_ARGS = {"dagger": ("version",), "kubectl": ("version", "--client")}
+"""How a tool says its version, when not ``--version``."""
 
 
-def _version(tool: str) -> str:
+def _version(tool: str, path: str) -> tuple[bool, str]:
+    """Whether ``tool`` answered its version question, and its first line (or the error)."""
+    from conveyor.errors import ConveyorError
+    from conveyor.gitops.renderer import kubectl_version
+    from conveyor.process import run
+
+    args = VERSION_ARGS.get(tool, ("--version",))
+    asked = " ".join((tool, *args))
     try:
-        completed = subprocess.run(
-            [tool, "--version"], capture_output=True, text=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"present, but '{tool} --version' failed: {exc}"
+        if tool == "kubectl":  # in kubectl's own environment: an empty kubeconfig
+            completed = kubectl_version(path)
+        else:
+            completed = run([path, *args], timeout=20, check=False)
+    except ConveyorError as exc:
+        return False, f"present, but '{asked}' failed: {exc.message}"
     text = (completed.stdout or completed.stderr).strip().splitlines()
-    return text[0] if text else "present"
+    if not completed.ok:
+        last = text[-1] if text else f"exit code {completed.exit_code}"
+        return False, f"present, but '{asked}' failed: {last}"
+    return True, text[0] if text else "present"
 
 
 def tool_checks() -> list[Check]:
     checks = []
     for tool, purpose, required in TOOLS:
         path = shutil.which(tool)
-        detail = f"{_version(tool)} ({purpose})" if path else f"not found ({purpose})"
-        checks.append(Check(tool, path is not None, detail, required))
+        if path is None:
+            checks.append(Check(tool, False, f"not found ({purpose})", required, present=False))
+            continue
+        ok, version = _version(tool, path)
+        checks.append(Check(tool, ok, f"{version} ({purpose})", required))
     return checks
 
 
@@ -67,35 +84,23 @@ def registry_check(host: str, insecure: bool) -> Check:
     return Check(f"registry {host}", ok, f"{url} answered {response.status_code}")
 
 
-def git_remote_check(repo: str, branch: str) -> Check:
-    from conveyor.secrets import Redactor
+def git_remote_check(repo: str, branch: str, token_env: str | None = None) -> Check:
+    """Whether ``branch`` exists in ``repo``, asked with the credentials the run would use."""
+    from conveyor.errors import ConveyorError
+    from conveyor.gitops.git import Git, GitAuth
 
     try:
-        completed = subprocess.run(
-            ["git", "ls-remote", "--heads", repo, branch],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-            env={"GIT_TERMINAL_PROMPT": "0", "PATH": _path()},
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check("manifest repo", False, f"{Redactor()(repo)}: {exc}")
-    shown = Redactor()(repo)
-    if completed.returncode != 0:
-        tail = Redactor()(
-            completed.stderr.strip().splitlines()[-1] if completed.stderr.strip() else ""
-        )
-        return Check("manifest repo", False, f"{shown}: git ls-remote failed: {tail}")
-    if not completed.stdout.strip():
+        git = Git(repo, auth=GitAuth.from_env(token_env), timeout=30)
+        # "--": a repository or branch starting with "-" is never read as an option
+        listed = git.run(["ls-remote", "--heads", "--", repo, f"refs/heads/{branch}"]).stdout
+    except ConveyorError as exc:
+        from conveyor.secrets import Redactor
+
+        return Check("manifest repo", False, f"{Redactor()(repo)}: {exc.message}")
+    shown = git.shown_remote
+    if not listed.strip():
         return Check("manifest repo", False, f"{shown}: branch {branch!r} does not exist")
-    return Check(
-        "manifest repo", True, f"{shown} branch {branch} at {completed.stdout.split()[0][:12]}"
-    )
-
-
-def _path() -> str:
-    return os.environ.get("PATH", "/usr/bin:/bin")
+    return Check("manifest repo", True, f"{shown} branch {branch} at {listed.split()[0][:12]}")
 
 
 def doctor(config: ConfigOption = None) -> None:
@@ -126,17 +131,17 @@ def doctor(config: ConfigOption = None) -> None:
             repo = cfg.gitops.repo
             if "://" not in repo and not repo.startswith("git@"):
                 repo = str(cfg.resolve(Path(repo)))
-            checks.append(git_remote_check(repo, cfg.gitops.branch))
+            checks.append(git_remote_check(repo, cfg.gitops.branch, cfg.gitops.token_env))
     table = Table(title="conveyor doctor", show_edge=False)
     table.add_column("check")
     table.add_column("status")
     table.add_column("detail", overflow="fold")
     for check in checks:
-        status = (
-            "[green]ok[/]"
-            if check.ok
-            else ("[red]missing[/]" if check.required else "[yellow]absent[/]")
-        )
+        status = "[green]ok[/]"
+        if not check.ok and check.present:
+            status = "[red]failed[/]"
+        elif not check.ok:
+            status = "[red]missing[/]" if check.required else "[yellow]absent[/]"
         table.add_row(check.name, status, check.detail)
     Console().print(table)
     failed = [c for c in checks if not c.ok and c.required]

@@ -12,11 +12,19 @@
 | 7    | unreachable: registry, git remote or URL did not answer |
 | 8    | GitOps: manifest missing/malformed, push rejected, concurrent conflict, forge API error |
 | 9    | smoke test: the service never served the expected version in time |
-| 130  | interrupted (Ctrl-C) |
+| 124  | timeout: a stage ran past its timeout, or a process past its limit (killed) |
+| 129  | interrupted by SIGHUP (128 + signal number) |
+| 130  | interrupted by SIGINT (Ctrl-C) |
+| 143  | interrupted by SIGTERM (what a CI cancel sends) |
+
+An interrupted ``conveyor run`` still cancels its stages, kills their
+processes, removes its containers and temporary files and writes
+``summary.json`` before it exits with 128 + the signal's number.
 """
 
 from __future__ import annotations
 
+import signal
 from enum import IntEnum
 
 from conveyor import errors
@@ -33,7 +41,10 @@ class ExitCode(IntEnum):
     UNREACHABLE = 7
     GITOPS = 8
     SMOKE = 9
-    INTERRUPTED = 130
+    TIMEOUT = 124
+    HANGUP = 128 + signal.SIGHUP
+    INTERRUPTED = 128 + signal.SIGINT
+    TERMINATED = 128 + signal.SIGTERM
 
 
 # Most specific first: the first matching class wins.
@@ -49,6 +60,8 @@ TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (errors.GitOpsError, ExitCode.GITOPS),
     (errors.ForgeError, ExitCode.GITOPS),
     (errors.SmokeError, ExitCode.SMOKE),
+    (errors.StageTimeoutError, ExitCode.TIMEOUT),
+    (errors.CommandTimeoutError, ExitCode.TIMEOUT),
     (KeyboardInterrupt, ExitCode.INTERRUPTED),
 )
 
@@ -61,3 +74,8 @@ def exit_code_for(error: BaseException | None) -> ExitCode:
         if isinstance(error, kind):
             return code
     return ExitCode.FAILED
+
+
+def exit_code_for_signal(signum: int) -> int:
+    """The exit code of a run a signal interrupted: 128 + its number (130 for SIGINT)."""
+    return 128 + signum

@@ -1,25 +1,38 @@
-"""Running the delivery pipeline for the CLI: engine, hooks, summary, exit code."""
+"""Running the delivery pipeline for the CLI: engine, hooks, summary, exit code, signals.
+
+SIGINT, SIGTERM and SIGHUP cancel a run the same way (:data:`SIGNALS`): the
+running stages are cancelled (their processes killed with their process
+groups, their containers and temporary directories removed), no other stage
+starts, the report stage still writes ``summary.json``, the run span ends,
+one ``interrupted by SIG...`` line goes to stderr, and the exit code is 128 +
+the signal's number.  A push already under way is given a bounded time to
+land (:data:`conveyor.gitops.git.PUSH_SHIELD`).  Further signals change nothing.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
+from anyio.abc import TaskStatus
 from rich.console import Console
 from rich.text import Text
 
 from conveyor.cli.display import LiveTable, PlainLog, result_table
-from conveyor.cli.exit_codes import ExitCode, exit_code_for
+from conveyor.cli.exit_codes import ExitCode, exit_code_for, exit_code_for_signal
 from conveyor.config.models import Config
 from conveyor.engines.authfile import lookup_credentials
 from conveyor.engines.port import Engine, RegistryAuth
 from conveyor.errors import ToolMissingError
 from conveyor.pipeline.hooks import Hooks
-from conveyor.pipeline.result import PipelineResult
-from conveyor.pipeline.scheduler import new_run_id
+from conveyor.pipeline.result import PipelineResult, Status
+from conveyor.pipeline.scheduler import Interruption, new_run_id
 from conveyor.policy.rules import check_publish_address, raise_for
 from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
@@ -88,7 +101,13 @@ async def open_engine(
                 hint=f"{INSTALL_HINTS['podman']}, or use another engine: "
                 "--engine dagger (needs the Dagger CLI)",
             )
-        yield PodmanEngine(redactor=redactor, registry_timeout=config.registry.timeout)
+        podman = PodmanEngine(redactor=redactor, registry_timeout=config.registry.timeout)
+        try:
+            yield podman
+        finally:
+            # every container of this run, whatever ended it (a signal, an error)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(60):
+                await podman.remove_containers()
 
 
 def preflight(config: Config, sha: str) -> None:
@@ -98,6 +117,24 @@ def preflight(config: Config, sha: str) -> None:
         PolicyError: the publish address breaks the policy (registry not allowed).
     """
     raise_for(check_publish_address(f"{config.registry.image}:{sha}", config.policy))
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""The signals that cancel a run (Ctrl-C, a CI job's cancel, a closed terminal)."""
+
+
+async def _watch_signals(
+    interruption: Interruption,
+    received: list[int],
+    *,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    with anyio.open_signal_receiver(*SIGNALS) as signals:
+        task_status.started()
+        async for signum in signals:
+            if not received:
+                received.append(signum)
+                interruption.interrupt(f"interrupted by {signal.Signals(signum).name}")
 
 
 async def run_delivery(
@@ -111,7 +148,56 @@ async def run_delivery(
     live: bool = False,
     console: Console | None = None,
 ) -> int:
-    """Run the pipeline for ``config``; print the table; return the exit code."""
+    """Run the pipeline for ``config``; print the table; return the exit code.
+
+    A signal of :data:`SIGNALS` cancels the run (see the module docstring).
+    """
+    interruption = Interruption()
+    received: list[int] = []
+    async with anyio.create_task_group() as watching:
+        await watching.start(_watch_signals, interruption, received)
+        try:
+            code, result, run_dir = await _deliver(
+                config,
+                engine_name=engine_name,
+                only=only,
+                skip=skip,
+                capacity=capacity,
+                on_failure=on_failure,
+                live=live,
+                console=console,
+                interruption=interruption,
+            )
+        finally:
+            watching.cancel_scope.cancel()
+    if not received:
+        return code
+    print(interrupted_line(interruption.reason, result, run_dir), file=sys.stderr)
+    return exit_code_for_signal(received[0])
+
+
+def interrupted_line(reason: str, result: PipelineResult, run_dir: Path) -> str:
+    """The one line an interrupted run ends with: why, what was cancelled, where it is recorded."""
+    cancelled = [r.name for r in result.results if r.status is Status.CANCELLED]
+    summary = os.path.relpath(run_dir / "artifacts" / "summary.json")
+    return (
+        f"{reason}: cancelled {', '.join(cancelled) or 'nothing'}; "
+        f"run {result.run_id} recorded in {summary}"
+    )
+
+
+async def _deliver(
+    config: Config,
+    *,
+    engine_name: str,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    capacity: int | None,
+    on_failure: str | None,
+    live: bool,
+    console: Console | None,
+    interruption: Interruption,
+) -> tuple[int, PipelineResult, Path]:
     console = console or (Console() if live else Console(width=120))
     sha = resolve_sha(config.resolve(config.app.source))
     preflight(config, sha)
@@ -144,8 +230,10 @@ async def run_delivery(
                 capacity=capacity,
                 on_failure=on_failure,
                 run_id=run_id,
+                interruption=interruption,
             )
-    return report(result, pipeline.order, console, redactor, live=live, run_dir=run_dir)
+    code = report(result, pipeline.order, console, redactor, live=live, run_dir=run_dir)
+    return code, result, run_dir
 
 
 def report(

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.engines.port import RegistryAuth
-from conveyor.engines.process import run_process
 from conveyor.errors import ConfigError, ToolMissingError
+from conveyor.process import run_process
 from conveyor.secrets import Secret
 
 PASSWORD_NAME = "REGISTRY_LOGIN"  # noqa: S105 -- a name, not a value

@@ -3,7 +3,7 @@
 For runners that forbid the privileged container Dagger's engine needs, for
 air-gapped sites, and for this project's own end-to-end tests.  Every
 operation is one or two podman/skopeo processes started through
-:func:`conveyor.engines.process.run_process`, so a secret is passed by name
+:func:`conveyor.process.run_process`, so a secret is passed by name
 (``-e NAME``, ``--secret id=NAME,env=NAME``) with its value only in the
 environment of the podman process, never in a command line.
 
@@ -40,7 +40,6 @@ from conveyor.engines.port import (
     RunSpec,
     ServiceSpec,
 )
-from conveyor.engines.process import ProcessResult, run_process
 from conveyor.errors import (
     CommandFailedError,
     EngineError,
@@ -51,6 +50,7 @@ from conveyor.errors import (
     TagRaceError,
     UnreachableError,
 )
+from conveyor.process import ProcessResult, run_process
 from conveyor.registry.client import DEFAULT_TIMEOUT, RegistryClient, client_for, plain_http
 from conveyor.secrets import Redactor, Secret
 
@@ -61,6 +61,8 @@ INSTALL_HINTS = {
 }
 # Tools that do not read the system bundle look at these variables.
 LABEL = "io.conveyor.engine"
+SESSION_LABEL = "io.conveyor.session"
+"""Names the engine instance that made a container: what :meth:`remove_containers` removes."""
 _UNREACHABLE = (
     "connection refused",
     "no such host",
@@ -119,6 +121,7 @@ class PodmanEngine:
         self._archive_format = archive_format
         self._layer_cache = layer_cache
         self._registry_timeout = registry_timeout
+        self.session = uuid.uuid4().hex
 
     async def _exec(
         self,
@@ -166,6 +169,7 @@ class PodmanEngine:
             work.mkdir()
             argv = [
                 self._podman, "run", "--rm", "--name", name, "--label", f"{LABEL}=run",
+            "--label", f"{SESSION_LABEL}={self.session}",
                 "--pull=missing",
                 # The command is the whole argv, as with Dagger's with_exec.
                 "--entrypoint", "",
@@ -267,10 +271,16 @@ class PodmanEngine:
             CommandFailedError: podman could not save the image.
         """
         await anyio.to_thread.run_sync(_clear_destination, dest)
-        await self._exec(
-            [self._podman, "save", "--format", self._archive_format, "-o", str(dest),
-             image.local_ref],
-        )  # fmt: skip
+        try:
+            await self._exec(
+                [self._podman, "save", "--format", self._archive_format, "-o", str(dest),
+                 image.local_ref],
+            )  # fmt: skip
+        except BaseException:
+            # a failed or cancelled save leaves no partial archive behind
+            with anyio.CancelScope(shield=True):
+                await anyio.Path(dest).unlink(missing_ok=True)
+            raise
         return dest
 
     # -- registry ----------------------------------------------------------------
@@ -394,6 +404,7 @@ class PodmanEngine:
         name = f"conveyor-svc-{uuid.uuid4().hex[:12]}"
         argv = [
             self._podman, "run", "-d", "--name", name, "--label", f"{LABEL}=service",
+            "--label", f"{SESSION_LABEL}={self.session}",
             "--pull=missing", "-p", f"127.0.0.1::{spec.port}",
             *env_args(spec.env, ()),
             spec.image.local_ref,
@@ -405,6 +416,22 @@ class PodmanEngine:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._exec([self._podman, "rm", "-f", "-t", "2", name], check=False)
+
+    async def remove_containers(self) -> list[str]:
+        """Remove every container this engine started that is still there; their names.
+
+        Each operation removes its own container however it ends; this is
+        the sweep after a run, for what an interrupted removal left.
+        """
+        listed = await self._exec(
+            [self._podman, "ps", "-a", "--filter", f"label={SESSION_LABEL}={self.session}",
+             "--format", "{{.Names}}"],
+            check=False,
+        )  # fmt: skip
+        names = listed.stdout.split() if listed.ok else []
+        if names:
+            await self._exec([self._podman, "rm", "-f", "-t", "0", "--", *names], check=False)
+        return names
 
     # -- doctor ------------------------------------------------------------------
 

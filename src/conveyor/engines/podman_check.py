@@ -11,8 +11,8 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from conveyor.engines.process import run_process
 from conveyor.errors import ToolMissingError
+from conveyor.process import run_process
 
 
 @dataclass(frozen=True)

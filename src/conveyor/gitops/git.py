@@ -12,8 +12,11 @@ API:
 
 Credentials never reach the remote URL, the command line or ``.git/config``:
 an HTTPS token is handed to git through a credential helper defined only in
-the child's environment (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``) that echoes
-an environment variable; an SSH key through ``GIT_SSH_COMMAND``.  Every
+the child's environment (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``) that prints
+an environment variable; an SSH key through ``GIT_SSH_COMMAND``.  Every command
+runs through :func:`conveyor.process.run`: killed with its process group on
+its timeout or when the stage waiting for it is cancelled; a push already
+under way is given :data:`PUSH_SHIELD` seconds to land instead.  Every
 failure becomes a :class:`ConveyorError` subclass carrying the command
 (redacted), exit code and stderr tail: :class:`ToolMissingError`,
 :class:`UnreachableError`, :class:`GitAuthError`, :class:`PushRejectedError`
@@ -25,7 +28,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,21 +35,27 @@ from pathlib import Path
 
 from conveyor.errors import (
     CommandFailedError,
+    CommandTimeoutError,
     GitAuthError,
     PushRejectedError,
     ToolMissingError,
     UnreachableError,
 )
+from conveyor.process import ProcessResult
+from conveyor.process import run as run_child
 from conveyor.secrets import Redactor, Secret
 
 TOKEN_VARIABLE = "CONVEYOR_GIT_TOKEN"  # noqa: S105 - a variable name, not a secret
 USERNAME_VARIABLE = "CONVEYOR_GIT_USERNAME"
 # a shell function run by git as credential helper: it reads the token from
-# the environment at the moment git asks, so the value is in no file or argv
+# the environment at the moment git asks, so the value is in no file or argv;
+# printf, not echo: dash's echo reads backslashes in the token as escapes
 _HELPER = (
     '!f() { test "$1" = get || exit 0; '
-    f'echo "username=${{{USERNAME_VARIABLE}}}"; echo "password=${{{TOKEN_VARIABLE}}}"; }}; f'
+    f'printf \'%s\\n\' "username=${{{USERNAME_VARIABLE}}}" "password=${{{TOKEN_VARIABLE}}}"; }}; f'
 )
+PUSH_SHIELD = 30.0
+"""Seconds a push under way may still take once the run is cancelled: it lands or fails."""
 
 _AUTH_SIGNS = (
     "authentication failed",
@@ -222,42 +230,42 @@ class Git:
         stdin: str | None = None,
         branch: str = "",
         check: bool = True,
-    ) -> subprocess.CompletedProcess[str]:
+        shield: float | None = None,
+    ) -> ProcessResult:
         """Run ``git ARGS``; a non-zero exit raises the matching error when ``check``.
+
+        Args:
+            shield: Seconds the command may go on once the caller is
+                cancelled (``None``: it is killed at once).
 
         Raises:
             UnreachableError: the remote did not answer (or the command timed out).
             GitAuthError: the remote refused the credentials.
             CommandFailedError: any other failure.
         """
-        command = [self.binary, *args]
         shown = ["git", *(self.redact(a) for a in args)]
         try:
-            raw = subprocess.run(
-                command,
+            done = run_child(
+                [self.binary, *args],
+                environ=self._env(env),
                 cwd=cwd,
-                env=self._env(env),
-                input=None if stdin is None else stdin.encode("utf-8"),
-                capture_output=True,
+                stdin=None if stdin is None else stdin.encode("utf-8"),
                 timeout=self.timeout,
+                shield=shield,
                 check=False,
+                redactor=self.redact,
+                # bytes decoded so: file contents (cat-file) come back byte for byte
+                stdout_errors="surrogateescape",
             )
-        except subprocess.TimeoutExpired as error:
+        except CommandTimeoutError as error:
             raise UnreachableError(
                 "git remote",
                 self.shown_remote,
                 f"'{' '.join(shown)}' did not finish within {self.timeout:g}s",
                 hint="check the network and the remote URL",
             ) from error
-        # bytes decoded here: text mode would translate CRLF in file contents
-        done = subprocess.CompletedProcess(
-            raw.args,
-            raw.returncode,
-            raw.stdout.decode("utf-8", "surrogateescape"),
-            raw.stderr.decode("utf-8", "replace"),
-        )
-        if check and done.returncode != 0:
-            raise self.error(shown, done.returncode, done.stderr, branch=branch)
+        if check and done.exit_code != 0:
+            raise self.error(shown, done.exit_code, done.stderr, branch=branch)
         return done
 
     def error(self, shown: Sequence[str], code: int, stderr: str, *, branch: str = "") -> Exception:
@@ -408,6 +416,8 @@ class Git:
             cwd=cwd,
             branch=branch,
             check=False,
+            # a push under way lands (and is reported) or fails; it is never cut half-way
+            shield=PUSH_SHIELD,
         )
         out = self.redact(done.stdout)
         for line in out.splitlines():
@@ -438,8 +448,8 @@ class Git:
                 )
             if flag == "=":
                 return PushOutcome.UP_TO_DATE
-        if done.returncode != 0:
-            raise self.error(shown, done.returncode, done.stderr, branch=branch)
+        if done.exit_code != 0:
+            raise self.error(shown, done.exit_code, done.stderr, branch=branch)
         return PushOutcome.PUSHED
 
 

@@ -3,10 +3,19 @@
 API:
     ``render(directory, *, kubectl="kubectl") -> str``: the rendered multi-document
     YAML.  This module is the one place that runs kubectl on the host.
+    ``kubectl_version(kubectl="kubectl") -> ProcessResult``: ``kubectl version --client``.
+    ``kubectl_environment(environ=None) -> dict``: the environment kubectl gets.
     ``Renderer``: the shape of a renderer, ``(directory) -> str``; the stages
     receive one in their context (this ``render`` unless told otherwise: the
     Dagger module renders in a kubectl container, see
     :mod:`conveyor.engines.dagger_render`).
+
+CI never talks to a cluster: kubectl runs with an empty kubeconfig
+(``KUBECONFIG`` is the null device, which also hides ``~/.kube/config``) and
+an environment scrubbed to what rendering needs (:data:`KEPT_VARIABLES`) --
+some kubectl builds are dispatchers that read the kubeconfig and contact its
+API server even for ``kubectl kustomize``.  The directory is passed after
+``--``, so no path is read as an option.
 
 Raises :class:`ToolMissingError` when kubectl is not installed and
 :class:`ManifestError` (naming the directory, with kustomize's own message)
@@ -16,16 +25,68 @@ when kustomize cannot build it.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
-import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from conveyor.errors import ConfigError, ManifestError, ToolMissingError
+from conveyor.errors import CommandTimeoutError, ConfigError, ManifestError, ToolMissingError
 from conveyor.gitops.kustomization import kustomization_file
 from conveyor.gitops.render_error import render_failure
+from conveyor.process import ProcessResult, run
 
 RENDER_TIMEOUT = 120.0
+KEPT_VARIABLES = (
+    "PATH",  # helm, git (remote bases)
+    "HOME",  # helm's and git's own configuration
+    "TMPDIR",
+    "LANG",
+    "LC_ALL",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "XDG_CACHE_HOME",  # helm's chart cache
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+)
+"""The variables kubectl keeps: what rendering (remote bases, helm charts) may need."""
+_INSTALL_HINT = "install kubectl (it bundles kustomize), e.g. from your distribution"
+
+
+def kubectl_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment every kubectl runs in: :data:`KEPT_VARIABLES` and an empty kubeconfig."""
+    source = os.environ if environ is None else environ
+    kept = {name: source[name] for name in KEPT_VARIABLES if name in source}
+    return {**kept, "KUBECONFIG": os.devnull}
+
+
+def _kubectl(kubectl: str) -> str:
+    binary = shutil.which(kubectl)
+    if binary is None:
+        raise ToolMissingError(kubectl, hint=_INSTALL_HINT)
+    return binary
+
+
+def kubectl_version(kubectl: str = "kubectl", *, timeout: float = 20.0) -> ProcessResult:
+    """``kubectl version --client`` in kubectl's environment (the exit code is not checked).
+
+    Raises:
+        ToolMissingError: kubectl is not on PATH.
+        CommandTimeoutError: it did not answer within ``timeout``.
+    """
+    return run(
+        [_kubectl(kubectl), "version", "--client"],
+        environ=kubectl_environment(),
+        timeout=timeout,
+        check=False,
+        install_hint=_INSTALL_HINT,
+    )
+
 
 Renderer = Callable[[Path], str]
 """Renders the kustomization in a directory; raises like :func:`render`."""
@@ -47,23 +108,19 @@ def render(directory: Path | str, *, kubectl: str = "kubectl", enable_helm: bool
     """
     path = Path(directory)
     kustomization_file(path)
-    binary = shutil.which(kubectl)
-    if binary is None:
-        raise ToolMissingError(
-            kubectl, hint="install kubectl (it bundles kustomize), e.g. from your distribution"
-        )
+    binary = _kubectl(kubectl)
     try:
-        done = subprocess.run(
-            [binary, "kustomize", *(["--enable-helm"] if enable_helm else []), str(path)],
-            capture_output=True,
-            text=True,
+        done = run(
+            [binary, "kustomize", *(["--enable-helm"] if enable_helm else []), "--", str(path)],
+            environ=kubectl_environment(),
             timeout=RENDER_TIMEOUT,
             check=False,
+            install_hint=_INSTALL_HINT,
         )
-    except subprocess.TimeoutExpired as error:
+    except CommandTimeoutError as error:
         raise ManifestError(path, f"kustomize did not finish in {RENDER_TIMEOUT:g}s") from error
-    if done.returncode != 0:
-        raise render_failure(path, done.stderr, done.returncode)
+    if done.exit_code != 0:
+        raise render_failure(path, done.stderr, done.exit_code)
     return done.stdout
 
 

@@ -7,6 +7,11 @@ turn.  After a failure no new stage starts (fail-fast); running stages finish
 (``on_failure="finish"``) or are cancelled (``"cancel"``); ``always`` stages
 still run once their own dependencies have resolved.
 
+An :class:`Interruption` (the CLI sets it on SIGINT, SIGTERM or SIGHUP)
+cancels a run the same way: every running stage is cancelled (its processes
+are killed, its cleanup runs), no new stage starts -- each is recorded as
+cancelled with the reason -- and ``always`` stages (the report) still run.
+
 Errors never escape a stage: each becomes a :class:`StageResult`.
 """
 
@@ -30,6 +35,33 @@ from conveyor.pipeline.result import PipelineResult, StageResult, Status
 
 OnFailure = Literal["finish", "cancel"]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class Interruption:
+    """A request from outside the run (a signal) to cancel it; the first reason wins.
+
+    Made inside the event loop.  :meth:`interrupt` may be called from a signal
+    receiver task at any time, also before the run starts.
+    """
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+        self.reason = ""
+
+    def interrupt(self, reason: str) -> None:
+        """Ask the run to stop: ``reason`` says why (``interrupted by SIGTERM``)."""
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    @property
+    def requested(self) -> bool:
+        """Whether :meth:`interrupt` was called."""
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        """Return once :meth:`interrupt` was called."""
+        await self._event.wait()
 
 
 def new_run_id() -> str:
@@ -59,6 +91,7 @@ async def run_pipeline(
     run_id: str | None = None,
     attributes: dict[str, str] | None = None,
     sleep: Sleep = anyio.sleep,
+    interruption: Interruption | None = None,
 ) -> PipelineResult:
     """Run ``pipeline`` and return every stage's result.
 
@@ -72,6 +105,7 @@ async def run_pipeline(
         run_id: Identifier of this run (default: a new sortable id).
         attributes: Extra run attributes passed to the hooks (app, source sha ...).
         sleep: How to wait between retries (tests pass a recorder).
+        interruption: Cancels the run when set (see the module docstring).
 
     Raises:
         UnknownStageError: ``only`` or ``skip`` names a stage that does not exist.
@@ -84,6 +118,7 @@ async def run_pipeline(
         on_failure=on_failure,
         hooks=hooks or NoHooks(),
         sleep=sleep,
+        interruption=interruption or Interruption(),
     )
     info = RunInfo(run_id or new_run_id(), pipeline.order, dict(attributes or {}))
     return await run.execute(info)
@@ -99,6 +134,7 @@ class _Run:
         on_failure: OnFailure,
         hooks: Hooks,
         sleep: Sleep,
+        interruption: Interruption,
     ) -> None:
         self.pipeline = pipeline
         self.selection = selection
@@ -106,6 +142,7 @@ class _Run:
         self.on_failure = on_failure
         self.hooks = hooks
         self.sleep = sleep
+        self.interruption = interruption
         self.pending = {name: len(stage.needs) for name, stage in pipeline.stages.items()}
         self.results: dict[str, StageResult] = {}
         self.finished: list[StageResult] = []
@@ -122,19 +159,39 @@ class _Run:
     async def execute(self, info: RunInfo) -> PipelineResult:
         started = time.perf_counter()
         self.hooks.on_run_start(info)
-        async with anyio.create_task_group() as task_group:
-            self.task_group = task_group
-            for name in self.pipeline.order:
-                if self.pending[name] == 0:
-                    self._decide(name)
-            self._settle()
+        async with anyio.create_task_group() as watching:
+            watching.start_soon(self._watch_interruption)
+            async with anyio.create_task_group() as task_group:
+                self.task_group = task_group
+                for name in self.pipeline.order:
+                    if self.pending[name] == 0:
+                        self._decide(name)
+                self._settle()
+            watching.cancel_scope.cancel()
         result = PipelineResult(info.run_id, tuple(self.finished), time.perf_counter() - started)
         self.hooks.on_run_end(info, result)
         return result
 
+    async def _watch_interruption(self) -> None:
+        await self.interruption.wait()
+        for running, scope in self.running.items():
+            if not self.pipeline[running].always:
+                scope.cancel()
+
+    def _interrupted(self, stage: Stage) -> StageResult | None:
+        """The result of a stage that is not started because the run was interrupted."""
+        if not self.interruption.requested or stage.always:
+            return None
+        reason = f"not started: {self.interruption.reason}"
+        return StageResult(stage.name, Status.CANCELLED, reason)
+
     def _decide(self, name: str) -> None:
         """All of ``name``'s dependencies have resolved: queue it, or record why not."""
         reason = self._reason_not_to_run(self.pipeline[name])
+        interrupted = self._interrupted(self.pipeline[name])
+        if reason is None and interrupted is not None:
+            self.resolved.append(interrupted)  # it would have run: cancelled, not skipped
+            return
         if reason is None:
             self.ready.append(name)
         else:
@@ -175,6 +232,10 @@ class _Run:
                     continue
                 name = self.ready.popleft()
                 stage = self.pipeline[name]
+                interrupted = self._interrupted(stage)
+                if interrupted is not None:
+                    self.resolved.append(interrupted)
+                    continue
                 if self.failure is not None and not stage.always:
                     reason = f"not started: stage {self.failure!r} failed (fail-fast)"
                     self.resolved.append(StageResult(name, Status.SKIPPED, reason))
@@ -209,10 +270,15 @@ class _Run:
             result = await self._attempts(stage, started)
         del self.running[stage.name]
         if result is None or scope.cancelled_caught:
+            why = (
+                f"cancelled: {self.interruption.reason}"
+                if self.interruption.requested
+                else f"cancelled after stage {self.failure!r} failed"
+            )
             result = StageResult(
                 stage.name,
                 Status.CANCELLED,
-                f"cancelled after stage {self.failure!r} failed",
+                why,
                 duration=time.perf_counter() - started,
                 attempts=self.attempts.get(stage.name, 0),
                 started_at=started,

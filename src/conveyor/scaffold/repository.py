@@ -10,12 +10,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.errors import ScaffoldError, ToolMissingError
+from conveyor.process import run
 
 DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
 _APP_NAME_INVALID = re.compile(r"[^a-z0-9._-]+")
@@ -215,15 +215,8 @@ def _git(directory: Path, *args: str) -> str | None:
     git = shutil.which("git")
     if git is None:
         raise ToolMissingError("git")
-    completed = subprocess.run(
-        [git, *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        check=False,
-        env=_git_env(),
-    )
-    if completed.returncode != 0:
+    completed = run([git, *args], cwd=directory, environ=_git_env(), timeout=60, check=False)
+    if not completed.ok:
         return None
     return completed.stdout.strip()
 

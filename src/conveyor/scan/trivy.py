@@ -24,7 +24,6 @@ parses, gates and writes SARIF for both (:func:`conclude`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -35,12 +34,12 @@ import anyio.to_thread
 
 from conveyor.config.models import SEVERITIES, ScanStageConfig
 from conveyor.engines.port import CacheMount, Engine, RunSpec
-from conveyor.errors import CommandFailedError, ToolMissingError
+from conveyor.errors import CommandFailedError
+from conveyor.process import run_process
 from conveyor.scan.gate import GateResult, evaluate
 from conveyor.scan.report import ScanReport, load_report
 from conveyor.scan.sarif import write_sarif
 from conveyor.scan.summary import render_summary
-from conveyor.secrets import Redactor
 
 SCANNERS = ("vuln", "secret")
 JSON_NAME = "trivy.json"
@@ -168,17 +167,7 @@ async def scan_tarball(
     argv = trivy_argv(
         executable, tarball, json_path, options, cache_dir=cache_dir, severities=severities
     )
-    try:
-        process = await anyio.run_process(argv, check=False, env={**os.environ, **options.env})
-    except FileNotFoundError as exc:
-        raise ToolMissingError(executable, hint=INSTALL_HINT) from exc
-    except PermissionError as exc:
-        raise ToolMissingError(
-            executable, hint=f"{executable} is not executable; {INSTALL_HINT}"
-        ) from exc
-    if process.returncode != 0:
-        stderr = Redactor()(process.stderr.decode("utf-8", errors="replace"))
-        raise CommandFailedError(argv, process.returncode, stderr, hint=FAILURE_HINT)
+    await run_process(argv, env=options.env, install_hint=INSTALL_HINT, failure_hint=FAILURE_HINT)
     return await conclude(json_path, out_dir / options.sarif, options, today=today)
 
 

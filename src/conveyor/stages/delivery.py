@@ -22,7 +22,7 @@ from conveyor.config.models import StageOptions
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
 from conveyor.pipeline.result import PipelineResult, Status
-from conveyor.pipeline.scheduler import run_pipeline
+from conveyor.pipeline.scheduler import Interruption, run_pipeline
 from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.manifest import run_manifest, run_policy
@@ -179,11 +179,13 @@ async def deliver(
     capacity: int | None = None,
     on_failure: str | None = None,
     run_id: str | None = None,
+    interruption: Interruption | None = None,
 ) -> tuple[Pipeline, PipelineResult]:
     """Run the delivery pipeline of ``ctx``: the one way the CLI and the Dagger module run it.
 
     ``hooks`` watch the run (tracing, display); the context's journal is
     always among them, so the report stage sees every stage's result.
+    ``interruption`` cancels the run (the CLI's signal handling).
     """
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
@@ -196,6 +198,7 @@ async def deliver(
         only=only,
         skip=skip,
         run_id=run_id,
+        interruption=interruption,
         attributes={
             "conveyor.app": config.app.name,
             "conveyor.source.sha": ctx.sha,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from conveyor.errors import ConfigError, ToolMissingError
+from conveyor.errors import ConfigError
+from conveyor.process import run
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 # CI systems name the commit under test; the first one set wins.
@@ -33,17 +33,14 @@ def resolve_sha(source: Path, env: Mapping[str, str] | None = None) -> str:
                     hint="images are tagged with the full commit SHA; pass the full one",
                 )
             return value
-    try:
-        completed = subprocess.run(
-            ["git", "-C", str(source), "rev-parse", "--verify", "HEAD^{commit}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except FileNotFoundError:
-        raise ToolMissingError("git") from None
+    completed = run(
+        ["git", "-C", str(source), "rev-parse", "--verify", "HEAD^{commit}"],
+        timeout=60,
+        check=False,
+        install_hint="install git, e.g. 'apt-get install git'",
+    )
     sha = completed.stdout.strip()
-    if completed.returncode != 0 or not _SHA.match(sha):
+    if not completed.ok or not _SHA.match(sha):
         raise ConfigError(
             source,
             "app.source",

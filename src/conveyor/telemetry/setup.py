@@ -38,6 +38,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from contextvars import ContextVar, Token
 from pathlib import Path
 from types import TracebackType
@@ -66,11 +67,12 @@ from opentelemetry.util.types import Attributes
 
 import conveyor
 from conveyor.errors import ConfigError
+from conveyor.process import observe_processes
 from conveyor.secrets import Redactor, Secret
 from conveyor.telemetry.recorder import RunRecorder
 from conveyor.telemetry.redaction import RedactingSpanExporter
 from conveyor.telemetry.store import DEFAULT_ROOT, RunStore
-from conveyor.telemetry.tracing import TracingHooks
+from conveyor.telemetry.tracing import ProcessSpans, TracingHooks
 
 DEFAULT_SERVICE_NAME = "conveyor"
 DEFAULT_HTTP_ENDPOINT = "http://localhost:4318"
@@ -146,8 +148,10 @@ class Tracing:
         self.hooks = TracingHooks(
             provider, redactor=redactor, parent=parent, after_run=self.shutdown
         )
+        self.processes = ProcessSpans(provider, redactor=redactor)
         self._done = False
         self._token: Token[Tracing | None] | None = None
+        self._observing = ExitStack()
 
     def shutdown(self) -> None:
         """Flush every span out (exporters and run store) and stop; safe to call twice."""
@@ -158,6 +162,8 @@ class Tracing:
 
     def __enter__(self) -> Tracing:
         self._token = _ACTIVE.set(self)
+        # every process started inside the run becomes a span (git push, podman build ...)
+        self._observing.enter_context(observe_processes(self.processes))
         return self
 
     def __exit__(
@@ -166,6 +172,7 @@ class Tracing:
         error: BaseException | None,
         trace_: TracebackType | None,
     ) -> None:
+        self._observing.close()
         if self._token is not None:
             _ACTIVE.reset(self._token)
             self._token = None

@@ -1,4 +1,5 @@
-"""Tracing as a lifecycle hook: one span for the run, one per stage, one per attempt.
+"""Tracing as a lifecycle hook: one span for the run, one per stage, one per attempt,
+one per external process.
 
 The scheduler calls :class:`TracingHooks` and knows nothing of OpenTelemetry
 (Hamilton's ``h_opentelemetry`` pattern).  Stages run in concurrent anyio
@@ -7,12 +8,18 @@ parent explicitly.  Only an attempt span becomes current, inside the stage's
 own task, for as long as the attempt runs, so spans the stage code creates
 nest under it.  Every attribute value goes through the redactor: a secret
 never lands in a span.
+
+:class:`ProcessSpans` are the process core's hooks
+(:func:`conveyor.process.observe_processes`): every git, kubectl, podman or
+skopeo process becomes a child span of the span current where it starts
+(the attempt's, also in a worker thread: anyio copies the context there),
+named for the program and its sub-command, ``git push`` or ``podman build``.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from opentelemetry import trace
@@ -28,6 +35,8 @@ from conveyor.telemetry.redaction import redact_value
 
 RUN_SPAN = "conveyor.run"
 INSTRUMENTATION = "conveyor"
+PROCESS_COMMAND = "conveyor.process.command"
+"""The attribute holding a process span's command line (redacted)."""
 STAGE_NOT_RUN_EVENT = "stage skipped"
 """The run span's event for a stage that never started (it gets no span of its own)."""
 
@@ -202,3 +211,38 @@ class TracingHooks(NoHooks):
             },
         )
         span.set_status(StatusCode.ERROR, message.splitlines()[0] if message else "")
+
+
+class ProcessSpans:
+    """Process hooks that make each external process a span (see the module docstring).
+
+    Args:
+        tracer_provider: Where spans go.
+        redactor: Masks secret values in the command line and the error.
+    """
+
+    def __init__(
+        self, tracer_provider: TracerProvider, *, redactor: Redactor | None = None
+    ) -> None:
+        self._tracer: Tracer = tracer_provider.get_tracer(
+            INSTRUMENTATION, getattr(conveyor, "__version__", None)
+        )
+        self._redact = redactor if redactor is not None else Redactor()
+
+    @contextmanager
+    def process(self, name: str, command: Sequence[str]) -> Iterator[None]:
+        """One span from the start of the process to its end."""
+        attributes = {PROCESS_COMMAND: self._redact(" ".join(command))}
+        with self._tracer.start_as_current_span(
+            name, attributes=attributes, record_exception=False, set_status_on_exception=False
+        ) as span:
+            try:
+                yield
+            except Exception as error:
+                message = self._redact(str(error))
+                span.set_attribute("conveyor.status", Status.FAILED.value)
+                span.set_status(StatusCode.ERROR, message.splitlines()[0] if message else "")
+                raise
+            except BaseException:
+                span.set_attribute("conveyor.status", Status.CANCELLED.value)
+                raise

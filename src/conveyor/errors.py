@@ -376,8 +376,7 @@ class SmokeError(ConveyorError):
         self.waited = waited
         wanted = f" ({proof})" if proof else ""
         super().__init__(
-            f"{url} did not serve version {expected!r}{wanted} within {waited:.0f}s"
-            f" (last: {last})",
+            f"{url} did not serve version {expected!r}{wanted} within {waited:.0f}s (last: {last})",
             hint="check the deployment in the cluster (Flux/Argo CD status) or raise the"
             " timeout; a service that proves its version otherwise sets [stages.smoke]"
             " status, body_contains, json or prove_version",

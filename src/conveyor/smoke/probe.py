@@ -125,9 +125,7 @@ async def probe_version(
                         attempts=attempts,
                         elapsed=anyio.current_time() - start,
                     )
-                last = (
-                    f"HTTP {response.status_code}, {problem}: {_snippet(body) or '(empty body)'}"
-                )
+                last = f"HTTP {response.status_code}, {problem}: {_snippet(body) or '(empty body)'}"
             now = anyio.current_time()
             if now >= end:
                 raise SmokeError(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "localhost/conveyor/python:3.11"
@@ -17,14 +18,6 @@ REGISTRY_SCRIPT = REPO / "scripts" / "registry.sh"
 LOOPBACK_PORT = 5000
 REGISTRY_BASE_IMAGE = f"127.0.0.1:{LOOPBACK_PORT}/conveyor/python:3.11"
 """The base image by registry address, as examples/hello names it (scripts/setup.sh pushes it)."""
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
 from conveyor.cli.exit_codes import ExitCode
 from engines.registry_api import PrivateRegistry, private_registry
+from ports import free_port
 
 pytestmark = [pytest.mark.podman, pytest.mark.timeout(180)]
 

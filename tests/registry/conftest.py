@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from conftest import free_port
 from engines.registry_api import PrivateRegistry, private_registry
+from ports import free_port
 
 
 @pytest.fixture

@@ -192,7 +192,7 @@ def _check_environment(
                 raise ManifestError(
                     shown,
                     f"after the edit, kustomize cannot build environment {name!r}: "
-                    f"{error.problem}; nothing was pushed",
+                    f"{_in_repository(error.problem, root)}; nothing was pushed",
                     hint=error.hint,
                 ) from error
             if image is not None and not _renders(rendered, image):
@@ -229,6 +229,13 @@ def _unrendered(
         raise_for(check_reference(image, config.policy, where=env.path))
     if warnings is not None:
         warnings.append(f"{env.path} was not rendered: {error.problem}")
+
+
+def _in_repository(problem: str, root: Path) -> str:
+    """kustomize's message with the temporary clone's paths made repository paths."""
+    for prefix in {f"{root.resolve()}/", f"{root}/"}:
+        problem = problem.replace(prefix, "")
+    return problem.removeprefix("kustomize could not build it: ")
 
 
 def _renders(rendered: str, image: ImageReference) -> bool:

@@ -56,7 +56,7 @@ from conveyor.gitops.closure import read_kustomization
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.git import Git, GitAuth, PushOutcome
 from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, ImageEntry, find_image
-from conveyor.gitops.paths import inside, writable
+from conveyor.gitops.paths import writable
 from conveyor.gitops.worktree import SparseTree
 
 
@@ -120,7 +120,7 @@ class HistoryEntry:
 
 
 def _read(root: Path, edit: FileEdit, repo: str, branch: str) -> str:
-    file = inside(root, edit.path)
+    file = writable(root, edit.path)  # every file read here is one to edit
     try:
         # bytes, decoded: text mode would turn CRLF into LF
         return file.read_bytes().decode("utf-8")

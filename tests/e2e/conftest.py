@@ -151,6 +151,10 @@ def conveyor_executable() -> Path:
     return conveyor
 
 
+# the commit the example manifests pin as shipped
+SHIPPED_PIN = "3f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39"
+
+
 @pytest.fixture
 def world(tmp_path: Path, registry: str, registry_base_image: str) -> World:
     """The example exactly as shipped: its images come from the loopback registry
@@ -160,8 +164,17 @@ def world(tmp_path: Path, registry: str, registry_base_image: str) -> World:
         EXAMPLES / "hello", app, ignore=shutil.ignore_patterns(".conveyor", "__pycache__")
     )
     git("init", "-q", "-b", "main", cwd=app)
+    # the app's first commit is what the environments run: the manifest stage moves
+    # them only to newer commits, so their pins name a commit of this history
+    git("add", "-A", cwd=app)
+    git("commit", "-q", "-m", "as deployed", cwd=app)
+    deployed = git("rev-parse", "HEAD", cwd=app)
     source = tmp_path / "manifests-src"
     shutil.copytree(EXAMPLES / "manifests", source)
+    for overlay in source.glob("apps/hello/overlays/*/kustomization.yaml"):
+        text = overlay.read_text()
+        assert SHIPPED_PIN in text
+        overlay.write_text(text.replace(SHIPPED_PIN, deployed))
     git("init", "-q", "-b", "main", cwd=source)
     git("add", "-A", cwd=source)
     git("commit", "-q", "-m", "manifests", cwd=source)

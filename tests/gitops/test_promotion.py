@@ -20,6 +20,7 @@ from promotion_repo import (
     git,
     make_remote,
 )
+from pydantic import ValidationError
 
 from conveyor.config.models import Config, HelmValuesConfig
 from conveyor.errors import ConfigError, ForgeError, GitOpsError
@@ -195,21 +196,22 @@ def test_promote_on_gitlab_opens_a_merge_request(remote: Remote) -> None:
     ]
 
 
+def with_qa_on_the_production_overlay(config: Config, *, protected: bool) -> Config:
+    """``config`` plus a commit environment ``qa`` whose path is production's overlay."""
+    assert config.gitops is not None
+    environments = config.gitops.environments
+    production = environments["production"].model_copy(update={"protected": protected})
+    qa = environments["staging"].model_copy(update={"path": "apps/hello/overlays/production"})
+    gitops = config.gitops.model_copy(
+        update={"environments": {**environments, "production": production, "qa": qa}}
+    )
+    return config.model_copy(update={"gitops": gitops})
+
+
 def test_a_commit_environment_is_updated_directly(remote: Remote, github: GitHubApiDouble) -> None:
-    config = make_config(remote, github.url, production="pull-request")
-    config = config.model_copy(
-        update={
-            "gitops": config.gitops.model_copy(  # type: ignore[union-attr]
-                update={
-                    "environments": {
-                        **config.gitops.environments,  # type: ignore[union-attr]
-                        "qa": config.gitops.environments["staging"].model_copy(  # type: ignore[union-attr]
-                            update={"path": "apps/hello/overlays/production"}
-                        ),
-                    }
-                }
-            )
-        }
+    # production unprotected here: qa shares its overlay, which a commit may then change
+    config = with_qa_on_the_production_overlay(
+        make_config(remote, github.url, production="pull-request"), protected=False
     )
     main_before = remote.sha()
     proposal = promote(config, "staging", "qa", env=ENV)
@@ -225,15 +227,29 @@ def test_a_commit_environment_is_updated_directly(remote: Remote, github: GitHub
     assert "promote: from staging" in message
 
 
-def test_production_is_never_committed_directly(remote: Remote, github: GitHubApiDouble) -> None:
-    config = make_config(remote, github.url, production="commit")
+def test_production_by_commit_is_a_configuration_error(
+    remote: Remote, github: GitHubApiDouble
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        make_config(remote, github.url, production="commit")
+    assert "production.promotion is 'commit', but environment 'production' is protected" in str(
+        caught.value
+    )
+
+
+def test_a_commit_that_changes_a_protected_environment_s_files_is_refused(
+    remote: Remote, github: GitHubApiDouble
+) -> None:
+    config = with_qa_on_the_production_overlay(make_config(remote, github.url), protected=True)
     main_before = remote.sha()
-    with pytest.raises(GitOpsError) as caught:
-        promote(config, "staging", "production", env=ENV)
+    with pytest.raises(ConfigError) as caught:
+        promote(config, "staging", "qa", env=ENV)
     assert str(caught.value) == (
-        "environment 'production' is production and is changed only through a pull request, "
-        "but gitops.environments.production.promotion is 'commit'\n"
-        '  hint: set gitops.environments.production.promotion = "pull-request"'
+        "configuration: gitops.environments.qa: changes files that protected environment "
+        "'production' renders; a protected environment's files change only through a pull "
+        "request, never by a commit on 'main'\n"
+        "  hint: keep qa's files (path, flux_setters, helm_values) out of production's overlay "
+        "and bases"
     )
     assert remote.sha() == main_before
     assert remote.branches() == ["main"]

@@ -34,6 +34,10 @@ DIGEST = "sha256:" + "7" * 64
 REF = f"myacr.azurecr.io/hello:{SHA}@{DIGEST}"
 
 
+# the seeds pin commits no source repository has: the order is tested in test_manifest_order.py
+UNORDERED = {"CONVEYOR_STAGES__MANIFEST__ALLOW_UNORDERED": "true"}
+
+
 def git(*args: str, cwd: Path | None = None) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
@@ -78,7 +82,7 @@ def context(tmp_path: Path, bare: Path, renderer: RecordingRenderer) -> Delivery
     clones = tmp_path / "clones"
     clones.mkdir()
     return DeliveryContext(
-        load_config(app / "conveyor.toml", env={}),
+        load_config(app / "conveyor.toml", env=UNORDERED),
         NoEngine(),
         SHA,
         tmp_path / "artifacts",

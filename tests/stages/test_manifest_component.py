@@ -27,6 +27,10 @@ DIGEST = "sha256:" + "7" * 64
 REF = f"myacr.azurecr.io/hello:{SHA}@{DIGEST}"
 
 
+# the seeds pin commits no source repository has: the order is tested in test_manifest_order.py
+UNORDERED = {"CONVEYOR_STAGES__MANIFEST__ALLOW_UNORDERED": "true"}
+
+
 def git(*args: str, cwd: Path | None = None) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
@@ -61,7 +65,9 @@ def context(tmp_path: Path, bare: Path, policy: str = "") -> DeliveryContext:
         f"{policy}",
         encoding="utf-8",
     )
-    return DeliveryContext(load_config(app / "conveyor.toml", env={}), NoEngine(), SHA, tmp_path)
+    return DeliveryContext(
+        load_config(app / "conveyor.toml", env=UNORDERED), NoEngine(), SHA, tmp_path
+    )
 
 
 async def test_an_image_pinned_in_a_component_is_verified_through_its_overlays(

@@ -51,6 +51,10 @@ backend:
 """
 
 
+# the seeds pin commits no source repository has: the order is tested in test_manifest_order.py
+UNORDERED = {"CONVEYOR_STAGES__MANIFEST__ALLOW_UNORDERED": "true"}
+
+
 def git(*args: str, cwd: Path | None = None) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
@@ -80,7 +84,9 @@ def context(tmp_path: Path, bare: Path, environment: str) -> DeliveryContext:
         f'[gitops]\nrepo = "{bare}"\n\n{environment}',
         encoding="utf-8",
     )
-    return DeliveryContext(load_config(app / "conveyor.toml", env={}), NoEngine(), SHA, tmp_path)
+    return DeliveryContext(
+        load_config(app / "conveyor.toml", env=UNORDERED), NoEngine(), SHA, tmp_path
+    )
 
 
 def on_main(bare: Path, path: str) -> str:

@@ -29,6 +29,10 @@ DIGEST = "sha256:" + "7" * 64
 REF = f"myacr.azurecr.io/web:{SHA}@{DIGEST}"
 
 
+# the seeds pin commits no source repository has: the order is tested in test_manifest_order.py
+UNORDERED = {"CONVEYOR_STAGES__MANIFEST__ALLOW_UNORDERED": "true"}
+
+
 def git(*args: str, cwd: Path | None = None) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
     return done.stdout.strip()
@@ -54,7 +58,9 @@ def context(tmp_path: Path, bare: Path, extra: str) -> DeliveryContext:
         f'[gitops]\nrepo = "{bare}"\n\n[gitops.environments.staging]\npath = "app"\n{extra}',
         encoding="utf-8",
     )
-    return DeliveryContext(load_config(app / "conveyor.toml", env={}), NoEngine(), SHA, tmp_path)
+    return DeliveryContext(
+        load_config(app / "conveyor.toml", env=UNORDERED), NoEngine(), SHA, tmp_path
+    )
 
 
 def tip(bare: Path) -> str:

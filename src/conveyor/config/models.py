@@ -28,6 +28,21 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
+# environments with these names are protected unless they say `protected = false`
+PROTECTED_NAMES = frozenset({"production", "prod"})
+
+
+def _inside_repository(path: str) -> str:
+    """A path of the manifest repository: relative to its root, never leaving it."""
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", path) or ".." in parts:
+        raise ValueError(
+            "must be a path inside the manifest repository, relative to its root "
+            "(no leading '/', no '..')"
+        )
+    return path
+
+
 def _check_env_names(names: list[str]) -> list[str]:
     for name in names:
         if not _ENV_NAME.match(name):
@@ -127,6 +142,8 @@ class PublishStageConfig(StageOptions):
 
 class ManifestStageConfig(StageOptions):
     environment: str = "staging"
+    # commit even when the source repository cannot tell whether the pinned commit is older
+    allow_unordered: bool = False
 
 
 class JsonProof(Model):
@@ -213,12 +230,16 @@ class FluxSetterConfig(Model):
     # the ':tag' value carries 'tag@digest' (for charts that build 'repository:tag')
     tag_digest: bool = False
 
+    _inside = field_validator("file")(_inside_repository)
+
 
 class HelmValuesConfig(Model):
     """A Helm values file whose image block (``repository``, ``tag``, ``digest``) is at ``key``."""
 
     file: str = Field(min_length=1)
     key: str = Field(default="image", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
+
+    _inside = field_validator("file")(_inside_repository)
 
 
 class EnvironmentConfig(Model):
@@ -232,6 +253,14 @@ class EnvironmentConfig(Model):
     enable_helm: bool = False
     # commit even when the overlay cannot be rendered here (remote base offline, no helm)
     allow_unrendered: bool = False
+    # changed only through a pull request; unset: protected when named production/prod
+    protected: bool | None = None
+
+    _inside = field_validator("path")(_inside_repository)
+
+    def is_protected(self, name: str) -> bool:
+        """Whether the environment called ``name`` changes only through pull requests."""
+        return self.protected if self.protected is not None else name.lower() in PROTECTED_NAMES
 
     @model_validator(mode="after")
     def _edits_something(self) -> EnvironmentConfig:
@@ -292,6 +321,38 @@ class GitOpsConfig(Model):
     max_push_attempts: int = Field(default=20, ge=1, le=100)
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     forge: ForgeConfig | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _protected_default_to_pull_requests(cls, data: object) -> object:
+        # a protected environment without a word on promotion goes by pull request
+        if not isinstance(data, dict) or not isinstance(data.get("environments"), dict):
+            return data
+        environments = dict(data["environments"])
+        for name, env in environments.items():
+            if isinstance(env, dict) and "promotion" not in env:
+                protected = env.get("protected")
+                if protected is True or (
+                    protected is None and str(name).lower() in PROTECTED_NAMES
+                ):
+                    environments[name] = {**env, "promotion": Promotion.PULL_REQUEST.value}
+        return {**data, "environments": environments}
+
+    @field_validator("environments")
+    @classmethod
+    def _protected_by_pull_request(
+        cls, environments: dict[str, EnvironmentConfig]
+    ) -> dict[str, EnvironmentConfig]:
+        for name, env in environments.items():
+            if env.is_protected(name) and env.promotion is Promotion.COMMIT:
+                why = "protected = true" if env.protected else f"named {name!r}"
+                raise ValueError(
+                    f"{name}.promotion is 'commit', but environment {name!r} is protected "
+                    f"({why}) and changes only through a pull request: set "
+                    f'gitops.environments.{name}.promotion = "pull-request" '
+                    f"(or protected = false if it is not production)"
+                )
+        return environments
 
 
 class SmokeTarget(SmokeContract):

@@ -124,6 +124,14 @@ def read_kustomization(git: Git, root: Path, path: str) -> tuple[str, str]:
     }
     chosen = choose_kustomization(path, blobs, exists=tree is not None and tree.type == "tree")
     file, data = (f"{directory}/{chosen}" if directory else chosen), blobs[chosen]
+    listed = git.run(["ls-tree", "HEAD", "--", file], cwd=root).stdout
+    if listed.startswith("120000 "):
+        raise ManifestError(
+            file,
+            f"is a symbolic link (to {data.decode('utf-8', 'replace')}) in the manifest "
+            "repository; Conveyor reads and writes only regular files inside the repository",
+            hint="commit the kustomization itself, not a link to it",
+        )
     try:
         return file, data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -178,7 +178,10 @@ def kustomization_file(directory: Path, *, shown: str | None = None) -> Path:
     Raises:
         ManifestError: no such directory, no kustomization in it, or more than one.
     """
-    present = [n for n in KUSTOMIZATION_NAMES if (directory / n).is_file()]
+    # a link counts (its target may not be checked out): the writer refuses it by name
+    present = [
+        n for n in KUSTOMIZATION_NAMES if (directory / n).is_file() or (directory / n).is_symlink()
+    ]
     name = choose_kustomization(
         shown if shown is not None else str(directory), present, exists=directory.is_dir()
     )

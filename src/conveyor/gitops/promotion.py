@@ -12,9 +12,12 @@ the target environment through the target's path: ``commit`` goes through
 :func:`~conveyor.gitops.update.update_manifest` (race-safe, never forced);
 ``pull-request`` pushes the edit to the branch ``conveyor/promote-<env>-<app>``
 and opens a pull (merge) request, or updates the one already open.  Only that
-branch is ever force-pushed (with a lease), the base branch never; an
-environment named ``production``/``prod`` is refused unless it promotes by
-pull request.  ``rollback`` picks an earlier image from the environment
+branch is ever force-pushed (with a lease), the base branch never; a
+protected environment (``production``/``prod`` or ``protected = true``)
+promotes only by pull request.  Both paths write through the one guarded
+writer (:func:`~conveyor.gitops.writer.write_environment`): the edited
+environment renders the image, every rendered image passes the policy,
+before anything is pushed.  ``rollback`` picks an earlier image from the environment
 file's history (``steps`` changes back, or the one with ``to_digest``) and
 proposes it the same way.
 """
@@ -26,10 +29,11 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from dataclasses import replace
+from pathlib import Path
 
 from conveyor.config.models import Config, EnvironmentConfig, GitOpsConfig, Promotion
-from conveyor.errors import ConfigError, GitOpsError, ManifestError
+from conveyor.errors import ConfigError, GitOpsError
 from conveyor.gitops.closure import read_kustomization
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.environment import companion_edits, reference_of
@@ -49,10 +53,9 @@ from conveyor.gitops.proposal import (
     promotion_branch,
     pull_request_text,
 )
-from conveyor.gitops.update import Author, image_history, read_image, update_manifest
-from conveyor.gitops.worktree import checkout_only
+from conveyor.gitops.update import image_history, read_image
+from conveyor.gitops.writer import Change, write_environment
 
-PRODUCTION_NAMES = frozenset({"production", "prod"})
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
 
 
@@ -93,7 +96,6 @@ def promote(
             f"cannot promote environment {source_env!r} to itself",
             hint="pass a different environment to --to (e.g. --from staging --to production)",
         )
-    _refuse_direct_production(target_env, target)
     environ = os.environ if env is None else env
     auth = GitAuth.from_env(gitops.token_env, environ)
     source_name = config.image_name(source_env)
@@ -151,7 +153,6 @@ def rollback(
         raise ConfigError(
             None, "--to", f"{to_digest!r} is not a digest", hint="expected sha256:<64 hex digits>"
         )
-    _refuse_direct_production(environment, target)
     environ = os.environ if env is None else env
     auth = GitAuth.from_env(gitops.token_env, environ)
     name = config.image_name(environment)
@@ -234,15 +235,6 @@ def _environment(gitops: GitOpsConfig, name: str, option: str) -> EnvironmentCon
         ) from None
 
 
-def _refuse_direct_production(name: str, environment: EnvironmentConfig) -> None:
-    if name.lower() in PRODUCTION_NAMES and environment.promotion is not Promotion.PULL_REQUEST:
-        raise GitOpsError(
-            f"environment {name!r} is production and is changed only through a pull request, "
-            f"but gitops.environments.{name}.promotion is {environment.promotion.value!r}",
-            hint=f'set gitops.environments.{name}.promotion = "pull-request"',
-        )
-
-
 def _propose(
     config: Config,
     intent: Intent,
@@ -253,89 +245,84 @@ def _propose(
     workdir: Path | None,
 ) -> Proposal:
     gitops = _gitops(config)
+    relative, text = _read_target(config, intent, auth, workdir)
+    previous = find_image(text, intent.edit.name, relative)
+    new_text = set_image(text, intent.edit, path=relative)
+    image = intent.edit.resolve(previous)
+    # the environment's Flux setter and Helm values files follow the kustomization
+    companions = companion_edits(config, intent.environment, reference_of(image))
+    change = Change(
+        intent.environment,
+        [FileEdit(relative, intent.edit), *companions],
+        reference_of(image),
+        commit_message(config, gitops, intent),
+    )
+    base = Proposal(
+        intent.action,
+        intent.environment,
+        image,
+        previous,
+        intent.target.promotion,
+        gitops.branch,
+        None,
+    )
+    if new_text == text:
+        return base
+    if intent.target.promotion is Promotion.COMMIT:
+        # the one guarded writer: render, policy, then the race-safe push
+        result = write_environment(config, change, auth=auth, workdir=workdir)
+        return replace(base, branch=result.branch, commit=result.commit)
+    branch = promotion_branch(intent.environment, config.app.name)
+    diff = diff_summary(text, new_text, relative)
+    title, body = pull_request_text(
+        config, gitops, intent, image=image, previous=previous, relative=relative, diff=diff
+    )
+    own = forge is None
+    active = forge_from_config(gitops, env=environ) if forge is None else forge
+    try:
+        # asked first: a refused token or an unreachable forge stops before any push
+        found = active.find_open(branch, gitops.branch)
+
+        def publish(git: Git, root: Path, commit: str) -> str:
+            return _push_promotion_branch(git, root, branch, gitops.branch, commit)
+
+        # the same checks as a commit; only the branch pushed to differs
+        result = write_environment(
+            config, change, auth=auth, workdir=workdir, proposal_branch=(branch, publish)
+        )
+        if result.commit is None:
+            return base
+        if found is None:
+            pull = active.open(branch, gitops.branch, title, body)
+        else:
+            pull = active.update(found.number, title, body)
+        if gitops.forge is not None:
+            active.add_labels(pull.number, gitops.forge.labels)
+            active.request_reviewers(pull.number, gitops.forge.reviewers)
+    finally:
+        if own:
+            active.close()
+    return replace(
+        base,
+        branch=branch,
+        commit=result.commit,
+        pull_request=pull,
+        opened=found is None,
+        forge=active.name,
+    )
+
+
+def _read_target(
+    config: Config, intent: Intent, auth: GitAuth, workdir: Path | None
+) -> tuple[str, str]:
+    """The target's kustomization file and text on the base branch (no work tree written)."""
+    gitops = _gitops(config)
     git = Git(config.manifest_repo(), auth=auth)
     temp = Path(tempfile.mkdtemp(prefix="conveyor-promote-", dir=workdir))
-    root = temp / "repo"
     try:
-        # read from the object store; only a pull request needs files checked out (below)
+        root = temp / "repo"
         git.clone(root, gitops.branch, depth=1, checkout=False)
-        relative, text = read_kustomization(git, root, intent.target.path)
-        file = root / PurePosixPath(relative)
-        previous = find_image(text, intent.edit.name, relative)
-        new_text = set_image(text, intent.edit, path=relative)
-        image = intent.edit.resolve(previous)
-        # the environment's Flux setter and Helm values files follow the kustomization
-        companions = companion_edits(config, intent.environment, reference_of(image))
-        message = commit_message(config, gitops, intent)
-        author = Author(gitops.author_name, gitops.author_email)
-        base = Proposal(
-            intent.action,
-            intent.environment,
-            image,
-            previous,
-            intent.target.promotion,
-            gitops.branch,
-            None,
-        )
-        if new_text == text:
-            return base
-        if intent.target.promotion is Promotion.COMMIT:
-            result = update_manifest(
-                config.manifest_repo(),
-                gitops.branch,
-                [FileEdit(relative, intent.edit), *companions],
-                message=message,
-                author=author,
-                auth=auth,
-                max_attempts=gitops.max_push_attempts,
-                workdir=workdir,
-            )
-            return Proposal(
-                intent.action,
-                intent.environment,
-                image,
-                previous,
-                intent.target.promotion,
-                result.branch,
-                result.commit,
-            )
-        branch = promotion_branch(intent.environment, config.app.name)
-        diff = diff_summary(text, new_text, relative)
-        title, body = pull_request_text(
-            config, gitops, intent, image=image, previous=previous, relative=relative, diff=diff
-        )
-        own = forge is None
-        active = forge_from_config(gitops, env=environ) if forge is None else forge
-        try:
-            # asked first: a refused token or an unreachable forge stops before any push
-            found = active.find_open(branch, gitops.branch)
-            checkout_only(git, root, [relative, *(edit.path for edit in companions)])
-            file.write_bytes(new_text.encode("utf-8"))
-            paths = [relative, *apply_edits(root, companions)]
-            commit = git.commit(root, paths, message, name=author.name, email=author.email)
-            commit = _push_promotion_branch(git, root, branch, gitops.branch, commit)
-            if found is None:
-                pull = active.open(branch, gitops.branch, title, body)
-            else:
-                pull = active.update(found.number, title, body)
-            if gitops.forge is not None:
-                active.add_labels(pull.number, gitops.forge.labels)
-                active.request_reviewers(pull.number, gitops.forge.reviewers)
-        finally:
-            if own:
-                active.close()
-        return Proposal(
-            intent.action,
-            intent.environment,
-            image,
-            previous,
-            intent.target.promotion,
-            branch,
-            commit,
-            pull,
-            found is None,
-            active.name,
-        )
+        return read_kustomization(git, root, intent.target.path)
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 
@@ -376,23 +363,3 @@ def _push_promotion_branch(git: Git, root: Path, branch: str, base: str, commit:
 
 
 __all__ = ["BRANCH_PREFIX", "Proposal", "promote", "promotion_branch", "rollback"]
-
-
-def apply_edits(root: Path, edits: list[FileEdit]) -> list[str]:
-    """Apply ``edits`` to the work tree at ``root``; the paths that changed.
-
-    Raises:
-        ManifestError: a file is missing or malformed.
-    """
-    changed = []
-    for edit in edits:
-        path = root / PurePosixPath(edit.path)
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except FileNotFoundError:
-            raise ManifestError(edit.path, "does not exist in the manifest repository") from None
-        new = edit.editor.apply(text, edit.path)
-        if new != text:
-            path.write_bytes(new.encode("utf-8"))
-            changed.append(edit.path)
-    return changed

@@ -5,7 +5,7 @@ API (synchronous; wrap with ``anyio.to_thread.run_sync``)::
     update_manifest(
         repo, branch, edits, *, message, author=Author(), auth=None,
         max_attempts=20, backoff=Backoff(), push_branch=None, verify=None,
-        workdir=None, sleep=time.sleep, sparse=None,
+        workdir=None, sleep=time.sleep, sparse=None, ordering=None, publish=None,
     ) -> UpdateResult
 
     read_image(repo, branch, path, name, *, auth=None) -> ImageEntry | None
@@ -26,6 +26,15 @@ If an edited image was changed on the remote since the first clone to a value
 that is neither the original nor ours, it raises :class:`PushConflictError`;
 a hook, protected branch or credential refusal raises
 :class:`PushRejectedError` at once.  All edits land in one commit or none do.
+With ``ordering`` the value found at each tip is judged instead: older than
+ours, the edits are re-applied over it; newer, the update ends without a
+commit (``UpdateResult.superseded``).  With ``publish`` the commit is handed
+to that function (a promotion branch) instead of the race-safe push.
+Every file is read and written inside the clone (see :mod:`.paths`).
+
+Application code does not call this directly: every write to the manifest
+repository goes through :func:`conveyor.gitops.writer.write_environment`,
+which adds the render and policy checks.
 
 ``path`` in the read functions is an environment directory (an overlay);
 its kustomization file is found as kustomize would, in the object store of a
@@ -40,13 +49,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from conveyor.errors import ManifestError, PushConflictError, PushRejectedError
 from conveyor.gitops.closure import read_kustomization
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.git import Git, GitAuth, PushOutcome
 from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, ImageEntry, find_image
+from conveyor.gitops.paths import writable
 from conveyor.gitops.worktree import SparseTree
 
 
@@ -85,6 +95,8 @@ class UpdateResult:
             first clone (``None``: no such entry, or no image edits).
         previous_values: That value for every edit, in order.
         branch: The branch pushed to.
+        superseded: The newer value ``ordering`` found pinned (nothing was
+            committed), ``None`` otherwise.
     """
 
     commit: str | None
@@ -93,6 +105,7 @@ class UpdateResult:
     previous: str | None
     previous_values: tuple[str | None, ...]
     branch: str
+    superseded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,7 @@ class HistoryEntry:
 
 
 def _read(root: Path, edit: FileEdit, repo: str, branch: str) -> str:
-    file = root / PurePosixPath(edit.path)
+    file = writable(root, edit.path)  # every file read here is one to edit
     try:
         # bytes, decoded: text mode would turn CRLF into LF
         return file.read_bytes().decode("utf-8")
@@ -127,20 +140,44 @@ def _apply(
     originals: Sequence[str | None],
     remote: str,
     branch: str,
+    *,
+    conflicts: bool = True,
 ) -> bool:
     changed = False
     for edit, original in zip(edits, originals, strict=True):
         text = _read(root, edit, remote, branch)
         theirs = edit.editor.current(text, edit.path)
-        if theirs != original and theirs is not None:
+        if conflicts and theirs != original and theirs is not None:
             ours = edit.editor.target(text, edit.path)
             if theirs != ours:
                 raise PushConflictError(edit.path, _image_label(edit), theirs, ours)
         new = edit.editor.apply(text, edit.path)
         if new != text:
-            (root / PurePosixPath(edit.path)).write_bytes(new.encode("utf-8"))
+            writable(root, edit.path).write_bytes(new.encode("utf-8"))
             changed = True
     return changed
+
+
+def _newer_pinned(
+    ordering: Callable[[str | None], bool] | None,
+    root: Path,
+    edits: Sequence[FileEdit],
+    remote: str,
+    branch: str,
+) -> str | None:
+    """The value the first edit's file holds when ``ordering`` says it is newer, else ``None``."""
+    if ordering is None:
+        return None
+    pinned = edits[0].editor.current(_read(root, edits[0], remote, branch), edits[0].path)
+    return None if ordering(pinned) else (pinned or "")
+
+
+def _clone(git: Git, root: Path, branch: str, tree: SparseTree | None) -> None:
+    if tree is None:
+        git.clone(root, branch, depth=1)
+    else:
+        git.clone(root, branch, depth=1, checkout=False)
+        tree.limit()
 
 
 def _image_label(edit: FileEdit) -> str:
@@ -166,6 +203,8 @@ def update_manifest(
     workdir: Path | None = None,
     sleep: Callable[[float], None] = time.sleep,
     sparse: Sequence[str] | None = None,
+    ordering: Callable[[str | None], bool] | None = None,
+    publish: Callable[[Git, Path, str], str] | None = None,
 ) -> UpdateResult:
     """Apply ``edits`` to ``branch`` of ``repo`` in one commit and push it race-safely.
 
@@ -197,6 +236,13 @@ def update_manifest(
             needs besides the edited files' own, each with its kustomize
             closure - e.g. the environment's overlay that ``verify`` renders.
             ``[]``: only the edited files' directories.
+        ordering: Judges the value the first edit's file holds at each tip
+            (first clone and every re-fetch): ``True`` to apply the edits over
+            it, ``False`` when it is newer than ours (end without a commit).
+            Replaces the conflict check.  It may raise to refuse.
+        publish: Pushes the commit instead of the race-safe push to the
+            branch (called with the git runner, the work tree and the commit;
+            returns the commit the remote branch holds), once.
 
     Returns:
         The commit pushed (or ``None`` when the edits changed nothing).
@@ -221,11 +267,7 @@ def update_manifest(
     if sparse is not None or verify is None:
         tree = SparseTree(git, root, [edit.path for edit in edits], sparse or ())
     try:
-        if tree is None:
-            git.clone(root, branch, depth=1)
-        else:
-            git.clone(root, branch, depth=1, checkout=False)
-            tree.limit()
+        _clone(git, root, branch, tree)
         # the one finder names each directory's kustomization file, now checked out
         edits = [edit.locate(root) for edit in edits]
         originals = tuple(
@@ -234,7 +276,12 @@ def update_manifest(
         )
         previous = next((value for value in originals if value is not None), None)
         for attempt in range(1, max_attempts + 1):
-            changed = _apply(root, edits, originals, git.shown_remote, branch)
+            newer = _newer_pinned(ordering, root, edits, git.shown_remote, branch)
+            if newer is not None:
+                return UpdateResult(None, False, attempt, previous, originals, target, newer)
+            changed = _apply(
+                root, edits, originals, git.shown_remote, branch, conflicts=ordering is None
+            )
             if verify is not None:
                 _verify(verify, root, tree)
             # the edits know whether they changed a byte: no 'git status' over a big tree
@@ -247,6 +294,9 @@ def update_manifest(
                 name=author.name,
                 email=author.email,
             )
+            if publish is not None:
+                held = publish(git, root, commit)
+                return UpdateResult(held, True, attempt, previous, originals, target)
             outcome = git.push(root, target)
             if outcome is not PushOutcome.NON_FAST_FORWARD:
                 return UpdateResult(commit, True, attempt, previous, originals, target)

@@ -1,10 +1,12 @@
 """The ``manifest`` and ``policy`` stages: pin the pushed digest in the manifest repo.
 
 ``manifest`` edits the environment's kustomization like ``kustomize edit set
-image`` (name, newName, newTag, digest), checks with real kustomize that the
-edited overlay renders the new image, commits and pushes race-safely.  Only
-environments promoted by ``commit`` are written here; the others change through
-``conveyor promote`` (a pull request).  ``policy`` renders the environment
+image`` (name, newName, newTag, digest) and writes through the one guarded
+writer (:mod:`conveyor.gitops.writer`: render, policy, then a race-safe
+push).  It never moves an environment to an older source commit than the
+one it pins (:func:`never_older`).  Only environments promoted by ``commit``
+are written here; the others change through ``conveyor promote`` (a pull
+request).  ``policy`` renders the environment
 at the pushed commit and checks every image against the policy.
 
 Both render with the context's ``render`` (the host's kubectl by default) in a
@@ -14,23 +16,25 @@ worker thread, and clone into the context's ``workdir``.
 from __future__ import annotations
 
 import functools
-import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
 
-from conveyor.config.models import Config, EnvironmentConfig, PolicyConfig, Promotion
-from conveyor.errors import ConfigError, ManifestError, PolicyError, RenderUnavailableError
+from conveyor.config.models import Config, EnvironmentConfig, Promotion
+from conveyor.errors import ConfigError, GitOpsError, ManifestError, PolicyError
+from conveyor.gitops.ancestry import Comparison, Order, compare, pinned_commit
 from conveyor.gitops.components import render_targets
-from conveyor.gitops.environment import check_edited_files, environment_edits
+from conveyor.gitops.environment import environment_edits
 from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.renderer import Renderer, helm_render, render
-from conveyor.gitops.update import Author, UpdateResult, update_manifest
+from conveyor.gitops.update import UpdateResult
 from conveyor.gitops.worktree import SparseTree
+from conveyor.gitops.writer import Change, write_environment
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.reference import ImageReference, parse
-from conveyor.policy.rules import Violation, check_reference, raise_for
+from conveyor.policy.rules import Violation, raise_for
 from conveyor.policy.workloads import check_images
 from conveyor.stages.context import DeliveryContext
 
@@ -55,43 +59,6 @@ def commit_message(config: Config, env_name: str, ref: ImageReference) -> str:
     )
 
 
-def check_edited_overlay(
-    root: Path,
-    overlay: str,
-    name: str,
-    digest: str,
-    policy: PolicyConfig,
-    *,
-    render: Renderer = render,
-) -> None:
-    """Before the commit: the edited overlay renders the new image and passes the policy.
-
-    Args:
-        root: The work tree of the manifest repository (after the edit).
-        overlay: The environment's directory, relative to ``root``.
-        name: The image name the overlay must render.
-        digest: The digest it must render with.
-        policy: The rules every rendered image must follow.
-        render: Renders the overlay (synchronous; called where this is called).
-
-    Raises:
-        ManifestError: kustomize fails, or does not render ``name[:tag]@digest``.
-        PolicyError: an image of the environment breaks the policy; nothing is committed.
-    """
-    pattern = re.compile(rf"image: ['\"]?{re.escape(name)}(:[\w][\w.-]*)?@{re.escape(digest)}\b")
-    # a Component renders nothing alone: every kustomization including it is checked
-    for target in render_targets(root, overlay):
-        shown = target.relative_to(root).as_posix() or "."
-        rendered = render(target)
-        if not pattern.search(rendered):
-            raise ManifestError(
-                shown,
-                f"after the edit, kustomize does not render the image {name}@{digest}",
-                hint="check that the environment's image_name matches the image used by the base",
-            )
-        raise_for(check_images(rendered, policy, source=shown))
-
-
 def pin_environment(
     config: Config,
     env_name: str,
@@ -101,16 +68,20 @@ def pin_environment(
     render: Renderer = render,
     workdir: Path | None = None,
     warnings: list[str] | None = None,
+    ordering: Callable[[str | None], bool] | None = None,
 ) -> UpdateResult:
     """Pin ``env_name`` to ``ref`` in one race-safe commit: the ``manifest`` stage's work.
 
-    Every configured file is edited (kustomization, Flux setters, Helm values);
-    before the commit the edited overlay must render ``ref`` and pass the
-    policy (an overlay that cannot be rendered here is refused unless the
-    environment sets ``allow_unrendered``: then ``ref`` is checked alone and
-    a line goes to ``warnings``), and every other edited file must parse and
-    hold an image that passes the policy.  Synchronous: call it from a worker
-    thread.
+    Every configured file is edited (kustomization, Flux setters, Helm values)
+    and written through the one guarded writer
+    (:func:`~conveyor.gitops.writer.write_environment`): the edited overlay
+    must render ``ref``, every environment the edit reaches must render and
+    pass the policy, and the other edited files must parse and hold an image
+    that passes it.  Synchronous: call it from a worker thread.
+
+    Args:
+        ordering: Judges the value pinned at each tip (the stage passes the
+            source repository's ancestry: never an older commit).
 
     Raises:
         ConfigError: the environment changes only through pull requests.
@@ -127,64 +98,87 @@ def pin_environment(
             hint=f"use 'conveyor promote --to {env_name}' (a pull request), or point "
             "stages.manifest.environment at a commit environment",
         )
-    digest = ref.digest
-    if digest is None:
+    if ref.digest is None:
         raise PolicyError(ref.format(), "the digest is missing", hint="pass REF@sha256:<digest>")
-    edits = environment_edits(config, env_name, ref)
-    overlay_render = helm_render(render, env_name) if env.enable_helm else render
-
-    def verify(root: Path) -> None:
-        # update_manifest calls this in its worker thread: render may bridge to the loop
-        if env.kustomize:
-            try:
-                check_edited_overlay(
-                    root, env.path, ref.name, digest, config.policy, render=overlay_render
-                )
-            except RenderUnavailableError as error:
-                if not env.allow_unrendered:
-                    raise RenderUnavailableError(
-                        env.path,  # as the repository names it, not the temporary clone
-                        error.problem,
-                        reason=error.reason,
-                        hint=f"{error.hint}; or set gitops.environments.{env_name}."
-                        "allow_unrendered = true to commit without rendering it",
-                    ) from error
-                raise_for(check_reference(ref, config.policy, where=env.path))
-                if warnings is not None:
-                    warnings.append(f"{env.path} was not rendered: {error.problem}")
-        # the files kustomize does not render: they parse, and what they hold passes
-        check_edited_files(root, edits, config.policy)
-
-    return update_manifest(
-        config.manifest_repo(),
-        config.gitops.branch,
-        edits,
-        message=commit_message(config, env_name, ref),
-        author=Author(config.gitops.author_name, config.gitops.author_email),
+    change = Change(
+        env_name,
+        environment_edits(config, env_name, ref),
+        ref,
+        commit_message(config, env_name, ref),
+    )
+    return write_environment(
+        config,
+        change,
         auth=auth,
-        max_attempts=config.gitops.max_push_attempts,
-        verify=verify,
+        render=render,
         workdir=workdir,
-        # the clone checks out the overlay's kustomize closure and the edited files only
-        sparse=[env.path] if env.kustomize else [],
+        ordering=ordering,
+        warnings=warnings,
     )
 
 
+def never_older(config: Config, ours: str, notes: list[str]) -> Callable[[str | None], bool]:
+    """The stage's ordering: apply over an older pinned commit, stop at a newer one.
+
+    The pinned image's tag is its source commit; the source repository
+    (``app.source``) decides which is newer (see :mod:`conveyor.gitops.ancestry`).
+
+    Raises (from the returned function):
+        GitOpsError: the order cannot be decided and ``stages.manifest.allow_unordered``
+            is not set.
+    """
+    source = config.resolve(config.app.source)
+    decided: dict[str, Comparison] = {}
+
+    def judge(value: str | None) -> bool:
+        pinned = pinned_commit(value)
+        if pinned is None:
+            return True  # nothing pinned yet, or not a source commit (a hand-set tag)
+        if pinned not in decided:
+            decided[pinned] = compare(source, ours, pinned)
+        found = decided[pinned]
+        if found.order is Order.OLDER:
+            return False
+        if found.order is Order.UNKNOWN:
+            if not config.stages.manifest.allow_unordered:
+                raise GitOpsError(
+                    f"cannot tell whether {ours[:12]} is newer than {pinned[:12]}, which the "
+                    f"environment pins: {found.reason}; nothing was pushed",
+                    hint="fetch the source's full history (e.g. fetch-depth: 0), or set "
+                    "stages.manifest.allow_unordered = true to commit without knowing; "
+                    "'conveyor rollback' is the way back to an older image",
+                )
+            notes.append(f"order not decided ({found.reason}); committed anyway")
+        return True
+
+    return judge
+
+
 async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
-    """Pin the environment to the pushed digest (see :func:`pin_environment`)."""
+    """Pin the environment to the pushed digest (see :func:`pin_environment`).
+
+    An environment that already pins a newer source commit is left alone: the
+    stage succeeds with ``superseded`` naming what is pinned.
+    """
     env_name, _ = environment(ctx.config)
     warnings: list[str] = []
+    notes: list[str] = []
+    ref = parse(inputs["publish"]["image.ref"])
     update = functools.partial(
         pin_environment,
         ctx.config,
         env_name,
-        parse(inputs["publish"]["image.ref"]),
+        ref,
         auth=GitAuth(token=ctx.git_token) if ctx.git_token else None,
         render=ctx.render,
         workdir=ctx.workdir,
         warnings=warnings,
+        ordering=never_older(ctx.config, ref.tag or ctx.sha, notes),
     )
     result = await anyio.to_thread.run_sync(update)
+    superseded = (
+        f"newer already pinned: {result.superseded}" if result.superseded is not None else ""
+    )
     return {
         "unverified": "; ".join(warnings),
         "environment": env_name,
@@ -192,6 +186,8 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         "changed": str(result.changed).lower(),
         "push.attempts": str(result.attempts),
         "previous": result.previous or "",
+        "superseded": superseded,
+        "ordering": "; ".join(notes),
     }
 
 

@@ -366,8 +366,10 @@ class PodmanEngine:
             mapped = await self._exec([self._podman, "port", name, f"{spec.port}/tcp"])
             yield _endpoint(mapped.stdout, name, spec.port)
         finally:
+            # Disposable: killed at once.  An app running as PID 1 gets no default
+            # SIGTERM handler, so a grace period would only ever be waited out.
             with anyio.CancelScope(shield=True):
-                await self._exec([self._podman, "rm", "-f", "-t", "2", name], check=False)
+                await self._exec([self._podman, "rm", "-f", "-t", "0", name], check=False)
 
     # -- doctor ------------------------------------------------------------------
 

@@ -57,3 +57,17 @@ def test_a_command_imports_its_own_module_only() -> None:
     assert "conveyor.cli.trace" in modules
     others = {entry.module for entry in COMMANDS.values()} - {"conveyor.cli.trace"}
     assert sorted(others & set(modules)) == []
+
+
+def test_graph_loads_the_configuration_but_no_stage() -> None:
+    modules = imported_after(["graph", "--format", "json"], cwd=REPO / "examples" / "hello")
+
+    assert "conveyor.config.models" in modules
+    stages = [m for m in modules if m.startswith("conveyor.stages.")]
+    assert sorted(stages) == [
+        "conveyor.stages.context",  # what every stage receives
+        "conveyor.stages.delivery",  # the graph
+        "conveyor.stages.source",  # the SHA (plan resolves it)
+    ]
+    for heavy in ("httpx", "ruamel.yaml", "conveyor.gitops.renderer", "conveyor.scan.trivy"):
+        assert heavy not in modules

@@ -8,6 +8,8 @@ import anyio
 import pytest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from conveyor.engines.process import run_process
+from conveyor.gitops.git import Git
 from conveyor.pipeline.graph import Pipeline, Stage
 from conveyor.pipeline.hooks import RunInfo
 from conveyor.pipeline.result import PipelineResult, StageResult
@@ -268,3 +270,32 @@ async def test_the_real_scheduler_through_the_hooks(
     ]
     build_span = by_path(otlp_receiver.spans())["conveyor.run/stage build"]
     assert attributes(build_span)["conveyor.output.image.ref"] == "registry.local/hello:abc"
+
+
+async def test_every_external_command_is_a_child_span_of_its_attempt(
+    otlp_receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    """run_process (podman, skopeo, Trivy) in the stage's task, git in a worker thread."""
+
+    async def build(_: object) -> dict[str, str]:
+        await run_process(["sh", "-c", "exit 3"], check=False)
+        return {}
+
+    async def manifest(_: object) -> dict[str, str]:
+        git = Git(str(tmp_path))
+        await anyio.to_thread.run_sync(lambda: git.run(["version"]))
+        return {}
+
+    pipeline = Pipeline([Stage("build", build), Stage("manifest", manifest, needs=("build",))])
+    tracing = start_tracing(environ=otlp_env(otlp_receiver), runs_dir=tmp_path / "runs")
+    assert (await run_pipeline(pipeline, hooks=tracing.hooks, run_id="tools-1")).ok
+
+    spans = by_path(otlp_receiver.spans())
+    shell = spans["conveyor.run/stage build/attempt 1/sh"]
+    assert attributes(shell)["process.command_args"] == ("sh", "-c", "exit 3")
+    assert attributes(shell)["process.exit_code"] == 3
+    git_span = spans["conveyor.run/stage manifest/attempt 1/git version"]
+    assert attributes(git_span)["process.exit_code"] == 0
+    # outside a run nothing is observed: a command then makes no span
+    await run_process(["true"])
+    assert len(otlp_receiver.spans()) == len(spans)

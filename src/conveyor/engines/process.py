@@ -25,6 +25,7 @@ from pathlib import Path
 import anyio
 
 from conveyor.errors import CommandFailedError, ToolMissingError
+from conveyor.pipeline.toolcalls import tool_call
 from conveyor.secrets import Redactor, Secret
 
 
@@ -112,14 +113,16 @@ async def run_process(
     argv = [str(part) for part in command]
     child_env = child_environment(environ, env or {}, secrets)
     try:
-        completed = await anyio.run_process(
-            argv,
-            input=stdin,
-            check=False,
-            cwd=cwd,
-            env=child_env,
-            stdin=subprocess.DEVNULL if stdin is None else None,
-        )
+        with tool_call([redact(part) for part in argv]) as exited:
+            completed = await anyio.run_process(
+                argv,
+                input=stdin,
+                check=False,
+                cwd=cwd,
+                env=child_env,
+                stdin=subprocess.DEVNULL if stdin is None else None,
+            )
+            exited(completed.returncode)
     except FileNotFoundError as exc:
         if cwd is not None and exc.filename is not None and Path(exc.filename) == Path(cwd):
             raise

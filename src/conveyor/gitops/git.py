@@ -38,6 +38,7 @@ from conveyor.errors import (
     ToolMissingError,
     UnreachableError,
 )
+from conveyor.pipeline.toolcalls import tool_call
 from conveyor.secrets import Redactor, Secret
 
 TOKEN_VARIABLE = "CONVEYOR_GIT_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -233,15 +234,17 @@ class Git:
         command = [self.binary, *args]
         shown = ["git", *(self.redact(a) for a in args)]
         try:
-            raw = subprocess.run(
-                command,
-                cwd=cwd,
-                env=self._env(env),
-                input=None if stdin is None else stdin.encode("utf-8"),
-                capture_output=True,
-                timeout=self.timeout,
-                check=False,
-            )
+            with tool_call(shown) as exited:
+                raw = subprocess.run(
+                    command,
+                    cwd=cwd,
+                    env=self._env(env),
+                    input=None if stdin is None else stdin.encode("utf-8"),
+                    capture_output=True,
+                    timeout=self.timeout,
+                    check=False,
+                )
+                exited(raw.returncode)
         except subprocess.TimeoutExpired as error:
             raise UnreachableError(
                 "git remote",

@@ -24,6 +24,7 @@ from pathlib import Path
 from conveyor.errors import ConfigError, ManifestError, ToolMissingError
 from conveyor.gitops.kustomization import kustomization_file
 from conveyor.gitops.render_error import render_failure
+from conveyor.pipeline.toolcalls import tool_call
 
 RENDER_TIMEOUT = 120.0
 
@@ -52,14 +53,13 @@ def render(directory: Path | str, *, kubectl: str = "kubectl", enable_helm: bool
         raise ToolMissingError(
             kubectl, hint="install kubectl (it bundles kustomize), e.g. from your distribution"
         )
+    argv = [binary, "kustomize", *(["--enable-helm"] if enable_helm else []), str(path)]
     try:
-        done = subprocess.run(
-            [binary, "kustomize", *(["--enable-helm"] if enable_helm else []), str(path)],
-            capture_output=True,
-            text=True,
-            timeout=RENDER_TIMEOUT,
-            check=False,
-        )
+        with tool_call(argv) as exited:
+            done = subprocess.run(
+                argv, capture_output=True, text=True, timeout=RENDER_TIMEOUT, check=False
+            )
+            exited(done.returncode)
     except subprocess.TimeoutExpired as error:
         raise ManifestError(path, f"kustomize did not finish in {RENDER_TIMEOUT:g}s") from error
     if done.returncode != 0:

@@ -5,15 +5,19 @@ The scheduler calls :class:`TracingHooks` and knows nothing of OpenTelemetry
 tasks, so run and stage spans are never made current: every span names its
 parent explicitly.  Only an attempt span becomes current, inside the stage's
 own task, for as long as the attempt runs, so spans the stage code creates
-nest under it.  Every attribute value goes through the redactor: a secret
-never lands in a span.
+nest under it: among them one per external command (``podman build``,
+``git push``, ``kubectl kustomize`` ...), from the tool-call observer a run
+installs (:mod:`conveyor.pipeline.toolcalls`).  Every attribute value goes
+through the redactor: a secret never lands in a span.
 """
 
 from __future__ import annotations
 
+import re
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import PurePath
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -23,11 +27,13 @@ from opentelemetry.util.types import AttributeValue
 import conveyor
 from conveyor.pipeline.hooks import NoHooks, RunInfo
 from conveyor.pipeline.result import PipelineResult, StageResult, Status
+from conveyor.pipeline.toolcalls import ExitCode, observe_tool_calls
 from conveyor.secrets import Redactor
 from conveyor.telemetry.redaction import redact_value
 
 RUN_SPAN = "conveyor.run"
 INSTRUMENTATION = "conveyor"
+_SUBCOMMAND = re.compile(r"^[a-z][a-z0-9-]*$")
 STAGE_NOT_RUN_EVENT = "stage skipped"
 """The run span's event for a stage that never started (it gets no span of its own)."""
 
@@ -40,6 +46,13 @@ def stage_span_name(stage: str) -> str:
 def attempt_span_name(number: int) -> str:
     """The name of an attempt's span."""
     return f"attempt {number}"
+
+
+def tool_span_name(argv: Sequence[str]) -> str:
+    """The name of an external command's span: the tool and its sub-command (``podman build``)."""
+    tool = PurePath(argv[0]).name if argv else "?"
+    command = next((arg for arg in argv[1:] if not arg.startswith("-")), "")
+    return f"{tool} {command}" if _SUBCOMMAND.match(command) else tool
 
 
 class TracingHooks(NoHooks):
@@ -70,6 +83,7 @@ class TracingHooks(NoHooks):
         self._run: Span | None = None
         self._run_context: Context | None = None
         self._stages: dict[str, Span] = {}
+        self._unobserve: Callable[[], None] | None = None
 
     @property
     def run_span(self) -> Span | None:
@@ -89,6 +103,18 @@ class TracingHooks(NoHooks):
         )
         self._run_context = trace.set_span_in_context(self._run, Context())
         self._stages = {}
+        # Set in the run's context: every stage task and worker thread inherits it.
+        self._unobserve = observe_tool_calls(self._tool_call)
+
+    @contextmanager
+    def _tool_call(self, argv: Sequence[str]) -> Iterator[ExitCode]:
+        """One external command as a child span of the current (attempt) span."""
+        with self._tracer.start_as_current_span(
+            tool_span_name(argv),
+            attributes=self._clean({"process.command_args": tuple(argv)}),
+            record_exception=False,
+        ) as span:
+            yield lambda code: span.set_attribute("process.exit_code", code)
 
     def on_stage_start(self, stage: str) -> None:
         """Open the stage's span as a child of the run span."""
@@ -164,6 +190,10 @@ class TracingHooks(NoHooks):
 
     def on_run_end(self, run: RunInfo, result: PipelineResult) -> None:
         """Close the run span (and any stage span the scheduler left open)."""
+        if self._unobserve is not None:
+            with suppress(ValueError):  # ended in another context than it started in
+                self._unobserve()
+            self._unobserve = None
         for span in self._stages.values():
             span.end()
         self._stages = {}

@@ -18,9 +18,8 @@ SHA=$(git -C "$APP" rev-parse HEAD)
 LOCAL=localhost/bench-baseline/hello:$SHA
 WORK=$(mktemp -d /tmp/pipeline-baseline.XXXXXX)
 SERVICE=""
-cleanup() {
+cleanup() { # the image stays, as Conveyor's does (bench/pipeline.py removes both)
 	[[ -z $SERVICE ]] || podman rm -f -t 0 "$SERVICE" >/dev/null 2>&1 || true
-	podman rmi -f "$LOCAL" >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT

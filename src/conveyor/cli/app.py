@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
+import typer.main
+from typer import _click as click
+from typer.core import TyperCommand, TyperGroup
 
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.errors import ConveyorError
@@ -39,37 +44,111 @@ def _root(
     """GitOps CI pipeline as code: test, build, scan, publish, manifest update, smoke test."""
 
 
-# --- command registration: one line per command module -------------------
-# (each module defines its commands on its own typer.Typer named ``app`` or a
-#  function registered here; keep imports light: heavy libraries load lazily)
+# --- command registration: one line per command ---------------------------
+# Each command's module is imported when the command runs (or its own --help
+# is asked for), never for `conveyor --help` or another command: start-up then
+# costs only typer.  The help line is kept here for that listing;
+# tests/cli/test_app_lazy.py checks it against each command's own docstring.
 # ---------------------------------------------------------------------------
-from conveyor.cli import graph, run  # noqa: E402
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives (a function, or a ``typer.Typer`` of sub-commands)."""
 
-app.command("run")(run.run)
-app.command("graph")(graph.graph)
-app.command("plan")(graph.plan)
+    module: str
+    attribute: str
+    help: str
 
-from conveyor.cli import doctor  # noqa: E402
 
-app.command("doctor")(doctor.doctor)
+COMMANDS: dict[str, LazyCommand] = {
+    "run": LazyCommand(
+        "conveyor.cli.run",
+        "run",
+        "Run the pipeline: test, build, scan, smoke, publish, manifest (and verify, policy).",
+    ),
+    "graph": LazyCommand(
+        "conveyor.cli.graph",
+        "graph",
+        "Show the stage graph (a terminal tree, or Mermaid, dot, JSON).",
+    ),
+    "plan": LazyCommand(
+        "conveyor.cli.graph",
+        "plan",
+        "Show what would run, with every reference resolved; nothing is built or pushed.",
+    ),
+    "doctor": LazyCommand(
+        "conveyor.cli.doctor",
+        "doctor",
+        "Check tools, engines, configuration, registry and manifest repository.",
+    ),
+    "init": LazyCommand(
+        "conveyor.cli.init",
+        "init",
+        "Generate conveyor.toml and the CI file that runs the pipeline.",
+    ),
+    "promote": LazyCommand(
+        "conveyor.cli.promote",
+        "promote",
+        "Promote the image one environment runs to another.",
+    ),
+    "rollback": LazyCommand(
+        "conveyor.cli.rollback",
+        "rollback",
+        "Roll an environment back to an image it ran before.",
+    ),
+    "trace": LazyCommand(
+        "conveyor.cli.trace", "app", "Show recorded runs and their spans (from .conveyor/runs)."
+    ),
+    "manifest": LazyCommand(
+        "conveyor.cli.manifest",
+        "app",
+        "Edit manifests: set an image locally or update an environment.",
+    ),
+    "policy": LazyCommand(
+        "conveyor.cli.policy", "app", "Check manifests against the image policy."
+    ),
+}
 
-from conveyor.cli import init  # noqa: E402
 
-app.command("init")(init.init)
+def load_command(name: str) -> click.Command:
+    """The click command of ``name``, built from its module (imported now)."""
+    entry = COMMANDS[name]
+    target = getattr(importlib.import_module(entry.module), entry.attribute)
+    holder = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name)(target)
+    return typer.main.get_group(holder).commands[name]
 
-from conveyor.cli import trace  # noqa: E402
 
-app.add_typer(trace.app, name="trace")
+class _Unloaded(TyperCommand):
+    """Stands in for a command not imported yet: its name and help line, for listings."""
 
-from conveyor.cli import promote, rollback  # noqa: E402
 
-app.command("promote")(promote.promote)
-app.command("rollback")(rollback.rollback)
+class LazyGroup(TyperGroup):
+    """The root group: every command is known by name, imported only when it is used."""
 
-from conveyor.cli import manifest, policy  # noqa: E402
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._listing = False
+        for name, entry in COMMANDS.items():
+            self.commands.setdefault(name, _Unloaded(name, help=entry.help))
 
-app.add_typer(manifest.app, name="manifest")
-app.add_typer(policy.app, name="policy")
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = self.commands.get(cmd_name)
+        if isinstance(command, _Unloaded) and not self._listing:
+            command = self.commands[cmd_name] = load_command(cmd_name)
+        return command
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True  # the listing needs names and help lines only
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
+app.info.cls = LazyGroup
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import dagger
 
+from conveyor.engines.podman_build import CONTEXT_EXCLUDE
 from conveyor.engines.port import BuildSpec, RegistryAuth, RunSpec, ServiceSpec
 from conveyor.secrets import Secret
 
@@ -68,18 +69,23 @@ class Sources:
         self._exclude = list(exclude)
         self._module_workdir = module_workdir.resolve() if module_workdir else None
 
-    def directory(self, path: Path) -> dagger.Directory:
-        """The Dagger directory holding the local directory ``path``."""
+    def directory(self, path: Path, exclude: Sequence[str] = ()) -> dagger.Directory:
+        """The Dagger directory holding the local directory ``path``.
+
+        ``exclude`` is left out too: on upload when the directory is uploaded,
+        else by filtering the directory the engine already has.
+        """
         path = path.resolve()
         for root, directory in self._known.items():
             if path == root:
-                return directory
+                return _without(directory, exclude)
             if path.is_relative_to(root):
-                return directory.directory(path.relative_to(root).as_posix())
+                return _without(directory.directory(path.relative_to(root).as_posix()), exclude)
+        patterns = [*self._exclude, *exclude]
         inside = self._in_module_workdir(path)
         if inside is not None:
-            return self._client.current_module().workdir(inside, exclude=self._exclude)
-        return self._client.host().directory(str(path), exclude=self._exclude)
+            return self._client.current_module().workdir(inside, exclude=patterns)
+        return self._client.host().directory(str(path), exclude=patterns)
 
     def file(self, path: Path) -> dagger.File:
         """The Dagger file holding the local file ``path``."""
@@ -98,6 +104,10 @@ class Sources:
         if root is None or not path.is_relative_to(root):
             return None
         return path.relative_to(root).as_posix()
+
+
+def _without(directory: dagger.Directory, exclude: Sequence[str]) -> dagger.Directory:
+    return directory.filter(exclude=list(exclude)) if exclude else directory
 
 
 def secret(client: dagger.Client, value: Secret) -> dagger.Secret:
@@ -134,11 +144,17 @@ def output_path(spec: RunSpec, output: str) -> str:
 def build_variants(
     client: dagger.Client, spec: BuildSpec, sources: Sources
 ) -> list[dagger.Container]:
-    """One built container per platform (one for the engine's platform when none is asked)."""
-    context = sources.directory(spec.context)
-    build_args = [
-        dagger.BuildArg(name=name, value=value) for name, value in spec.build_args.items()
-    ]
+    """One built container per platform (one for the engine's platform when none is asked).
+
+    The context never holds the run store (``.conveyor/``).  The commit time
+    reaches BuildKit as the ``SOURCE_DATE_EPOCH`` build argument, which it
+    reads for the image's creation time.
+    """
+    context = sources.directory(spec.context, exclude=CONTEXT_EXCLUDE)
+    args = dict(spec.build_args)
+    if spec.timestamp is not None:
+        args.setdefault("SOURCE_DATE_EPOCH", str(spec.timestamp))
+    build_args = [dagger.BuildArg(name=name, value=value) for name, value in args.items()]
     secrets = [secret(client, value) for value in spec.secrets]
     platforms: Sequence[str | None] = list(spec.platforms) or [None]
     variants = []

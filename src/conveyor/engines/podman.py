@@ -28,6 +28,7 @@ import anyio
 
 from conveyor.engines.authfile import authfile
 from conveyor.engines.podman_args import ca_args, cache_args, env_args, flag_value, pairs
+from conveyor.engines.podman_build import IGNORE_FILES, ignore_file, keyed_dockerfile
 from conveyor.engines.podman_check import EngineCheck, check_tools
 from conveyor.engines.podman_outputs import export_outputs
 from conveyor.engines.port import (
@@ -93,10 +94,12 @@ class PodmanEngine:
         redactor: Knows extra secret values to mask in output and errors;
             every secret handed to the engine is added to it.
         archive_format: What :meth:`export_tarball` writes.
-        layer_cache: Reuse cached build layers.  Off by default: buildah's
-            cache ignores a changed build argument that only an ``ENV`` or
-            ``LABEL`` uses (containers/buildah#5501), so ``ENV
-            APP_VERSION=${GIT_SHA}`` would keep a previous commit's value.
+        layer_cache: Reuse cached build layers.  Buildah's cache ignores a
+            changed build argument that only an ``ENV`` or ``LABEL`` uses
+            (containers/buildah#5501); the build therefore keys the layers
+            after each ``ARG`` by the arguments' values
+            (:func:`~conveyor.engines.podman_build.keyed_dockerfile`).
+            ``False`` builds every layer afresh (``--no-cache``).
         registry_timeout: Seconds a registry request may wait for a connect
             or an answer before the registry counts as unreachable.
     """
@@ -111,7 +114,7 @@ class PodmanEngine:
         environ: Mapping[str, str] | None = None,
         redactor: Redactor | None = None,
         archive_format: ArchiveFormat = "docker-archive",
-        layer_cache: bool = False,
+        layer_cache: bool = True,
         registry_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self._podman = podman
@@ -213,6 +216,10 @@ class PodmanEngine:
 
         Base images already in local storage (``localhost/...``) are used
         without a pull.  Secrets reach ``RUN --mount=type=secret,id=NAME``.
+        The context's ``.containerignore`` (or ``.dockerignore``) applies,
+        and ``.conveyor/`` is always left out.  Cached layers are reused
+        where the build arguments they follow are unchanged (see
+        ``layer_cache``); ``spec.timestamp`` makes the image reproducible.
 
         Raises:
             CommandFailedError: the build failed; carries the log's tail.
@@ -232,12 +239,26 @@ class PodmanEngine:
                 f"multi-platform builds ({', '.join(spec.platforms)}) are not supported",
                 hint="build one platform with podman, or use the Dagger engine",
             )
+        try:
+            written = await anyio.Path(dockerfile).read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise EngineError(
+                f"Dockerfile {dockerfile} is not UTF-8 text ({exc.reason})",
+                hint="save it as UTF-8",
+            ) from None
+        keyed = keyed_dockerfile(written, spec.build_args)
         with tempfile.TemporaryDirectory(prefix="conveyor-build-") as scratch:
             iidfile = Path(scratch) / "iid"
+            ignorefile = Path(scratch) / "ignore"
+            ignorefile.write_text(ignore_file(_context_ignore(context)), encoding="utf-8")
+            built_from = Path(scratch) / "Dockerfile"
+            built_from.write_text(keyed.text, encoding="utf-8")
             argv = [
                 self._podman, "build", "--pull=missing", "--iidfile", str(iidfile),
-                *([] if self._layer_cache else ["--no-cache"]),
-                "-f", str(dockerfile),
+                *_cache_args(self._layer_cache, keyed.reusable),
+                *(["--timestamp", str(spec.timestamp)] if spec.timestamp is not None else []),
+                "--ignorefile", str(ignorefile),
+                "-f", str(built_from),
                 *pairs("--build-arg", spec.build_args),
                 *pairs("--label", spec.labels),
                 *(["--target", spec.target] if spec.target else []),
@@ -414,8 +435,10 @@ class PodmanEngine:
             mapped = await self._exec([self._podman, "port", name, f"{spec.port}/tcp"])
             yield _endpoint(mapped.stdout, name, spec.port)
         finally:
+            # Disposable: killed at once.  An app running as PID 1 gets no default
+            # SIGTERM handler, so a grace period would only ever be waited out.
             with anyio.CancelScope(shield=True):
-                await self._exec([self._podman, "rm", "-f", "-t", "2", name], check=False)
+                await self._exec([self._podman, "rm", "-f", "-t", "0", name], check=False)
 
     async def remove_containers(self) -> list[str]:
         """Remove every container this engine started that is still there; their names.
@@ -454,6 +477,23 @@ def _existing_dir(path: Path, what: str) -> Path:
 def _is_engine_failure(result: ProcessResult) -> bool:
     """Exit codes 125-127 with podman's own "Error:" mean the container never ran."""
     return result.exit_code in (125, 126, 127) and "Error:" in result.stderr
+
+
+def _context_ignore(context: Path) -> str | None:
+    """The text of the context's own ignore file, the one podman would read."""
+    for name in IGNORE_FILES:
+        path = context / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    return None
+
+
+def _cache_args(layer_cache: bool, reusable: bool) -> list[str]:
+    if not reusable:
+        # Nothing cacheable before the build arguments: one commit, no layer per step.
+        return ["--layers=false"]
+    # The same layers either way, so that the image does not depend on the setting.
+    return [] if layer_cache else ["--no-cache"]
 
 
 def _clear_destination(dest: Path) -> None:

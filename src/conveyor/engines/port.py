@@ -59,7 +59,13 @@ class RunResult:
 
 @dataclass(frozen=True)
 class BuildSpec:
-    """Build the image of ``context`` with ``dockerfile``."""
+    """Build the image of ``context`` with ``dockerfile``.
+
+    ``timestamp`` (seconds since the epoch, ``SOURCE_DATE_EPOCH``: the commit
+    time) is the image's creation time and its files' times, so that two
+    builds of one commit give one image id; ``None`` leaves the engine's
+    wall clock.
+    """
 
     context: Path
     dockerfile: str = "Dockerfile"
@@ -70,6 +76,7 @@ class BuildSpec:
     secrets: Sequence[Secret] = ()
     tag: str | None = None
     ca_bundle: Path | None = None
+    timestamp: int | None = None
 
 
 @dataclass(frozen=True)

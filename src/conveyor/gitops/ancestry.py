@@ -129,9 +129,9 @@ class _SourceGit:
 
     def ok(self, args: list[str]) -> bool:
         done = self.git.run(args, cwd=self.cwd, check=False)
-        if done.returncode != 0:
+        if not done.ok:
             self.last_error = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
-        return done.returncode == 0
+        return done.ok
 
     def has(self, sha: str) -> bool:
         return self.ok(["cat-file", "-e", f"{sha}^{{commit}}"])

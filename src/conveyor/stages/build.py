@@ -8,6 +8,7 @@ from conveyor.engines.port import BuildSpec
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.secrets import Secret
 from conveyor.stages.context import DeliveryContext
+from conveyor.stages.source import source_epoch
 
 
 def oci_labels(ctx: DeliveryContext, created: datetime) -> dict[str, str]:
@@ -24,18 +25,26 @@ def oci_labels(ctx: DeliveryContext, created: datetime) -> dict[str, str]:
 
 
 async def run_build(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
-    """Build the application image; ``GIT_SHA`` is always passed as a build arg."""
+    """Build the application image; ``GIT_SHA`` is always passed as a build arg.
+
+    The commit time (``SOURCE_DATE_EPOCH`` when set) is the image's creation
+    time, in its config and its ``created`` label, so that two builds of one
+    commit give the same image; without a known commit time the clock is used.
+    """
     app = ctx.config.app
+    epoch = await source_epoch(ctx.config.resolve(app.source), ctx.sha)
+    created = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
     spec = BuildSpec(
         context=ctx.config.resolve(app.context),
         dockerfile=app.dockerfile,
         build_args={**app.build_args, "GIT_SHA": ctx.sha},
-        labels=oci_labels(ctx, datetime.now(UTC)),
+        labels=oci_labels(ctx, created),
         target=app.target,
         platforms=tuple(app.platforms),
         secrets=tuple(Secret.from_env(name) for name in ctx.config.stages.build.secrets),
         tag=f"localhost/conveyor/{app.name}:{ctx.sha}",
         ca_bundle=ctx.config.run.ca_bundle,
+        timestamp=epoch,
     )
     image = await ctx.engine.build(spec)
     return {

@@ -12,12 +12,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conveyor.config.models import Config
 from conveyor.engines.port import BuiltImage, Engine, RegistryAuth
-from conveyor.gitops.renderer import Renderer, render
 from conveyor.pipeline.journal import Journal
 from conveyor.secrets import Redactor, Secret
+
+if TYPE_CHECKING:
+    from conveyor.gitops.renderer import Renderer
+
+
+def render(directory: Path) -> str:
+    """:func:`conveyor.gitops.renderer.render`, imported when first used (it loads ruamel.yaml)."""
+    from conveyor.gitops.renderer import render as kubectl_render  # noqa: PLC0415 - see above
+
+    return kubectl_render(directory)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ before the push.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -23,15 +24,34 @@ from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
 from conveyor.pipeline.result import PipelineResult, Status
 from conveyor.pipeline.scheduler import Interruption, run_pipeline
-from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
-from conveyor.stages.manifest import run_manifest, run_policy
-from conveyor.stages.publish import run_publish
-from conveyor.stages.scan import run_scan
-from conveyor.stages.smoke import run_smoke, run_verify
-from conveyor.stages.test import run_test
 
 DeliveryFunction = Callable[[DeliveryContext, StageInputs], Awaitable[Outputs]]
+
+
+def stage_function(module: str, name: str) -> DeliveryFunction:
+    """The stage function ``module.name``, imported when the stage first runs.
+
+    Describing the pipeline (``conveyor graph``, ``plan``) then loads no
+    stage's dependencies (httpx, ruamel.yaml, the Trivy adapter ...).
+    """
+
+    async def run(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+        function: DeliveryFunction = getattr(importlib.import_module(module), name)
+        return await function(ctx, inputs)
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+run_test = stage_function("conveyor.stages.test", "run_test")
+run_build = stage_function("conveyor.stages.build", "run_build")
+run_scan = stage_function("conveyor.stages.scan", "run_scan")
+run_smoke = stage_function("conveyor.stages.smoke", "run_smoke")
+run_verify = stage_function("conveyor.stages.smoke", "run_verify")
+run_publish = stage_function("conveyor.stages.publish", "run_publish")
+run_manifest = stage_function("conveyor.stages.manifest", "run_manifest")
+run_policy = stage_function("conveyor.stages.manifest", "run_policy")
 
 
 def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:

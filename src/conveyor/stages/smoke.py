@@ -13,6 +13,9 @@ from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.smoke.probe import probe_version
 from conveyor.stages.context import DeliveryContext, built_image
 
+SERVICE_FIRST_INTERVAL = 0.1
+"""Seconds before the second probe of the service (the wait then grows by half each time)."""
+
 
 async def run_smoke(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     """Start the image, probe ``stages.smoke.path`` until it proves the source SHA.
@@ -27,8 +30,13 @@ async def run_smoke(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     spec = ServiceSpec(built_image(inputs["build"]), options.port)
     async with ctx.engine.service(spec) as endpoint:
         url = endpoint.url + options.path
+        # A local container answers within a second or so: ask often at first.
         result = await probe_version(
-            url, ctx.sha, deadline=options.deadline, contract=options.contract()
+            url,
+            ctx.sha,
+            deadline=options.deadline,
+            interval=SERVICE_FIRST_INTERVAL,
+            contract=options.contract(),
         )
     return {"url": url, "attempts": str(result.attempts)}
 

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from conveyor.errors import ConfigError
-from conveyor.process import run
+from conveyor.errors import ConfigError, ToolMissingError
+from conveyor.process import run, run_process
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 # CI systems name the commit under test; the first one set wins.
@@ -48,3 +48,38 @@ def resolve_sha(source: Path, env: Mapping[str, str] | None = None) -> str:
             hint="commit the source, or set CONVEYOR_SOURCE_SHA to the full commit SHA",
         )
     return sha
+
+
+async def source_epoch(source: Path, sha: str, env: Mapping[str, str] | None = None) -> int | None:
+    """The time of commit ``sha`` in seconds since the epoch: what a reproducible build uses.
+
+    ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) wins when set;
+    else the committer time ``git`` records for ``sha`` in ``source``.
+
+    Returns:
+        The time, or ``None`` when neither is known (no git, the commit is not
+        in ``source``): the build then keeps the wall clock.
+
+    Raises:
+        ConfigError: ``SOURCE_DATE_EPOCH`` is set but is not a whole number of seconds.
+    """
+    env = os.environ if env is None else env
+    value = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if value:
+        if not value.isdigit():
+            raise ConfigError(
+                None,
+                "SOURCE_DATE_EPOCH",
+                f"{value!r} is not a whole number of seconds since 1970-01-01",
+                hint="set it to the commit time, e.g. $(git log -1 --format=%ct)",
+            )
+        return int(value)
+    try:
+        shown = await run_process(
+            ["git", "-C", str(source), "show", "-s", "--format=%ct", f"{sha}^{{commit}}", "--"],
+            check=False,
+        )
+    except ToolMissingError:
+        return None
+    text = shown.stdout.strip()
+    return int(text) if shown.ok and text.isdigit() else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -218,13 +218,14 @@ class Recorder:
         self.seen: list[tuple[str, tuple[str, ...], str]] = []
 
     @contextmanager
-    def process(self, name: str, command: Sequence[str]) -> Iterator[None]:
+    def process(self, name: str, command: Sequence[str]) -> Iterator[Callable[[int], None]]:
+        codes: list[int] = []
         try:
-            yield
+            yield codes.append
         except BaseException as error:
-            self.seen.append((name, tuple(command), type(error).__name__))
+            self.seen.append((name, tuple(command), f"{type(error).__name__} {codes}"))
             raise
-        self.seen.append((name, tuple(command), "ok"))
+        self.seen.append((name, tuple(command), f"ok {codes}"))
 
 
 async def test_hooks_see_every_process_sync_and_async_with_secrets_redacted() -> None:
@@ -239,8 +240,8 @@ async def test_hooks_see_every_process_sync_and_async_with_secrets_redacted() ->
             )
     run([sys.executable, "-c", "pass"])  # outside: not observed
     assert recorder.seen == [
-        ("python pass", (sys.executable, "-c", "pass"), "ok"),
-        (PYTHON, (sys.executable, "-c", "exit(3)", "x***"), "CommandFailedError"),
+        ("python pass", (sys.executable, "-c", "pass"), "ok [0]"),
+        (PYTHON, (sys.executable, "-c", "exit(3)", "x***"), "CommandFailedError [3]"),
     ]
 
 

@@ -315,6 +315,12 @@ def _run_child(
         except _TimedOut as timed_out:
             stderr = redact(timed_out.stderr.decode(errors="replace"))
             raise CommandTimeoutError(shown, timeout or 0.0, timed_out.code, stderr) from None
+        except BaseException:
+            # Ctrl-C in synchronous CLI code (KeyboardInterrupt): the child, in
+            # its own session, did not get the signal; it ends with the caller
+            if child.returncode is None:
+                _end(child)
+            raise
 
 
 class _TimedOut(Exception):

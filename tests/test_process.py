@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -218,13 +220,14 @@ class Recorder:
         self.seen: list[tuple[str, tuple[str, ...], str]] = []
 
     @contextmanager
-    def process(self, name: str, command: Sequence[str]) -> Iterator[None]:
+    def process(self, name: str, command: Sequence[str]) -> Iterator[Callable[[int], None]]:
+        codes: list[int] = []
         try:
-            yield
+            yield codes.append
         except BaseException as error:
-            self.seen.append((name, tuple(command), type(error).__name__))
+            self.seen.append((name, tuple(command), f"{type(error).__name__} {codes}"))
             raise
-        self.seen.append((name, tuple(command), "ok"))
+        self.seen.append((name, tuple(command), f"ok {codes}"))
 
 
 async def test_hooks_see_every_process_sync_and_async_with_secrets_redacted() -> None:
@@ -239,8 +242,8 @@ async def test_hooks_see_every_process_sync_and_async_with_secrets_redacted() ->
             )
     run([sys.executable, "-c", "pass"])  # outside: not observed
     assert recorder.seen == [
-        ("python pass", (sys.executable, "-c", "pass"), "ok"),
-        (PYTHON, (sys.executable, "-c", "exit(3)", "x***"), "CommandFailedError"),
+        ("python pass", (sys.executable, "-c", "pass"), "ok [0]"),
+        (PYTHON, (sys.executable, "-c", "exit(3)", "x***"), "CommandFailedError [3]"),
     ]
 
 
@@ -251,3 +254,18 @@ def test_process_names_are_program_and_subcommand() -> None:
     assert process_name(["kubectl", "kustomize", "/tmp/x"]) == "kubectl kustomize"
     assert process_name(["podman", "build", "-f", "D"]) == "podman build"
     assert process_name(["/venv/bin/python3"]) == "python3"
+
+
+def test_ctrl_c_in_synchronous_code_ends_the_child_group_too(tmp_path: Path) -> None:
+    # the CLI's synchronous commands: SIGINT reaches only Conveyor (children have
+    # their own session); the KeyboardInterrupt must take the children down with it
+    caller = f"import sys\nfrom conveyor.process import run\nrun({family_command(tmp_path)!r})\n"
+    parent = subprocess.Popen([sys.executable, "-c", caller], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "pids").exists() or len((tmp_path / "pids").read_text().split()) < 2:
+        assert time.monotonic() < deadline, "the family did not start"
+        time.sleep(0.05)
+    parent.send_signal(signal.SIGINT)
+    _, stderr = parent.communicate(timeout=KILL_GRACE + 10)
+    assert b"KeyboardInterrupt" in stderr
+    assert all_gone(family_pids(tmp_path))

@@ -44,7 +44,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,11 +79,19 @@ class ProcessResult:
         return self.exit_code == 0
 
 
+ExitRecorder = Callable[[int], None]
+"""Told the exit code of a process that ran to its end."""
+
+
 class ProcessHooks(Protocol):
     """Watches external processes (tracing); knows nothing of how they run."""
 
-    def process(self, name: str, command: Sequence[str]) -> AbstractContextManager[None]:
-        """Wraps one process from start to end; an error raised by it passes through."""
+    def process(self, name: str, command: Sequence[str]) -> AbstractContextManager[ExitRecorder]:
+        """Wraps one process from start to end; an error raised by it passes through.
+
+        The context gives a function the core calls with the exit code, when
+        the process ran to its end (not when it was killed or never started).
+        """
         ...
 
 
@@ -202,8 +210,9 @@ def run(
     shown = tuple(redact(part) for part in argv)
     hooks = _HOOKS.get()
     with contextlib.ExitStack() as stack:
-        for hook in hooks:
-            stack.enter_context(hook.process(name or process_name(shown), shown))
+        recorders = [
+            stack.enter_context(hook.process(name or process_name(shown), shown)) for hook in hooks
+        ]
         code, out, err = _run_child(
             argv,
             child_environment(environ, env or {}, secrets),
@@ -221,6 +230,8 @@ def run(
             stdout=redact(out.decode(errors=stdout_errors)),
             stderr=redact(err.decode(errors="replace")),
         )
+        for record in recorders:
+            record(code)
         if check and not result.ok:
             raise CommandFailedError(
                 result.command, result.exit_code, result.stderr, hint=failure_hint
@@ -304,6 +315,12 @@ def _run_child(
         except _TimedOut as timed_out:
             stderr = redact(timed_out.stderr.decode(errors="replace"))
             raise CommandTimeoutError(shown, timeout or 0.0, timed_out.code, stderr) from None
+        except BaseException:
+            # Ctrl-C in synchronous CLI code (KeyboardInterrupt): the child, in
+            # its own session, did not get the signal; it ends with the caller
+            if child.returncode is None:
+                _end(child)
+            raise
 
 
 class _TimedOut(Exception):

@@ -10,6 +10,7 @@ the clone removed, the error mapped to the timeout exit code.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import shutil
 import subprocess
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import e2e.conftest
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.config import load_config
 from conveyor.engines.unavailable import NoEngine
@@ -30,10 +32,11 @@ from conveyor.process import KILL_GRACE
 from conveyor.secrets import Secret
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.manifest import run_manifest, run_policy
+from e2e.conftest import World
 from faults.processes import none_left
 from git_http import GitHttpRemote, serve_git_http
 
-pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
+pytestmark = pytest.mark.timeout(60)
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "manifests"
 STAGING = "apps/hello/overlays/staging"
@@ -41,6 +44,7 @@ SHA = "3f2a9c1d4e5b6a7980123456789abcdef0123456"
 REF = f"myacr.azurecr.io/hello:{SHA}@sha256:{'7' * 64}"
 TOKEN = "hang-t0ken"
 STAGE_TIMEOUT = 5.0
+world = e2e.conftest.world  # the example as shipped, for the one full run
 
 
 @pytest.fixture
@@ -85,6 +89,7 @@ def delivery_context(tmp_path: Path, repo: str) -> DeliveryContext:
     )
 
 
+@pytest.mark.anyio
 async def test_a_hanging_git_remote_ends_at_the_stage_timeout(
     tmp_path: Path, hanging_remote: GitHttpRemote
 ) -> None:
@@ -128,3 +133,30 @@ async def test_a_hanging_git_remote_ends_at_the_stage_timeout(
     assert none_left(f"127.0.0.1:{port}") == []  # git and git-remote-http are gone
     assert ctx.workdir is not None
     assert list(ctx.workdir.iterdir()) == []  # both clones removed
+
+
+@pytest.mark.timeout(300)
+def test_conveyor_run_against_a_hanging_manifest_remote_exits_with_the_timeout_code(
+    world: World,
+) -> None:
+    world.commit_app("hanging manifest remote")
+    with serve_git_http(world.manifests, TOKEN, stall=lambda method, path: math.inf) as remote:
+        done = world.run(
+            "alpine-310.json",
+            env={
+                "CONVEYOR_GITOPS__REPO": remote.url,
+                "CONVEYOR_GITOPS__TOKEN_ENV": "MANIFEST_TOKEN",
+                "MANIFEST_TOKEN": TOKEN,
+                "CONVEYOR_STAGES__MANIFEST__TIMEOUT": '"5s"',
+            },
+        )
+        port = remote.url.split(":")[2].split("/")[0]
+        left = none_left(f"127.0.0.1:{port}")
+    assert done.returncode == ExitCode.TIMEOUT == 124, done.stdout + done.stderr
+    assert "error in stage manifest: stage 'manifest' ran past its timeout of 5s" in done.stdout
+    runs = sorted((world.app / ".conveyor" / "runs").iterdir())
+    summary = json.loads((runs[-1] / "artifacts" / "summary.json").read_text())
+    manifest = next(row for row in summary["stages"] if row["name"] == "manifest")
+    assert manifest["status"] == "failed"
+    assert STAGE_TIMEOUT <= manifest["duration"] < STAGE_TIMEOUT + KILL_GRACE + 2
+    assert left == []

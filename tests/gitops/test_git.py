@@ -15,7 +15,7 @@ from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.kustomization import ImageEdit
 from conveyor.gitops.update import update_manifest
 from conveyor.secrets import Secret
-from git_http import GitHttpRemote
+from git_http import GitHttpRemote, serve_git_http
 
 STAGING = "apps/hello/overlays/staging/kustomization.yaml"
 EDIT = FileEdit(STAGING, ImageEdit("hello", "myacr.azurecr.io/hello", "v9", None))
@@ -110,3 +110,21 @@ def test_auth_environment_for_token_and_ssh_key(tmp_path: Path) -> None:
 def test_missing_git_binary_is_a_tool_error() -> None:
     with pytest.raises(ToolMissingError, match="'git' is not installed"):
         Git("x", binary="git-that-does-not-exist")
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "ab\\cd\\nef\\\\gh\\tij\\0kl\\c",  # dash's echo would read these as escapes
+        "-n",  # echo would take it for its option
+        "%s%d 'quote' \"double\" $HOME `x`",  # printf format, quotes, expansions
+    ],
+    ids=["backslashes", "echo-option", "format-and-quotes"],
+)
+def test_a_token_reaches_the_server_byte_for_byte(remote: Path, token: str) -> None:
+    with serve_git_http(remote, token) as served:
+        auth = GitAuth(token=Secret("MANIFEST_TOKEN", token))
+        result = update_manifest(served.url, "main", [EDIT], message="m", auth=auth)
+    assert result.changed
+    assert served.expected in served.authorizations  # exactly this token, not a cut one
+    assert 'newTag: "v9"' in show(remote, STAGING)

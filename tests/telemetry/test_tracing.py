@@ -20,7 +20,7 @@ from conveyor.process import run, run_process
 from conveyor.secrets import Redactor, Secret
 from conveyor.telemetry.setup import start_tracing
 from conveyor.telemetry.store import RunStore
-from conveyor.telemetry.tracing import PROCESS_COMMAND
+from conveyor.telemetry.tracing import PROCESS_COMMAND, PROCESS_EXIT_CODE
 
 from .conftest import OtlpReceiver
 from .helpers import DIGEST, RUN_ID, SECRET, SHA, attributes, drive_run
@@ -303,6 +303,8 @@ async def test_every_external_process_is_a_child_span_of_its_attempt(tmp_path: P
         "git ls-remote",
     ]
     assert by_name["git"].attributes[PROCESS_COMMAND] == "git --version"
+    assert by_name["git"].attributes[PROCESS_EXIT_CODE] == 0
+    assert by_name["git"].attributes["conveyor.status"] == "success"
     failed = by_name["git ls-remote"]
     assert (failed.status, failed.attributes["conveyor.status"]) == ("error", "failed")
     assert failed.attributes[PROCESS_COMMAND] == "git ls-remote /nonexistent/***"

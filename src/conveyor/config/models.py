@@ -10,9 +10,9 @@ import re
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from conveyor.config.duration import Duration
 from conveyor.smoke.contract import Contract, template_problem
@@ -43,6 +43,16 @@ def _inside_repository(path: str) -> str:
     return path
 
 
+def _not_an_option(value: str) -> str:
+    if value.startswith("-"):
+        raise ValueError("starts with '-': git or podman would read it as an option, not a value")
+    return value
+
+
+Argument = Annotated[str, AfterValidator(_not_an_option)]
+"""A value that reaches a command line where ``--`` cannot guard it (an image, a branch)."""
+
+
 def _check_env_names(names: list[str]) -> list[str]:
     for name in names:
         if not _ENV_NAME.match(name):
@@ -64,7 +74,7 @@ class AppConfig(Model):
 
 
 class RegistryConfig(Model):
-    host: str = Field(pattern=r"^[A-Za-z0-9.-]+(:[0-9]+)?$")
+    host: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?$")
     # a repository path only: the tag is always the source SHA, never configured
     repository: str = Field(pattern=_REPOSITORY)
     insecure: bool = False
@@ -85,7 +95,7 @@ class StageOptions(Model):
 
 
 class TestStageConfig(StageOptions):
-    image: str
+    image: Argument
     command: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
     secrets: list[str] = Field(default_factory=list)
@@ -125,7 +135,7 @@ class ScanStageConfig(StageOptions):
     ignore: list[IgnoreEntry] = Field(default_factory=list)
     trivy: str = "trivy"
     sarif: str = "trivy.sarif"
-    image: str | None = Field(default=None, min_length=1)
+    image: Argument | None = Field(default=None, min_length=1)
     cache: str = Field(default="trivy-db", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     env: dict[str, str] = Field(default_factory=dict)
 
@@ -312,8 +322,8 @@ class ForgeConfig(Model):
 
 
 class GitOpsConfig(Model):
-    repo: str
-    branch: str = "main"
+    repo: Argument
+    branch: Argument = "main"
     token_env: str | None = None
     author_name: str = "Conveyor"
     author_email: str = "conveyor@localhost"

@@ -356,7 +356,7 @@ class Git:
     def deepen(self, cwd: Path, branch: str, by: int) -> None:
         """Fetch ``by`` more commits of history below the current shallow boundary."""
         self.run(
-            ["fetch", "--quiet", "--no-tags", f"--deepen={by}", "origin", branch],
+            ["fetch", "--quiet", "--no-tags", f"--deepen={by}", "origin", f"refs/heads/{branch}"],
             cwd=cwd,
             branch=branch,
         )

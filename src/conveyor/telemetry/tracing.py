@@ -37,6 +37,8 @@ RUN_SPAN = "conveyor.run"
 INSTRUMENTATION = "conveyor"
 PROCESS_COMMAND = "conveyor.process.command"
 """The attribute holding a process span's command line (redacted)."""
+PROCESS_EXIT_CODE = "conveyor.process.exit_code"
+"""The exit code of a process that ran to its end."""
 STAGE_NOT_RUN_EVENT = "stage skipped"
 """The run span's event for a stage that never started (it gets no span of its own)."""
 
@@ -230,14 +232,20 @@ class ProcessSpans:
         self._redact = redactor if redactor is not None else Redactor()
 
     @contextmanager
-    def process(self, name: str, command: Sequence[str]) -> Iterator[None]:
-        """One span from the start of the process to its end."""
+    def process(self, name: str, command: Sequence[str]) -> Iterator[Callable[[int], None]]:
+        """One span from the start of the process to its end, with its exit code."""
         attributes = {PROCESS_COMMAND: self._redact(" ".join(command))}
         with self._tracer.start_as_current_span(
             name, attributes=attributes, record_exception=False, set_status_on_exception=False
         ) as span:
+
+            def exited(code: int) -> None:
+                span.set_attribute(PROCESS_EXIT_CODE, code)
+                status = Status.SUCCESS if code == 0 else Status.FAILED
+                span.set_attribute("conveyor.status", status.value)
+
             try:
-                yield
+                yield exited
             except Exception as error:
                 message = self._redact(str(error))
                 span.set_attribute("conveyor.status", Status.FAILED.value)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from conveyor.config.models import StageOptions
+from conveyor.errors import ConfigError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
 from conveyor.pipeline.result import PipelineResult, Status
@@ -188,6 +189,8 @@ async def deliver(
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
     policy = on_failure or config.run.on_failure
+    if policy not in {"cancel", "finish"}:  # the CLI checks its option; this is the API's guard
+        raise ConfigError(None, "on_failure", f"{policy!r} is neither 'finish' nor 'cancel'")
     result = await run_pipeline(
         pipeline,
         capacity=capacity or config.run.capacity,

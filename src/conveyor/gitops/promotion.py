@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from conveyor.config.models import Config, EnvironmentConfig, GitOpsConfig, Promotion
+from conveyor.encoding import manifest_text
 from conveyor.errors import ConfigError, GitOpsError, ManifestError
 from conveyor.gitops.closure import read_kustomization
 from conveyor.gitops.edit import FileEdit
@@ -388,7 +389,7 @@ def apply_edits(root: Path, edits: list[FileEdit]) -> list[str]:
     for edit in edits:
         path = root / PurePosixPath(edit.path)
         try:
-            text = path.read_bytes().decode("utf-8")
+            text = manifest_text(path.read_bytes(), edit.path)
         except FileNotFoundError:
             raise ManifestError(edit.path, "does not exist in the manifest repository") from None
         new = edit.editor.apply(text, edit.path)

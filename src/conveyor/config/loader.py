@@ -281,7 +281,14 @@ def _problem(error: Mapping[str, Any]) -> str:
         return "unknown key; check the spelling against the configuration reference"
     if kind == "missing":
         return "is required"
+    if kind in {"model_type", "dict_type"}:  # pydantic says "instance of RegistryConfig"
+        return f"must be a table (got {_shown(error.get('input'))})"
     message = str(error["msg"]).removeprefix("Value error, ")
     if "input" in error and kind not in {"model_type"} and not isinstance(error["input"], dict):
         return f"{message} (got {error['input']!r})"
     return message
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

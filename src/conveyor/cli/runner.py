@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import deliver
 from conveyor.stages.source import resolve_sha
 from conveyor.telemetry.setup import start_tracing
+from conveyor.telemetry.store import RunStore
 
 
 def registry_auth(config: Config) -> RegistryAuth | None:
@@ -37,9 +38,12 @@ def registry_auth(config: Config) -> RegistryAuth | None:
 
 
 def run_directory(config: Config, run_id: str) -> Path:
-    path = config.root / ".conveyor" / "runs" / run_id
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The run's directory in ``.conveyor/runs``, checked writable before any stage runs.
+
+    Raises:
+        RunStoreError: the run store cannot be written.
+    """
+    return RunStore(config.root / ".conveyor" / "runs").prepare(run_id)
 
 
 @asynccontextmanager
@@ -134,7 +138,15 @@ async def run_delivery(
                 on_failure=on_failure,
                 run_id=run_id,
             )
-    return report(result, pipeline.order, console, redactor, live=live, run_dir=run_dir)
+    return report(
+        result,
+        pipeline.order,
+        console,
+        redactor,
+        live=live,
+        run_dir=run_dir,
+        bookkeeping=tracing.store.failures,
+    )
 
 
 def report(
@@ -145,8 +157,17 @@ def report(
     *,
     live: bool,
     run_dir: Path,
+    bookkeeping: Sequence[str] = (),
+    errors: Console | None = None,
 ) -> int:
-    """Print the final table (plain mode), where the reports are, the first failure; the code."""
+    """Print the final table (plain mode), where the reports are, the first failure; the code.
+
+    Errors and warnings go to ``errors`` (stderr by default).  What could not
+    be recorded (``bookkeeping``: the run store's failures, a summary.json not
+    written) is one warning: it never changes the exit code, which says what
+    was delivered.
+    """
+    errors = errors or Console(stderr=True, width=console.width)
     if not live:
         console.print(
             result_table(
@@ -160,6 +181,23 @@ def report(
         highlight=False,
         markup=False,
     )
+    code = _outcome(result, console, errors, redactor)
+    unrecorded = [*bookkeeping]
+    unrecorded += [r.outputs["warning"] for r in result.results if "warning" in r.outputs]
+    if unrecorded:
+        errors.print(
+            f"warning: the run record is incomplete ({'; '.join(unrecorded)}); "
+            f"the run itself {'succeeded' if code == ExitCode.OK else 'ended as shown'} "
+            "and its exit code says so",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    return code
+
+
+def _outcome(result: PipelineResult, console: Console, errors: Console, redactor: Redactor) -> int:
+    """Print what was published, or the first failure (on ``errors``); the exit code."""
     failure = result.first_failure
     if failure is None:
         if not result.ok:
@@ -171,7 +209,7 @@ def report(
             console.print(line, soft_wrap=True, highlight=False, markup=False)
         return ExitCode.OK
     message = redactor(str(failure.error or failure.reason))
-    console.print(
+    errors.print(
         Text.assemble(("error", "bold red"), f" in stage {failure.name}: {message}"),
         soft_wrap=True,
         highlight=False,

@@ -18,6 +18,7 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from conveyor.atomic import write_atomically
 from conveyor.config.models import StageOptions
 from conveyor.errors import ConfigError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
@@ -131,6 +132,9 @@ async def write_summary(
         {"sha": ..., "run_id": ..., "ok": true|false,
          "stages": [{"name", "status", "reason", "duration", "attempts"}, ...],
          "outputs": {stage: {key: value}}}
+
+    The file is replaced in one step (never half-written); when it cannot be
+    written the stage still succeeds and its ``warning`` output says why.
     """
     recorded = ctx.journal.results
     rows: list[dict[str, Any]] = []
@@ -166,8 +170,12 @@ async def write_summary(
         "outputs": {name: dict(outputs) for name, outputs in inputs.items()},
     }
     path = ctx.artifacts / "summary.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    except OSError as error:
+        # bookkeeping, not delivery: what was pushed and committed stays the run's result
+        return {"ok": str(ok).lower(), "warning": f"{path}: {error.strerror or error}"}
     return {"summary": str(path), "ok": str(ok).lower()}
 
 

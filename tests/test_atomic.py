@@ -28,6 +28,9 @@ def test_a_write_replaces_the_file_and_leaves_no_temporary(disk: Path) -> None:
 
     assert json.loads(target.read_text()) == {"new": True}
     assert sorted(p.name for p in disk.iterdir()) == ["summary.json"]
+    assert target.stat().st_mode & 0o777 == 0o644
+    write_atomically(disk / "new.json", "{}\n")
+    assert (disk / "new.json").stat().st_mode & 0o777 == 0o644
 
 
 def test_a_write_on_a_full_disk_keeps_the_old_file_and_no_temporary(disk: Path) -> None:

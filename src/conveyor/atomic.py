@@ -24,8 +24,13 @@ def write_atomically(path: Path, data: bytes | str) -> None:
             is then as it was and no temporary file is left.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        mode = path.stat().st_mode & 0o777  # a replaced file keeps its mode
+    except OSError:
+        mode = 0o644  # a report others (CI artifact upload) read, not mkstemp's 0600
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as file:
             file.write(payload)
             file.flush()

@@ -142,6 +142,8 @@ class SmokeStageConfig(StageOptions):
     port: StrictInt = Field(default=8080, ge=1, le=65535)
     path: str = "/version"
     deadline: Duration = 60.0
+    # good answers needed in a row: a service that dies after its first answer fails
+    passes: StrictInt = Field(default=3, ge=1, le=100)
 
 
 class StagesConfig(Model):

@@ -24,7 +24,9 @@ async def run_smoke(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     spec = ServiceSpec(built_image(inputs["build"]), options.port)
     async with ctx.engine.service(spec) as endpoint:
         url = endpoint.url + options.path
-        result = await probe_version(url, ctx.sha, deadline=options.deadline)
+        result = await probe_version(
+            url, ctx.sha, deadline=options.deadline, consecutive=options.passes
+        )
     return {"url": url, "attempts": str(result.attempts)}
 
 

@@ -315,6 +315,31 @@ CASES = [
         "a duration must be at most a week ('168h') (got inf)",
         {"CONVEYOR_STAGES__BUILD__TIMEOUT": "inf"},
     ),
+    Case(
+        "rollback-to-not-a-digest",
+        config(),
+        ("rollback", "staging", "--to", "notadigest"),
+        2,
+        "error: conveyor rollback: Invalid value for '--to': 'notadigest' is not a digest; "
+        "expected sha256:<64 hex digits> (see 'conveyor rollback --help')",
+    ),
+    Case(
+        "update-not-a-reference",
+        config(),
+        ("manifest", "update", "staging", "Hello:1@sha256:zz"),
+        2,
+        "error: conveyor manifest update: Invalid value for 'REF@DIGEST': 'Hello:1@sha256:zz': "
+        "not a valid image reference: digest 'sha256:zz' is not 'algorithm:hex' "
+        "(see 'conveyor manifest update --help')",
+    ),
+    Case(
+        "init-unknown-ci",
+        {},
+        ("init", "--ci", "jenkins"),
+        2,
+        "error: conveyor init: Invalid value for '--ci': 'jenkins' is not one of 'github', "
+        "'gitlab' (see 'conveyor init --help')",
+    ),
     # --- manifest set-image
     Case(
         "set-image-not-utf8",

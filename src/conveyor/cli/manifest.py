@@ -53,6 +53,18 @@ def _image_argument(value: str) -> str:
     return value
 
 
+def _reference_argument(value: str) -> str:
+    """Text that is no image reference at all is a usage error; the policy judges the rest."""
+    from conveyor.errors import InvalidReferenceError
+    from conveyor.policy.reference import parse
+
+    try:
+        parse(value)
+    except InvalidReferenceError as error:
+        raise typer.BadParameter(f"{value!r}: {error.rule}") from None
+    return value
+
+
 @app.command("set-image")
 def set_image(
     directory: Annotated[
@@ -95,7 +107,12 @@ def set_image(
 def update(
     env: Annotated[str, typer.Argument(help="The environment (a key of gitops.environments).")],
     image: Annotated[
-        str, typer.Argument(metavar="REF@DIGEST", help="The pushed image, pinned by digest.")
+        str,
+        typer.Argument(
+            callback=_reference_argument,
+            metavar="REF@DIGEST",
+            help="The pushed image, pinned by digest.",
+        ),
     ],
     config: ConfigOption = None,
 ) -> None:

@@ -130,6 +130,10 @@ def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind o
     except click_error as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.FAILED
+    except OSError as error:  # a file the command could not read or write: its path and why
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return ExitCode.FAILED
     return result if isinstance(result, int) else ExitCode.OK
 
 

@@ -6,7 +6,8 @@
 #     127.0.0.1:5000/conveyor/python:3.11; storage in /var/cache/conveyor/registry)
 #   - create the manifest repository .conveyor/demo/manifests.git from
 #     examples/manifests (once; later runs keep its history)
-#   - copy examples/hello to .conveyor/demo/hello and commit it (a new SHA each run)
+#   - copy examples/hello to .conveyor/demo/hello and commit it (a new SHA each run;
+#     scripts/demo-source.sh: the app's own .conveyor/ run store is never committed)
 #   - conveyor run --engine podman
 #
 # The Trivy step needs a 'trivy' binary on PATH.  None can be installed on a
@@ -36,18 +37,9 @@ if [[ ! -d $DEMO/manifests.git ]]; then
 fi
 
 APP="$DEMO/hello"
-mkdir -p "$APP"
-rsync -a --delete --exclude .git --exclude .conveyor --exclude __pycache__ \
-	"$ROOT/examples/hello/" "$APP/" 2>/dev/null || {
-	find "$APP" -mindepth 1 -maxdepth 1 ! -name .git ! -name .conveyor -exec rm -rf {} +
-	cp -r "$ROOT/examples/hello/." "$APP/"
-}
-[[ -d $APP/.git ]] || git -C "$APP" init -q -b main
-date -u +%Y-%m-%dT%H:%M:%SZ >"$APP/BUILT_AT"
-git -C "$APP" add -A
-git -C "$APP" -c user.name=Conveyor -c user.email=conveyor@localhost \
-	commit -q -m "demo build $(cat "$APP/BUILT_AT")"
-log "source commit $(git -C "$APP" rev-parse HEAD)"
+# commits the example (never its .conveyor/ run store) and prints the new SHA
+SHA="$("$ROOT/scripts/demo-source.sh" "$ROOT/examples/hello" "$APP")"
+log "source commit $SHA"
 
 export CONVEYOR_GITOPS__REPO="$DEMO/manifests.git"
 if ! command -v trivy >/dev/null; then

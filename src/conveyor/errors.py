@@ -81,11 +81,15 @@ class ConfigError(ConveyorError):
         problem: str,
         *,
         hint: str | None = None,
+        variable: str | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
         self.field = field
         self.problem = problem
+        self.variable = variable
         where = str(self.path) if self.path is not None else "configuration"
+        if variable is not None:  # the value came from CONVEYOR_X__Y, not from the file
+            where = f"environment variable {variable}"
         if field:
             where = f"{where}: {field}"
         super().__init__(f"{where}: {problem}", hint=hint)

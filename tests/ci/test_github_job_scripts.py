@@ -143,7 +143,7 @@ def test_a_real_failed_run_fails_the_step_and_its_reports_are_collected(
     run = run_bash_step("podman", repo, env)
     # the step fails with conveyor's own exit code (1: a stage failed)
     assert run.returncode == 1, run.stdout + run.stderr
-    assert "error in stage build: command failed" in run.stdout
+    assert "error in stage build: command failed" in run.stderr
 
     collected = run_bash_step("Collect the run's reports", repo, env)
     assert collected.returncode == 0, collected.stderr

@@ -86,7 +86,7 @@ def test_graph_mermaid_and_dot(project: str) -> None:
 def test_graph_rejects_an_unknown_format(project: str) -> None:
     result = runner.invoke(app, ["graph", "-f", "svg"])
     assert result.exit_code == 2
-    assert "'svg': use tree, mermaid, dot or json" in result.output
+    assert "'svg' is not one of" in result.output  # the console script's line: test_usage_errors
 
 
 def test_plan_resolves_every_reference_without_side_effects(project: str, tmp_path: Path) -> None:

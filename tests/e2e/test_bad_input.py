@@ -215,11 +215,11 @@ def test_latest_in_the_manifests_stops_the_manifest_commit(world: World) -> None
     assert done.returncode == 4, done.stdout + done.stderr
     assert "manifest: failed" in done.stdout
     assert "policy: skipped (dependency 'manifest' failed)" in done.stdout
-    [line] = error_lines(done.stdout)
+    [line] = error_lines(done.stderr)
     assert f"error in stage manifest: image '{sidecar}' refused: mutable-tag: tag 'latest'" in line
     assert STAGING in line
     assert "hint: tag images with the full git SHA of their source and pin the digest" in (
-        done.stdout
+        done.stderr
     )
     # the image is pushed; main is exactly as it was
     assert world.registry_tags() == sorted([*tags_before, sha])
@@ -246,12 +246,12 @@ def test_failing_dockerfile_shows_command_exit_code_and_log_tail(world: World) -
     assert "build: failed" in done.stdout
     assert "scan: skipped (dependency 'build' failed)" in done.stdout
     assert "publish: skipped (dependency 'build' failed)" in done.stdout
-    [line] = error_lines(done.stdout)
+    [line] = error_lines(done.stderr)
     assert "error in stage build: command failed with exit code" in line
     assert "podman build" in line
-    assert "compiling assets failed" in done.stdout
-    assert "exit status 42" in done.stdout
-    assert "hint: fix Dockerfile or the build context" in done.stdout
+    assert "compiling assets failed" in done.stderr
+    assert "exit status 42" in done.stderr
+    assert "hint: fix Dockerfile or the build context" in done.stderr
     assert_nothing_delivered(world, sha, before)
 
 
@@ -314,10 +314,10 @@ def test_unreachable_registry_stops_publish_and_commits_nothing(world: World) ->
     assert done.returncode == 7, done.stdout + done.stderr
     assert "publish: failed" in done.stdout
     assert "manifest: skipped (dependency 'publish' failed)" in done.stdout
-    [line] = error_lines(done.stdout)
+    [line] = error_lines(done.stderr)
     assert f"error in stage publish: registry {closed} is unreachable:" in line
     assert "connection refused" in line
-    assert "hint: check that the registry runs and the address is right" in done.stdout
+    assert "hint: check that the registry runs and the address is right" in done.stderr
     assert_nothing_delivered(world, sha, before)
 
 
@@ -331,10 +331,10 @@ def test_missing_manifest_repository_after_publish_commits_nothing(world: World)
     assert done.returncode == 7, done.stdout + done.stderr
     assert "manifest: failed" in done.stdout
     assert "policy: skipped (dependency 'manifest' failed)" in done.stdout
-    [line] = error_lines(done.stdout)
+    [line] = error_lines(done.stderr)
     assert f"error in stage manifest: git remote {missing} is unreachable:" in line
     assert f"fatal: repository '{missing}' does not exist" in line
-    assert "hint: check the URL in gitops.repo" in done.stdout
+    assert "hint: check the URL in gitops.repo" in done.stderr
     # publish precedes the manifest update: the image is in the registry, nothing else moved
     assert world.inspect(sha).returncode == 0
     assert world.manifest_refs() == before.manifest_refs
@@ -355,7 +355,7 @@ def test_rerun_after_a_git_outage_delivers_the_published_image(world: World) -> 
     down = world.run(CLEAN, env={"CONVEYOR_GITOPS__REPO": url})
 
     assert down.returncode == 7, down.stdout + down.stderr
-    [line] = error_lines(down.stdout)
+    [line] = error_lines(down.stderr)
     assert f"error in stage manifest: git remote {url} is unreachable:" in line
     assert "Failed to connect to 127.0.0.1" in line
     digest = world.digest(sha)
@@ -414,7 +414,7 @@ def test_a_tag_pushed_by_something_else_is_never_overwritten(world: World) -> No
     assert done.returncode == 4, done.stdout + done.stderr
     assert "publish: failed" in done.stdout
     assert "manifest: skipped (dependency 'publish' failed)" in done.stdout
-    [line] = error_lines(done.stdout)
+    [line] = error_lines(done.stderr)
     assert (
         f"image '{world.registry}/hello:{sha}' refused: the tag already exists in the "
         "registry and pushed tags are never overwritten "

@@ -183,9 +183,9 @@ def test_secret_in_a_failing_tests_output_is_masked_in_the_error(world: World) -
     )
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "error in stage test: tests failed (exit code 1): 5 tests, 1 failed" in done.stdout
+    assert "error in stage test: tests failed (exit code 1): 5 tests, 1 failed" in done.stderr
     # the output's tail in the error shows where the secret was, masked
-    assert "AssertionError: secret was ***" in done.stdout
+    assert "AssertionError: secret was ***" in done.stderr
     assert value not in done.stdout + done.stderr
     # the JUnit report is kept (CI shows it), with the failure message masked
     run_dir = next((world.app / ".conveyor" / "runs").iterdir())
@@ -214,8 +214,8 @@ def test_secret_in_a_failing_builds_log_is_masked_in_the_error(world: World) -> 
     )
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "error in stage build: command failed with exit code 3: podman build" in done.stdout
-    assert "--secret id=MY_SECRET,env=MY_SECRET" in done.stdout
-    assert "build saw ***" in done.stdout
+    assert "error in stage build: command failed with exit code 3: podman build" in done.stderr
+    assert "--secret id=MY_SECRET,env=MY_SECRET" in done.stderr
+    assert "build saw ***" in done.stderr
     assert value not in done.stdout + done.stderr
     assert files_containing(world.tmp, {"MY_SECRET": value}) == []

@@ -73,9 +73,9 @@ def test_verify_fails_with_exit_9_when_the_version_never_arrives(world: World) -
     assert done.returncode == 9, done.stdout + done.stderr
     assert "manifest: success" in done.stdout
     assert "verify: failed" in done.stdout
-    [line] = [x for x in done.stdout.splitlines() if x.startswith("error")]
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("error")]
     assert f"error in stage verify: {url} did not serve version {sha!r} within" in line
-    assert "hint: check the deployment in the cluster (Flux/Argo CD status)" in done.stdout
+    assert "hint: check the deployment in the cluster (Flux/Argo CD status)" in done.stderr
     # the commit stays: the manifest repository is the deployment record
     checkout = world.manifest_checkout()
     assert sha[:12] in git("log", "-1", "--format=%s", cwd=checkout)

@@ -108,14 +108,14 @@ def test_not_a_git_repository_exits_3(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "app").iterdir()) == ["Dockerfile"]
 
 
-def test_unknown_ci_exits_3(git_repo: GitRepo) -> None:
+def test_unknown_ci_is_a_usage_error(git_repo: GitRepo) -> None:
     repo = git_repo(APP)
     before = snapshot(repo)
-    result = runner.invoke(app, ["init", "--ci", "jenkins", "-C", str(repo)])
-    assert result.exit_code == 3
-    assert result.stderr == (
-        "error: --ci: unknown CI 'jenkins'\n  hint: choose one of: github, gitlab\n"
+    result = runner.invoke(
+        app, ["init", "--ci", "jenkins", "-C", str(repo)], env={"COLUMNS": "400"}
     )
+    assert result.exit_code == 2
+    assert "'jenkins' is not one of 'github', 'gitlab'" in result.stderr  # exact: console script
     assert snapshot(repo) == before
 
 
@@ -153,8 +153,9 @@ def test_the_console_script_maps_the_error_to_its_exit_code(git_repo: GitRepo) -
         check=False,
         timeout=60,
     )
-    assert done.returncode == 3
+    assert done.returncode == 2
     assert done.stderr == (
-        "error: --ci: unknown CI 'circleci'\n  hint: choose one of: github, gitlab\n"
+        "error: conveyor init: Invalid value for '--ci': 'circleci' is not one of 'github', "
+        "'gitlab' (see 'conveyor init --help')\n"
     )
     assert done.stdout == ""

@@ -229,3 +229,80 @@ async def test_probe_runs_alongside_other_tasks(serve: type[VersionServer]) -> N
             tg.start_soon(one)
 
     assert [r.version for r in results] == [SHA] * 3
+
+
+# --- several good answers in a row ---------------------------------------------------------
+
+
+class GoodThen(Behaviour):
+    """Serves the version ``good`` times, then ``after`` (or, with ``then``, runs it once)."""
+
+    def __init__(self, good: int, after: tuple[int, str, str], then: object = None) -> None:
+        super().__init__(before=(200, "text/plain", f"{SHA}\n"), after=after)
+        self.good = good
+        self.then = then
+
+    def answer(self) -> tuple[int, str, str]:
+        self.requests.append(time.monotonic())
+        if len(self.requests) <= self.good:
+            return self.before
+        if callable(self.then):
+            threading.Thread(target=self.then).start()  # the service goes away
+            self.then = None
+        assert self.after is not None
+        return self.after
+
+
+async def test_steady_answers_pass_after_the_consecutive_count(serve: type[VersionServer]) -> None:
+    behaviour = Behaviour(before=(200, "text/plain", f"{SHA}\n"))
+    server = serve(behaviour).start()
+    waits: list[float] = []
+
+    async def recording_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await anyio.sleep(seconds)
+
+    result = await probe_version(
+        server.url, SHA, deadline=5, interval=0.05, consecutive=3, sleep=recording_sleep
+    )
+
+    assert result.attempts == 3 == len(behaviour.requests)
+    assert waits == pytest.approx([0.05, 0.05])  # a steady pace while counting, no backoff
+
+
+async def test_a_service_that_fails_after_its_first_answer_does_not_pass(
+    serve: type[VersionServer],
+) -> None:
+    behaviour = GoodThen(1, after=(503, "text/plain", "worker crashed"))
+    server = serve(behaviour).start()
+
+    with pytest.raises(SmokeError) as info:
+        await probe_version(server.url, SHA, deadline=0.8, interval=0.05, consecutive=3)
+
+    assert info.value.last == (
+        "HTTP 503: worker crashed; at best 1 good answer(s) in a row, 3 needed"
+    )
+    assert len(behaviour.requests) >= 3
+
+
+async def test_a_service_that_dies_after_its_first_answer_does_not_pass(
+    serve: type[VersionServer],
+) -> None:
+    behaviour = GoodThen(1, after=(200, "text/plain", f"{SHA}\n"))
+    server = serve(behaviour).start()
+    behaviour.then = server.stop  # on the second request: it answers, then is gone
+
+    with pytest.raises(SmokeError) as info:
+        await probe_version(server.url, SHA, deadline=1.0, interval=0.05, consecutive=3)
+
+    assert info.value.last.startswith("ConnectError: ")
+    assert info.value.last.endswith("; at best 2 good answer(s) in a row, 3 needed")
+
+
+async def test_one_answer_is_enough_when_asked_for(serve: type[VersionServer]) -> None:
+    behaviour = GoodThen(1, after=(503, "text/plain", "worker crashed"))
+    server = serve(behaviour).start()
+
+    result = await probe_version(server.url, SHA, deadline=2, consecutive=1)
+
+    assert result.attempts == 1

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from conveyor.errors import RunStoreError
 from conveyor.telemetry.store import RunStore, SpanEvent, SpanRecord
+from tmpfs import PAGE, fill, tmpfs
 
 SECOND = 1_000_000_000
 T0 = 1_735_787_045 * SECOND  # 2025-01-02 03:04:05Z
@@ -173,3 +174,35 @@ def test_a_run_id_must_be_a_plain_directory_name(run_id: str, tmp_path: Path) ->
         "  hint: use letters, digits, '.', '_' and '-' only"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+# --- faults on real filesystems (tests/tmpfs.py) -----------------------------------------
+
+
+def test_a_read_only_store_is_refused_before_the_run(tmp_path: Path) -> None:
+    with (
+        tmpfs(tmp_path / "runs", read_only=True) as root,
+        pytest.raises(RunStoreError) as raised,
+    ):
+        RunStore(root).prepare("20250102T030405Z-abc123")
+
+    assert str(raised.value) == (
+        f"{root}: cannot be written: Read-only file system\n"
+        "  hint: make .conveyor/runs (next to conveyor.toml) writable, "
+        "or run from a writable checkout"
+    )
+
+
+def test_a_full_store_keeps_every_line_it_holds_whole(tmp_path: Path) -> None:
+    store_run = "20250102T030405Z-abc123"
+    with tmpfs(tmp_path / "runs") as root:
+        store = RunStore(root)
+        store.prepare(store_run)
+        store.write(store_run, [run_span("first", T0)])
+        fill(root, leave=PAGE)
+        big = SpanRecord("big", "0" * 32, "1" * 16, None, T0, T0, attributes={"x": "y" * 9000})
+        with pytest.raises(OSError, match="No space left"):
+            store.write(store_run, [big])
+        lines = store.path(store_run).read_text().splitlines()
+
+    assert [SpanRecord.from_json(line).name for line in lines] == ["conveyor.run"]

@@ -33,6 +33,7 @@ import anyio
 import dagger
 from dagger import dag
 
+from conveyor.atomic import write_atomically
 from conveyor.config.loader import load_config
 from conveyor.config.models import Config
 from conveyor.engines.authfile import lookup_credentials
@@ -207,8 +208,8 @@ def relocate_summary(artifacts: Path) -> None:
     The stages write paths as the module runtime sees them
     (``/scratch/artifacts/test/junit.xml``); the caller exports the directory
     anywhere (``dagger call ci ... export --path=reports``), where
-    ``test/junit.xml`` is what names the file.  Written to a temporary file
-    and renamed, so a reader never sees half a summary.
+    ``test/junit.xml`` is what names the file.  Written through
+    :func:`conveyor.atomic.write_atomically`: a reader never sees half a summary.
     """
     path = artifacts / "summary.json"
     if not path.is_file():
@@ -219,9 +220,7 @@ def relocate_summary(artifacts: Path) -> None:
         for key, value in list(outputs.items()):
             if isinstance(value, str) and (value == root or value.startswith(root + "/")):
                 outputs[key] = os.path.relpath(value, root)
-    temporary = path.with_name(".summary.json.tmp")
-    temporary.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    write_atomically(path, json.dumps(summary, indent=2) + "\n")
 
 
 def check_manifest_repo(config: Config) -> None:

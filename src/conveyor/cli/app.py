@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 import typer.main
-from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
+
+try:  # typer vendors click from 0.2x on; earlier releases use the click package
+    from typer import _click as click
+except ImportError:  # pragma: no cover - only with an older typer
+    import click  # type: ignore[no-redef]
 
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.errors import ConveyorError
@@ -151,25 +156,69 @@ class LazyGroup(TyperGroup):
 app.info.cls = LazyGroup
 
 
-def main() -> None:
-    """Entry point of the console script: run the app, map errors to exit codes."""
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """``(UsageError, ClickException)`` of the click that the installed typer uses.
+
+    typer up to 0.1x re-exports the separate ``click`` package; later versions
+    vendor it as ``typer._click``.  ``typer.BadParameter`` is a ``UsageError``
+    of whichever it is, so its base classes name the right ones on both.
+    """
+    bases = {cls.__name__: cls for cls in typer.BadParameter.__mro__}
+    return bases["UsageError"], bases["ClickException"]
+
+
+def usage_line(error: Exception) -> str:
+    """A click usage error as one line: what is wrong and where to read the usage."""
+    ctx = getattr(error, "ctx", None)
+    command = ctx.command_path if ctx is not None else "conveyor"
+    format_message = getattr(error, "format_message", None)
+    message = format_message() if callable(format_message) else str(error)
+    text = " ".join(str(message).replace("Value error, ", "").split()).rstrip(".")
+    return f"error: {command}: {text} (see '{command} --help')"
+
+
+def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind of outcome
+    """Run ``conveyor ARGS``; return the exit code from the table.
+
+    The command runs outside typer's own ``main``, which would turn Ctrl-C
+    into a silent exit and usage errors into a multi-line box: every outcome
+    is decided here, once.
+    """
+    usage_error, click_error = _click_errors()
+    command = typer.main.get_command(app)
     try:
-        code = app(standalone_mode=False)
+        with command.make_context("conveyor", list(args)) as ctx:
+            result = command.invoke(ctx)
     except ConveyorError as error:
         print(f"error: {error}", file=sys.stderr)
-        sys.exit(exit_code_for(error))
+        return exit_code_for(error)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(ExitCode.INTERRUPTED)
-    except SystemExit:
-        raise
-    except Exception as error:
-        import click
+        return ExitCode.INTERRUPTED
+    except typer.Exit as done:
+        return int(done.exit_code)
+    except typer.Abort:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except usage_error as error:
+        group = getattr(error, "ctx", None)
+        if type(error).__name__ == "NoArgsIsHelpError" and group is not None:
+            help_text = group.get_help()  # a bare group: its help is the answer (rich prints it)
+            if help_text:
+                print(help_text)
+        else:
+            print(usage_line(error), file=sys.stderr)
+        return ExitCode.USAGE
+    except click_error as error:
+        print(f"error: {error}", file=sys.stderr)
+        return ExitCode.FAILED
+    except OSError as error:  # a file the command could not read or write: its path and why
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        return ExitCode.FAILED
+    return result if isinstance(result, int) else ExitCode.OK
 
-        if isinstance(error, click.exceptions.UsageError):
-            error.show()
-            sys.exit(ExitCode.USAGE)
-        if isinstance(error, click.exceptions.Abort):
-            sys.exit(ExitCode.INTERRUPTED)
-        raise
-    sys.exit(code if isinstance(code, int) else ExitCode.OK)
+
+def main() -> None:
+    """Entry point of the console script: run the app, exit with the code from the table."""
+    sys.exit(invoke(sys.argv[1:]))

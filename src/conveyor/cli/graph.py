@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from conveyor.cli.run import ConfigOption
+
+
+class GraphFormat(StrEnum):
+    TREE = "tree"
+    MERMAID = "mermaid"
+    DOT = "dot"
+    JSON = "json"
 
 
 def _pipeline(config: Path | None, sha: str | None):  # type: ignore[no-untyped-def]
@@ -26,8 +34,8 @@ def _pipeline(config: Path | None, sha: str | None):  # type: ignore[no-untyped-
 def graph(
     config: ConfigOption = None,
     format: Annotated[
-        str, typer.Option("--format", "-f", help="tree, mermaid, dot or json.")
-    ] = "tree",
+        GraphFormat, typer.Option("--format", "-f", help="tree, mermaid, dot or json.")
+    ] = GraphFormat.TREE,
 ) -> None:
     """Show the stage graph (a terminal tree, or Mermaid, dot, JSON)."""
     from rich.console import Console
@@ -36,14 +44,10 @@ def graph(
 
     _, _, pipeline = _pipeline(config, sha="0" * 40)
     renderers = {"mermaid": render.to_mermaid, "dot": render.to_dot, "json": render.to_json}
-    if format == "tree":
+    if format is GraphFormat.TREE:
         Console().print(render.to_tree(pipeline, "conveyor pipeline"))
-    elif format in renderers:
-        typer.echo(renderers[format](pipeline), nl=False)
     else:
-        raise typer.BadParameter(
-            f"{format!r}: use tree, mermaid, dot or json", param_hint="--format"
-        )
+        typer.echo(renderers[format.value](pipeline), nl=False)
 
 
 def plan(

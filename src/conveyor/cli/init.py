@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,10 +14,15 @@ from conveyor.scaffold import PlannedFile, RepositoryFacts, check_ci, inspect_re
 from conveyor.scaffold.generator import forge_host
 
 
+class CI(StrEnum):
+    GITHUB = "github"
+    GITLAB = "gitlab"
+
+
 def init(
     ci: Annotated[
-        str, typer.Option("--ci", help="CI to generate the caller for: github or gitlab.")
-    ] = "github",
+        CI, typer.Option("--ci", help="CI to generate the caller for: github or gitlab.")
+    ] = CI.GITHUB,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
     directory: Annotated[
         Path,
@@ -32,13 +38,13 @@ def init(
     --force).
     """
     try:
-        check_ci(ci)
+        check_ci(ci.value)
         facts = inspect_repository(directory)
-        written = scaffold(facts.directory, ci, force, facts=facts)
+        written = scaffold(facts.directory, ci.value, force, facts=facts)
     except ConveyorError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(exit_code_for(error)) from error
-    typer.echo(report(facts, ci, written))
+    typer.echo(report(facts, ci.value, written))
 
 
 def report(facts: RepositoryFacts, ci: str, written: list[PlannedFile]) -> str:

@@ -31,12 +31,54 @@ EnableHelmOption = Annotated[
 ]
 
 
+def _directory_argument(value: Path) -> Path:
+    if value.is_file():
+        raise typer.BadParameter(
+            f"{str(value)!r} is a file; pass the directory that holds it ({value.parent})"
+        )
+    if not value.is_dir():
+        raise typer.BadParameter(f"{str(value)!r} is not a directory")
+    return value
+
+
+def _image_argument(value: str) -> str:
+    """A malformed NAME=REF[@DIGEST] is a usage error naming the bad part, not a policy one."""
+    from conveyor.errors import InvalidReferenceError
+    from conveyor.gitops.kustomization import ImageEdit
+
+    try:
+        ImageEdit.parse(value)
+    except InvalidReferenceError as error:
+        raise typer.BadParameter(f"{value!r}: {error.rule}") from None
+    return value
+
+
+def _reference_argument(value: str) -> str:
+    """Text that is no image reference at all is a usage error; the policy judges the rest."""
+    from conveyor.errors import InvalidReferenceError
+    from conveyor.policy.reference import parse
+
+    try:
+        parse(value)
+    except InvalidReferenceError as error:
+        raise typer.BadParameter(f"{value!r}: {error.rule}") from None
+    return value
+
+
 @app.command("set-image")
 def set_image(
-    directory: Annotated[Path, typer.Argument(help="Directory holding the kustomization.")],
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="Directory holding the kustomization.",
+            callback=_directory_argument,
+            metavar="DIR",
+        ),
+    ],
     image: Annotated[
         str,
         typer.Argument(
+            callback=_image_argument,
             metavar="NAME=REF[@DIGEST]",
             help="As for 'kustomize edit set image': NAME=NEWNAME:TAG@DIGEST, NAME:TAG, "
             "NAME@DIGEST; '*' keeps a field.",
@@ -65,7 +107,12 @@ def set_image(
 def update(
     env: Annotated[str, typer.Argument(help="The environment (a key of gitops.environments).")],
     image: Annotated[
-        str, typer.Argument(metavar="REF@DIGEST", help="The pushed image, pinned by digest.")
+        str,
+        typer.Argument(
+            callback=_reference_argument,
+            metavar="REF@DIGEST",
+            help="The pushed image, pinned by digest.",
+        ),
     ],
     config: ConfigOption = None,
 ) -> None:

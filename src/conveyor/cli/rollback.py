@@ -10,11 +10,24 @@ from conveyor.cli.promote import ConfigOption, fail
 from conveyor.errors import ConveyorError
 
 
+def _digest_option(value: str | None) -> str | None:
+    """A malformed --to is a usage error (the same pattern rollback itself checks)."""
+    from conveyor.gitops.promotion import DIGEST
+
+    if value is not None and not DIGEST.match(value):
+        raise typer.BadParameter(f"{value!r} is not a digest; expected sha256:<64 hex digits>")
+    return value
+
+
 def rollback(
     env: Annotated[str, typer.Argument(help="The environment to roll back.")],
     to: Annotated[
         str | None,
-        typer.Option("--to", help="The digest to go back to (sha256:...); default: --steps."),
+        typer.Option(
+            "--to",
+            callback=_digest_option,
+            help="The digest to go back to (sha256:...); default: --steps.",
+        ),
     ] = None,
     steps: Annotated[
         int, typer.Option("--steps", min=1, help="How many image changes to go back.")

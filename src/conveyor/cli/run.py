@@ -4,22 +4,41 @@ from __future__ import annotations
 
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+
+class EngineName(StrEnum):
+    AUTO = "auto"
+    DAGGER = "dagger"
+    PODMAN = "podman"
+
+
+class OnFailure(StrEnum):
+    FINISH = "finish"
+    CANCEL = "cancel"
+
+
+class Output(StrEnum):
+    AUTO = "auto"
+    LIVE = "live"
+    PLAIN = "plain"
+
+
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="conveyor.toml or pyproject.toml to use.")
 ]
 EngineOption = Annotated[
-    str, typer.Option("--engine", help="dagger, podman, or auto (Dagger when available).")
+    EngineName, typer.Option("--engine", help="dagger, podman, or auto (Dagger when available).")
 ]
 
 
 def run(
     config: ConfigOption = None,
-    engine: EngineOption = "auto",
+    engine: EngineOption = EngineName.AUTO,
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Run only this stage and what it needs.")
     ] = None,
@@ -30,11 +49,11 @@ def run(
         int | None, typer.Option("--capacity", min=1, help="Stages running at once.")
     ] = None,
     on_failure: Annotated[
-        str | None, typer.Option("--on-failure", help="finish or cancel running stages.")
+        OnFailure | None, typer.Option("--on-failure", help="finish or cancel running stages.")
     ] = None,
     output: Annotated[
-        str, typer.Option("--output", help="live (table), plain (log lines), or auto.")
-    ] = "auto",
+        Output, typer.Option("--output", help="live (table), plain (log lines), or auto.")
+    ] = Output.AUTO,
 ) -> None:
     """Run the pipeline: test, build, scan, smoke, publish, manifest (and verify, policy)."""
     import anyio
@@ -43,19 +62,17 @@ def run(
     from conveyor.cli.runner import run_delivery
 
     cfg = load(config)
-    if output not in {"auto", "live", "plain"}:
-        raise typer.BadParameter("use live, plain or auto", param_hint="--output")
-    live = output == "live" or (
-        output == "auto" and sys.stdout.isatty() and not os.environ.get("CI")
+    live = output is Output.LIVE or (
+        output is Output.AUTO and sys.stdout.isatty() and not os.environ.get("CI")
     )
     code = anyio.run(
         lambda: run_delivery(
             cfg,
-            engine_name=engine,
+            engine_name=engine.value,
             only=tuple(only or ()),
             skip=tuple(skip or ()),
             capacity=capacity,
-            on_failure=on_failure,
+            on_failure=on_failure.value if on_failure else None,
             live=live,
         )
     )

@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import deliver
 from conveyor.stages.source import resolve_sha
 from conveyor.telemetry.setup import start_tracing
+from conveyor.telemetry.store import RunStore
 
 
 def registry_auth(config: Config) -> RegistryAuth | None:
@@ -61,9 +62,12 @@ async def find_registry_auth(config: Config) -> RegistryAuth | None:
 
 
 def run_directory(config: Config, run_id: str) -> Path:
-    path = config.root / ".conveyor" / "runs" / run_id
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The run's directory in ``.conveyor/runs``, checked writable before any stage runs.
+
+    Raises:
+        RunStoreError: the run store cannot be written.
+    """
+    return RunStore(config.root / ".conveyor" / "runs").prepare(run_id)
 
 
 @asynccontextmanager
@@ -232,7 +236,15 @@ async def _deliver(
                 run_id=run_id,
                 interruption=interruption,
             )
-    code = report(result, pipeline.order, console, redactor, live=live, run_dir=run_dir)
+    code = report(
+        result,
+        pipeline.order,
+        console,
+        redactor,
+        live=live,
+        run_dir=run_dir,
+        bookkeeping=tracing.store.failures,
+    )
     return code, result, run_dir
 
 
@@ -244,8 +256,17 @@ def report(
     *,
     live: bool,
     run_dir: Path,
+    bookkeeping: Sequence[str] = (),
+    errors: Console | None = None,
 ) -> int:
-    """Print the final table (plain mode), where the reports are, the first failure; the code."""
+    """Print the final table (plain mode), where the reports are, the first failure; the code.
+
+    Errors and warnings go to ``errors`` (stderr by default).  What could not
+    be recorded (``bookkeeping``: the run store's failures, a summary.json not
+    written) is one warning: it never changes the exit code, which says what
+    was delivered.
+    """
+    errors = errors or Console(stderr=True, width=console.width)
     if not live:
         console.print(
             result_table(
@@ -259,6 +280,23 @@ def report(
         highlight=False,
         markup=False,
     )
+    code = _outcome(result, console, errors, redactor)
+    unrecorded = [*bookkeeping]
+    unrecorded += [r.outputs["warning"] for r in result.results if "warning" in r.outputs]
+    if unrecorded:
+        errors.print(
+            f"warning: the run record is incomplete ({'; '.join(unrecorded)}); "
+            f"the run itself {'succeeded' if code == ExitCode.OK else 'ended as shown'} "
+            "and its exit code says so",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    return code
+
+
+def _outcome(result: PipelineResult, console: Console, errors: Console, redactor: Redactor) -> int:
+    """Print what was published, or the first failure (on ``errors``); the exit code."""
     failure = result.first_failure
     if failure is None:
         if not result.ok:
@@ -270,7 +308,7 @@ def report(
             console.print(line, soft_wrap=True, highlight=False, markup=False)
         return ExitCode.OK
     message = redactor(str(failure.error or failure.reason))
-    console.print(
+    errors.print(
         Text.assemble(("error", "bold red"), f" in stage {failure.name}: {message}"),
         soft_wrap=True,
         highlight=False,

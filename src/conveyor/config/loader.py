@@ -12,11 +12,13 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from conveyor.config.models import Config, PolicyConfig
+from conveyor.encoding import utf8_text
 from conveyor.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -49,12 +51,28 @@ def find_config(start: Path) -> Path:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(
             path, None, "file does not exist", hint="check the --config path"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            path,
+            None,
+            "is a directory, not a configuration file",
+            hint=f"pass the file: --config {path / 'conveyor.toml'}",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = utf8_text(data)
+    except ValueError as exc:
+        raise ConfigError(
+            path, None, str(exc), hint="TOML files are UTF-8: save it with that encoding"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, None, f"is not valid TOML: {exc}") from exc
 
@@ -68,21 +86,95 @@ def _scalar(text: str) -> Any:
 
 def apply_env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     """A copy of ``data`` with ``CONVEYOR_A__B=value`` set at ``a.b``."""
+    return _overrides(data, env)[0]
+
+
+def _overrides(
+    data: dict[str, Any], env: Mapping[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data`` overridden from ``env``, and which variable set which dotted field.
+
+    Keys are matched against the schema: a section or field name in any case
+    (``CONVEYOR_RUN__CAPACITY``), a key of a user mapping (``app.build_args``,
+    ``gitops.environments``) as written, or as the key the file already has
+    when only the case differs (``..._ENVIRONMENTS__STAGING__PATH`` reaches
+    ``[gitops.environments.staging]``).
+
+    Raises:
+        ConfigError: a variable names no field, or a field that is not a table;
+            the error names the variable.
+    """
     result: dict[str, Any] = _deep_copy(data)
-    for key in sorted(env):
-        if not key.startswith(ENV_PREFIX) or "__" not in key:
+    origins: dict[str, str] = {}
+    for variable in sorted(env):
+        if not variable.startswith(ENV_PREFIX) or "__" not in variable:
             continue
-        parts = [p.lower() for p in key[len(ENV_PREFIX) :].split("__")]
+        keys = _schema_keys(variable, result)
         node = result
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
+        for depth, key in enumerate(keys[:-1]):
+            child = node.setdefault(key, {})
             if not isinstance(child, dict):
                 raise ConfigError(
-                    None, ".".join(parts), f"{key} overrides a value that is not a table"
+                    None,
+                    ".".join(keys[: depth + 1]),
+                    "is a value, not a table: the variable cannot set a key inside it",
+                    variable=variable,
                 )
             node = child
-        node[parts[-1]] = _scalar(env[key])
-    return result
+        node[keys[-1]] = _scalar(env[variable])
+        origins[".".join(keys)] = variable
+    return result, origins
+
+
+def _schema_keys(variable: str, data: dict[str, Any]) -> list[str]:
+    """The keys ``CONVEYOR_A__B__C`` names, spelled as the schema (or the file) spells them."""
+    parts = variable[len(ENV_PREFIX) :].split("__")
+    keys: list[str] = []
+    shape: Any = Config
+    node: Any = data
+    for part in parts:
+        if not part:
+            raise ConfigError(
+                None, ".".join(keys) or None, "has an empty key ('___')", variable=variable
+            )
+        if isinstance(shape, type) and issubclass(shape, BaseModel):
+            key = part.lower()
+            field = shape.model_fields.get(key)
+            if field is None or key == "root":
+                raise ConfigError(
+                    None,
+                    ".".join([*keys, key]),
+                    "unknown key; check the spelling against the configuration reference",
+                    variable=variable,
+                )
+            shape = _unwrap(field.annotation)
+        elif get_origin(shape) is dict:
+            existing = node if isinstance(node, dict) else {}
+            key = next((k for k in existing if k.lower() == part.lower()), part)
+            shape = _unwrap(get_args(shape)[1])
+        else:
+            raise ConfigError(
+                None,
+                ".".join(keys),
+                "is a value, not a table: the variable cannot set a key inside it",
+                variable=variable,
+            )
+        keys.append(key)
+        node = node.get(key) if isinstance(node, dict) else None
+    return keys
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X`` of ``X | None`` and of ``Annotated[X, ...]``: what the TOML value is."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            options = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = options[0] if len(options) == 1 else Any
+        else:
+            return annotation
 
 
 def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
@@ -101,17 +193,29 @@ def _field_name(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _raw(path: Path, env: Mapping[str, str] | None) -> dict[str, Any]:
+def _raw(path: Path, env: Mapping[str, str] | None) -> tuple[dict[str, Any], dict[str, str]]:
     raw = _read(path)
     if path.name == "pyproject.toml":
         raw = raw.get("tool", {}).get("conveyor")
         if raw is None:
             raise ConfigError(path, "tool.conveyor", "section is missing")
-    return apply_env_overrides(raw, os.environ if env is None else env)
+        if not isinstance(raw, dict):
+            raise ConfigError(path, "tool.conveyor", "must be a table ([tool.conveyor])")
+    return _overrides(raw, os.environ if env is None else env)
 
 
-def _validate(model: type[M], data: Any, path: Path, prefix: str = "") -> M:
-    """``data`` as ``model``; every problem at once in one :class:`ConfigError`."""
+def _validate(
+    model: type[M],
+    data: Any,
+    path: Path,
+    prefix: str = "",
+    origins: Mapping[str, str] | None = None,
+) -> M:
+    """``data`` as ``model``; every problem at once in one :class:`ConfigError`.
+
+    A problem in a value that an environment variable set names the variable
+    (``origins``: dotted field -> variable), not the file.
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -119,13 +223,26 @@ def _validate(model: type[M], data: Any, path: Path, prefix: str = "") -> M:
             (".".join(p for p in (prefix, _field_name(tuple(e["loc"]))) if p), _problem(e))
             for e in exc.errors()
         ]
+        sources = [_origin(field, origins or {}) for field, _ in problems]
         if len(problems) == 1:
             field, problem = problems[0]
-            raise ConfigError(path, field or None, problem) from exc
-        listed = "".join(f"\n  - {field or '(top level)'}: {text}" for field, text in problems)
+            raise ConfigError(path, field or None, problem, variable=sources[0]) from exc
+        listed = "".join(
+            f"\n  - {field or '(top level)'}: {text}"
+            + (f" (from the environment variable {source})" if source else "")
+            for (field, text), source in zip(problems, sources, strict=True)
+        )
         raise ConfigError(
             path, None, f"{len(problems)} problems:{listed}", hint="fix them all, then run again"
         ) from exc
+
+
+def _origin(field: str, origins: Mapping[str, str]) -> str | None:
+    """The variable that set ``field`` (or a table holding it), if one did."""
+    for dotted, variable in origins.items():
+        if field == dotted or field.startswith(dotted + ".") or field.startswith(dotted + "["):
+            return variable
+    return None
 
 
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
@@ -136,9 +253,9 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> Config:
             (every problem is listed).
     """
     path = path.resolve()
-    data = _raw(path, env)
+    data, origins = _raw(path, env)
     data["root"] = path.parent
-    return _validate(Config, data, path)
+    return _validate(Config, data, path, origins=origins)
 
 
 def load_policy(path: Path, env: Mapping[str, str] | None = None) -> PolicyConfig:
@@ -151,11 +268,11 @@ def load_policy(path: Path, env: Mapping[str, str] | None = None) -> PolicyConfi
         ConfigError: the file is missing or not TOML, or ``[policy]`` is wrong.
     """
     path = path.resolve()
-    data = _raw(path, env)
+    data, origins = _raw(path, env)
     policy = data.get("policy", {})
     if not isinstance(policy, dict):
         raise ConfigError(path, "policy", "must be a table ([policy])")
-    return _validate(PolicyConfig, policy, path, "policy")
+    return _validate(PolicyConfig, policy, path, "policy", origins)
 
 
 def _problem(error: Mapping[str, Any]) -> str:
@@ -164,7 +281,14 @@ def _problem(error: Mapping[str, Any]) -> str:
         return "unknown key; check the spelling against the configuration reference"
     if kind == "missing":
         return "is required"
+    if kind in {"model_type", "dict_type"}:  # pydantic says "instance of RegistryConfig"
+        return f"must be a table (got {_shown(error.get('input'))})"
     message = str(error["msg"]).removeprefix("Value error, ")
     if "input" in error and kind not in {"model_type"} and not isinstance(error["input"], dict):
         return f"{message} (got {error['input']!r})"
     return message
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -12,7 +12,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from conveyor.config.duration import Duration
 from conveyor.smoke.contract import Contract, template_problem
@@ -21,10 +30,14 @@ SEVERITIES = ("UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = rf"^{_COMPONENT}(?:/{_COMPONENT})*$"
+MESSAGE_FIELDS = ("environment", "app", "short_sha", "sha", "image")
+"""What ``gitops.message`` may name (``{environment}`` ...)."""
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Model(BaseModel):
+    # Booleans and integers are StrictBool/StrictInt: "yes" or "1" is not true, "8080" is
+    # not a port (tests/config/test_strict_types.py walks the schema for plain ones).
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
@@ -77,7 +90,7 @@ class RegistryConfig(Model):
     host: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]+)?$")
     # a repository path only: the tag is always the source SHA, never configured
     repository: str = Field(pattern=_REPOSITORY)
-    insecure: bool = False
+    insecure: StrictBool = False
     username_env: str | None = None
     password_env: str | None = None
     # how long a registry request may wait for a connect or an answer (exit 7 after)
@@ -90,8 +103,8 @@ class RegistryConfig(Model):
 
 class StageOptions(Model):
     timeout: Duration = 1800.0
-    retries: int = Field(default=0, ge=0, le=10)
-    enabled: bool = True
+    retries: StrictInt = Field(default=0, ge=0, le=10)
+    enabled: StrictBool = True
 
 
 class TestStageConfig(StageOptions):
@@ -131,7 +144,7 @@ class ScanStageConfig(StageOptions):
     """
 
     fail_on: list[Severity] = Field(default_factory=_default_fail_on)
-    ignore_unfixed: bool = False
+    ignore_unfixed: StrictBool = False
     ignore: list[IgnoreEntry] = Field(default_factory=list)
     trivy: str = "trivy"
     sarif: str = "trivy.sarif"
@@ -153,7 +166,7 @@ class PublishStageConfig(StageOptions):
 class ManifestStageConfig(StageOptions):
     environment: str = "staging"
     # commit even when the source repository cannot tell whether the pinned commit is older
-    allow_unordered: bool = False
+    allow_unordered: StrictBool = False
 
 
 class JsonProof(Model):
@@ -179,10 +192,10 @@ class SmokeContract(Model):
     none of them: a JSON ``version`` field or the body contains the SHA.
     """
 
-    status: int | None = Field(default=None, ge=100, le=599)
+    status: StrictInt | None = Field(default=None, ge=100, le=599)
     body_contains: str | None = Field(default=None, min_length=1)
     json_proof: JsonProof | None = Field(default=None, alias="json")
-    prove_version: bool = True
+    prove_version: StrictBool = True
 
     @field_validator("body_contains")
     @classmethod
@@ -213,9 +226,11 @@ class SmokeContract(Model):
 
 
 class SmokeStageConfig(StageOptions, SmokeContract):
-    port: int = Field(default=8080, ge=1, le=65535)
+    port: StrictInt = Field(default=8080, ge=1, le=65535)
     path: str = "/version"
     deadline: Duration = 60.0
+    # good answers needed in a row: a service that dies after its first answer fails
+    passes: StrictInt = Field(default=3, ge=1, le=100)
 
 
 class StagesConfig(Model):
@@ -238,7 +253,7 @@ class FluxSetterConfig(Model):
     file: str = Field(min_length=1)
     policy: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*:[a-z0-9][a-z0-9.-]*$")
     # the ':tag' value carries 'tag@digest' (for charts that build 'repository:tag')
-    tag_digest: bool = False
+    tag_digest: StrictBool = False
 
     _inside = field_validator("file")(_inside_repository)
 
@@ -256,15 +271,15 @@ class EnvironmentConfig(Model):
     path: str
     promotion: Promotion = Promotion.COMMIT
     image_name: str | None = None
-    kustomize: bool = True
+    kustomize: StrictBool = True
     flux_setters: list[FluxSetterConfig] = Field(default_factory=list)
     helm_values: list[HelmValuesConfig] = Field(default_factory=list)
     # render the overlay's helmCharts (kustomize --enable-helm; helm on PATH)
-    enable_helm: bool = False
+    enable_helm: StrictBool = False
     # commit even when the overlay cannot be rendered here (remote base offline, no helm)
-    allow_unrendered: bool = False
+    allow_unrendered: StrictBool = False
     # changed only through a pull request; unset: protected when named production/prod
-    protected: bool | None = None
+    protected: StrictBool | None = None
 
     _inside = field_validator("path")(_inside_repository)
 
@@ -328,7 +343,7 @@ class GitOpsConfig(Model):
     author_name: str = "Conveyor"
     author_email: str = "conveyor@localhost"
     message: str = "deploy({environment}): {app} {short_sha}\n\nimage: {image}\nsource: {sha}"
-    max_push_attempts: int = Field(default=20, ge=1, le=100)
+    max_push_attempts: StrictInt = Field(default=20, ge=1, le=100)
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     forge: ForgeConfig | None = None
 
@@ -347,6 +362,25 @@ class GitOpsConfig(Model):
                 ):
                     environments[name] = {**env, "promotion": Promotion.PULL_REQUEST.value}
         return {**data, "environments": environments}
+
+    @field_validator("message")
+    @classmethod
+    def _template(cls, message: str) -> str:
+        # checked here, not at commit time: a typo must not wait for the first push
+        sample = dict.fromkeys(MESSAGE_FIELDS, "0" * 40)
+        try:
+            message.format(**sample)
+        except (KeyError, IndexError, AttributeError, ValueError) as error:
+            problem = (
+                f"names the unknown field {{{error.args[0]}}}"
+                if isinstance(error, KeyError)
+                else f"is not a valid template ({error})"
+            )
+            raise ValueError(
+                f"{problem}; the fields are {', '.join('{' + n + '}' for n in MESSAGE_FIELDS)}"
+                " (write {{ and }} for literal braces)"
+            ) from None
+        return message
 
     @field_validator("environments")
     @classmethod
@@ -373,7 +407,7 @@ class SmokeTarget(SmokeContract):
 class PolicyConfig(Model):
     allowed_registries: list[str] = Field(default_factory=list)
     mutable_tags: list[str] = Field(default_factory=lambda: ["latest"])
-    require_digest: bool = True
+    require_digest: StrictBool = True
 
     @field_validator("allowed_registries")
     @classmethod
@@ -387,7 +421,7 @@ class PolicyConfig(Model):
 
 
 class RunConfig(Model):
-    capacity: int = Field(default=4, ge=1, le=256)
+    capacity: StrictInt = Field(default=4, ge=1, le=256)
     on_failure: Literal["cancel", "finish"] = "finish"
     ca_bundle: Path | None = None
 

@@ -69,10 +69,14 @@ class ImageEdit:
         """
         parts = spec.split("=")
         if len(parts) == 2:
+            if not parts[0]:
+                raise InvalidReferenceError(spec, f"the image name before '=' is empty; {_USAGE}")
+            if not parts[1]:
+                raise InvalidReferenceError(spec, f"nothing after '{parts[0]}='; {_USAGE}")
             name, (new_name, tag, digest) = parts[0], _overwrite(spec, parts[1], True)
             return cls(name, new_name or None, tag, digest)
         if len(parts) > 2:
-            raise InvalidReferenceError(spec, _USAGE)
+            raise InvalidReferenceError(spec, f"more than one '='; {_USAGE}")
         name, tag, digest = _overwrite(spec, spec, False)
         return cls(name, None, tag, digest)
 
@@ -129,7 +133,12 @@ def _overwrite(spec: str, arg: str, with_name: bool) -> tuple[str, str | None, s
         return match.group(1), match.group(2) or None, digest
     if digest is not None or (arg and with_name):
         return arg, None, digest
-    raise InvalidReferenceError(spec, _USAGE)
+    _, colon, tag = arg.rpartition(":")
+    if colon and "/" not in tag:
+        raise InvalidReferenceError(
+            spec, f"tag {tag!r} is not valid (letters, digits, '_', '.', '-'); {_USAGE}"
+        )
+    raise InvalidReferenceError(spec, f"{arg!r} sets nothing: add :TAG, @DIGEST or =NEWNAME")
 
 
 def choose_kustomization(directory: str, present: Iterable[str], *, exists: bool = True) -> str:

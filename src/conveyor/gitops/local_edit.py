@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conveyor.encoding import manifest_text
 from conveyor.errors import ManifestError, RenderUnavailableError
 from conveyor.gitops.components import component_users, is_component, search_root
 from conveyor.gitops.imagelist import ImageEntry
@@ -150,7 +151,7 @@ def set_image_locally(
             hint=f"conveyor manifest set-image {directory.parent} {spec}",
         )
     file = kustomization_file(directory, shown=str(directory))
-    text = file.read_bytes().decode("utf-8")
+    text = manifest_text(file.read_bytes(), file)
     new = set_image(text, edit, path=str(file))
     before = find_image(text, edit.name, str(file))
     after = edit.resolve(before)

@@ -56,7 +56,8 @@ from conveyor.gitops.proposal import (
 from conveyor.gitops.update import image_history, read_image
 from conveyor.gitops.writer import Change, write_environment
 
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+"""An image digest (``sha256:<hex>``), as ``rollback --to`` takes it."""
 
 
 def promote(
@@ -149,7 +150,7 @@ def rollback(
     target = _environment(gitops, environment, "ENVIRONMENT")
     if steps < 1:
         raise ConfigError(None, "--steps", f"must be 1 or more (got {steps})")
-    if to_digest is not None and not _DIGEST.match(to_digest):
+    if to_digest is not None and not DIGEST.match(to_digest):
         raise ConfigError(
             None, "--to", f"{to_digest!r} is not a digest", hint="expected sha256:<64 hex digits>"
         )

@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from conveyor.encoding import manifest_text
 from conveyor.errors import ManifestError, PushConflictError, PushRejectedError
 from conveyor.gitops.closure import read_kustomization
 from conveyor.gitops.edit import FileEdit
@@ -123,7 +124,7 @@ def _read(root: Path, edit: FileEdit, repo: str, branch: str) -> str:
     file = writable(root, edit.path)  # every file read here is one to edit
     try:
         # bytes, decoded: text mode would turn CRLF into LF
-        return file.read_bytes().decode("utf-8")
+        return manifest_text(file.read_bytes(), edit.path)
     except FileNotFoundError:
         raise ManifestError(
             edit.path,
@@ -388,7 +389,10 @@ def _runs(git: Git, root: Path, file: str, name: str) -> list[HistoryEntry]:
     if not commits:
         return []
     blobs = git.objects(root, [f"{sha}:{file}" for sha, *_ in commits])
-    texts = [None if blob is None else blob.data.decode("utf-8") for blob in blobs]
+    texts = [
+        None if blob is None else manifest_text(blob.data, f"{sha[:12]}:{file}")
+        for blob, (sha, *_) in zip(blobs, commits, strict=True)
+    ]
     values: list[ImageEntry | None] = []
     for (sha, *_), text in zip(commits, texts, strict=True):
         try:

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from conveyor.atomic import write_atomically
 from conveyor.scan.report import ScanReport, Severity
 
 SARIF_VERSION = "2.1.0"
@@ -280,5 +281,5 @@ def write_sarif(report: ScanReport, path: Path) -> Path:
         ``path``.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_sarif(report), indent=2) + "\n", encoding="utf-8")
+    write_atomically(path, json.dumps(to_sarif(report), indent=2) + "\n")
     return path

@@ -19,7 +19,9 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from conveyor.atomic import write_atomically
 from conveyor.config.models import StageOptions
+from conveyor.errors import ConfigError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
 from conveyor.pipeline.result import PipelineResult, Status
@@ -150,6 +152,9 @@ async def write_summary(
         {"sha": ..., "run_id": ..., "ok": true|false,
          "stages": [{"name", "status", "reason", "duration", "attempts"}, ...],
          "outputs": {stage: {key: value}}}
+
+    The file is replaced in one step (never half-written); when it cannot be
+    written the stage still succeeds and its ``warning`` output says why.
     """
     recorded = ctx.journal.results
     rows: list[dict[str, Any]] = []
@@ -185,8 +190,12 @@ async def write_summary(
         "outputs": {name: dict(outputs) for name, outputs in inputs.items()},
     }
     path = ctx.artifacts / "summary.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    except OSError as error:
+        # bookkeeping, not delivery: what was pushed and committed stays the run's result
+        return {"ok": str(ok).lower(), "warning": f"{path}: {error.strerror or error}"}
     return {"summary": str(path), "ok": str(ok).lower()}
 
 
@@ -210,6 +219,8 @@ async def deliver(
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
     policy = on_failure or config.run.on_failure
+    if policy not in {"cancel", "finish"}:  # the CLI checks its option; this is the API's guard
+        raise ConfigError(None, "on_failure", f"{policy!r} is neither 'finish' nor 'cancel'")
     result = await run_pipeline(
         pipeline,
         capacity=capacity or config.run.capacity,

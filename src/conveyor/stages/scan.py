@@ -9,6 +9,7 @@ line, gate and reports.
 
 from __future__ import annotations
 
+from conveyor.atomic import write_atomically
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.scan.trivy import TARBALL_NAME, ScanOutcome, scan_in_container, scan_tarball
 from conveyor.stages.context import DeliveryContext, built_image
@@ -51,7 +52,7 @@ async def run_scan(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         "ignored": str(len(gate.ignored)),
         **{f"count.{severity.lower()}": str(n) for severity, n in gate.counts.items()},
     }
-    (out / "summary.txt").write_text(outcome.summary())
+    write_atomically(out / "summary.txt", outcome.summary())
     error = gate.error(image.local_ref)
     if error is not None:
         raise error

@@ -37,6 +37,7 @@ async def run_smoke(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
             deadline=options.deadline,
             interval=SERVICE_FIRST_INTERVAL,
             contract=options.contract(),
+            consecutive=options.passes,
         )
     return {"url": url, "attempts": str(result.attempts)}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from conveyor.atomic import write_atomically
 from conveyor.engines.port import CacheMount, RunSpec
 from conveyor.errors import ConfigError, TestsFailedError
 from conveyor.pipeline.graph import Outputs, StageInputs
@@ -40,7 +41,7 @@ async def run_test(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     result = await ctx.engine.run(spec)
     # A test that prints a secret puts it in its JUnit report too (failure messages).
     redact_files(result.exported.values(), ctx.redactor)
-    (out / "output.log").write_text(ctx.redactor(result.stdout + result.stderr))
+    write_atomically(out / "output.log", ctx.redactor(result.stdout + result.stderr))
     outputs: dict[str, str] = {"exit_code": str(result.exit_code)}
     summary = ""
     junit = result.exported.get(options.junit) if options.junit else None
@@ -71,4 +72,4 @@ def redact_files(paths: Iterable[Path], redactor: Redactor) -> None:
                 continue  # binary: not a report a secret is printed into
             masked = redactor(text)
             if masked != text:
-                file.write_text(masked, encoding="utf-8")
+                write_atomically(file, masked)  # never a half-masked report

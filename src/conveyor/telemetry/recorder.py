@@ -66,8 +66,8 @@ def _json_value(value: AnyValue) -> AttributeValue:
 class RunRecorder(SpanProcessor):
     """Appends each finished span of a run to ``<store>/<run-id>/spans.jsonl``.
 
-    Spans outside any run are not recorded.  A write that fails is logged
-    once and never fails the pipeline.
+    Spans outside any run are not recorded.  A write that fails is noted once
+    in ``store.failures`` and never fails the pipeline.
 
     Args:
         store: The run store.
@@ -113,4 +113,8 @@ class RunRecorder(SpanProcessor):
         except (OSError, RunStoreError) as error:
             if not self._warned:
                 self._warned = True
-                _log.warning("cannot record spans of run %s: %s", run_id, error)
+                # the run's owner reports store.failures once, with the run's other
+                # bookkeeping failures (conveyor run prints one warning line)
+                _log.debug("cannot record spans of run %s: %s", run_id, error)
+                if isinstance(error, OSError):
+                    self.store.note_failure(f"spans of run {run_id}", error)

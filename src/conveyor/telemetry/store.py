@@ -2,7 +2,8 @@
 
 Layout: ``<root>/<run-id>/spans.jsonl`` (``root`` is ``.conveyor/runs`` by
 default).  A span is appended when it ends, so a run that crashed still
-leaves the spans that finished; the last line may then be cut short and is
+leaves the spans that finished; an append is whole or not at all (a full
+disk cuts the file back), and a last line cut short by a crash elsewhere is
 ignored.  This module knows nothing of OpenTelemetry: a :class:`SpanRecord`
 is plain data, which is what ``conveyor trace`` reads back.
 """
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
 
+from conveyor.atomic import append_whole
 from conveyor.errors import RunStoreError
 
 DEFAULT_ROOT = Path(".conveyor") / "runs"
@@ -199,6 +202,8 @@ class RunStore:
     def __init__(self, root: Path = DEFAULT_ROOT) -> None:
         self.root = root
         self._lock = threading.Lock()
+        self.failures: list[str] = []
+        """What could not be recorded during this process (``note_failure``)."""
 
     def path(self, run_id: str) -> Path:
         """The span file of ``run_id``.
@@ -225,8 +230,39 @@ class RunStore:
         text = "".join(record.to_json() + "\n" for record in records)
         with self._lock:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as file:
-                file.write(text)
+            append_whole(path, text)  # a full disk leaves no torn line
+
+    def prepare(self, run_id: str) -> Path:
+        """Create the run's directory (and ``artifacts/`` in it); check it can be written.
+
+        Called before any stage runs, so that a store that cannot be written
+        stops the run at once instead of failing its bookkeeping at the end.
+
+        Returns:
+            The run's directory.
+
+        Raises:
+            RunStoreError: the directory cannot be created or written (read-only,
+                not a directory, no permission).
+        """
+        directory = self.path(run_id).parent
+        try:
+            (directory / "artifacts").mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+        except OSError as error:
+            raise RunStoreError(
+                self.root,
+                f"cannot be written: {error.strerror or error}",
+                hint="make .conveyor/runs (next to conveyor.toml) writable, "
+                "or run from a writable checkout",
+            ) from None
+        return directory
+
+    def note_failure(self, what: str, error: OSError) -> None:
+        """Remember that ``what`` could not be recorded (the run reports it once, at its end)."""
+        with self._lock:
+            self.failures.append(f"{what}: {error.strerror or error}")
 
     def run_ids(self) -> list[str]:
         """Every run id in the store, in no particular order."""

@@ -413,3 +413,16 @@ def test_promotion_carries_the_environments_helm_values_in_the_same_pull_request
     )
     changed = git("--git-dir", str(remote.bare), "diff", "--name-only", "main", BRANCH)
     assert sorted(changed.splitlines()) == sorted([PRODUCTION, values])
+
+
+def test_rollback_s_hint_names_each_earlier_digest_once(
+    remote: Remote, github: GitHubApiDouble
+) -> None:
+    # staging went back and forth: B, A, B (each digest ran twice)
+    remote.set_staging(SHA_B, DIGEST_B)
+    remote.set_staging(SHA_A, DIGEST_A)
+    remote.set_staging(SHA_B, DIGEST_B)
+    unknown = "sha256:" + "9" * 64
+    with pytest.raises(GitOpsError) as caught:
+        rollback(make_config(remote, github.url), "staging", to_digest=unknown, env=ENV)
+    assert caught.value.hint == f"earlier digests: {DIGEST_A[:19]}, {DIGEST_B[:19]}"

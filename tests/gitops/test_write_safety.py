@@ -324,3 +324,23 @@ def test_a_link_inside_the_clone_is_not_written_through(tmp_path: Path, remote: 
     )
     assert refs(remote) == before
     assert SHA_B not in err
+
+
+def test_set_image_never_writes_through_a_link(tmp_path: Path) -> None:
+    outside = tmp_path / "outside" / "kustomization.yaml"
+    outside.parent.mkdir()
+    outside.write_text("images:\n- name: hello\n  newTag: '1'\n")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    os.symlink(outside, overlay / "kustomization.yaml")
+
+    code, out, err = invoke("manifest", "set-image", str(overlay), "hello:2")
+
+    assert code == ExitCode.GITOPS
+    assert out == ""
+    assert err == (
+        f"error: {overlay}/kustomization.yaml: is a symbolic link (to {outside}); Conveyor "
+        "edits only regular files\n"
+        "  hint: edit the link's target directory, or commit the file itself\n"
+    )
+    assert outside.read_text() == "images:\n- name: hello\n  newTag: '1'\n"

@@ -159,6 +159,7 @@ async def test_an_old_commit_re_run_leaves_the_newer_pin(world: World) -> None:
         f"newer already pinned: myacr.azurecr.io/hello:{world.commits['C']}"
         f"@{digest(world.commits['C'])}"
     )
+    assert again["note"] == again["superseded"]  # what the run's table shows
     assert world.main() == before
     assert world.pinned() == world.commits["C"]
 
@@ -214,3 +215,23 @@ async def test_a_pin_the_source_does_not_know_is_refused_unless_allowed(world: W
     assert out["changed"] == "true"
     assert out["ordering"].startswith(f"order not decided (commit {unknown[:12]} is not in")
     assert world.pinned() == world.commits["B"]
+
+
+async def test_a_pin_on_a_diverged_history_is_refused(world: World) -> None:
+    # a commit on another branch, off 'deployed': neither it nor C descends from the other
+    git("checkout", "-q", "-b", "hotfix", world.deployed, cwd=world.checkout)
+    (world.checkout / "HOTFIX").write_text("x\n")
+    git("add", "-A", cwd=world.checkout)
+    git(*IDENTITY, "commit", "-qm", "hotfix", cwd=world.checkout)
+    world.commits["hotfix"] = git("rev-parse", "HEAD", cwd=world.checkout)
+    await world.run("hotfix")
+    before = world.main()
+
+    with pytest.raises(GitOpsError) as caught:
+        await world.run("C")
+
+    assert (
+        f"neither of {world.commits['C'][:12]} and {world.commits['hotfix'][:12]} descends "
+        "from the other (the histories diverged)"
+    ) in str(caught.value)
+    assert world.main() == before

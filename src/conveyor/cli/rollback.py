@@ -38,7 +38,9 @@ def rollback(
 
     The image comes from the history of the environment's kustomization file
     and goes through the environment's normal path: a commit for staging, a
-    pull (merge) request for production.
+    pull (merge) request for production.  A rollback is itself a change of
+    the image, so --steps 1 run twice goes back to where it started (like
+    'kubectl rollout undo'); pass --to DIGEST to name the image instead.
     """
     from conveyor.cli.common import load
     from conveyor.gitops.promotion import rollback as run_rollback

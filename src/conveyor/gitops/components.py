@@ -28,6 +28,7 @@ from ruamel.yaml.error import YAMLError
 from conveyor.errors import ManifestError
 from conveyor.gitops.closure import local_references
 from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, kustomization_file
+from conveyor.gitops.paths import inside
 
 
 def is_component(text: str, path: str = "kustomization.yaml") -> bool:
@@ -100,8 +101,9 @@ def render_targets(root: Path, directory: str) -> list[Path]:
             that no kustomization in the work tree includes (a sparse work tree
             may lack them: the caller checks out every file and asks again).
     """
-    path = root / directory
+    path = inside(root, directory)
     file = kustomization_file(path, shown=directory)
+    inside(root, file.relative_to(root).as_posix())  # a link out of the clone is not read
     if not is_component(file.read_bytes().decode("utf-8", "replace"), str(file)):
         return [path]
     users = component_users(path, root)

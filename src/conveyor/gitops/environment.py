@@ -17,13 +17,14 @@ API:
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from conveyor.config.models import Config, PolicyConfig
 from conveyor.errors import ManifestError
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.helm import ValuesEdit
 from conveyor.gitops.kustomization import ImageEdit, ImageEntry
+from conveyor.gitops.paths import inside
 from conveyor.gitops.setters import SetterEdit
 from conveyor.gitops.yamltext import compose
 from conveyor.policy.reference import ImageReference, parse
@@ -81,7 +82,7 @@ def check_edited_files(root: Path, edits: list[FileEdit], policy: PolicyConfig) 
     for edit in edits:
         if isinstance(edit.editor, ImageEdit):
             continue
-        file = root / PurePosixPath(edit.path)
+        file = inside(root, edit.path)
         try:
             text = file.read_bytes().decode("utf-8")
         except (OSError, UnicodeDecodeError) as error:

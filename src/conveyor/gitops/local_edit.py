@@ -20,6 +20,7 @@ The edit is written only when kustomize agrees it means something:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,13 @@ def set_image_locally(
             hint=f"conveyor manifest set-image {directory.parent} {spec}",
         )
     file = kustomization_file(directory, shown=str(directory))
+    if file.is_symlink():
+        # writing through it would change another file, perhaps outside the repository
+        raise ManifestError(
+            file,
+            f"is a symbolic link (to {os.readlink(file)}); Conveyor edits only regular files",
+            hint="edit the link's target directory, or commit the file itself",
+        )
     text = manifest_text(file.read_bytes(), file)
     new = set_image(text, edit, path=str(file))
     before = find_image(text, edit.name, str(file))

@@ -175,9 +175,9 @@ def rollback(
             (h for h in history[1:] if h.image is not None and h.image.digest == to_digest), None
         )
         if chosen is None:
-            known = ", ".join(
-                h.image.digest[:19] for h in history[1:6] if h.image is not None and h.image.digest
-            )
+            # an environment that went back and forth ran a digest more than once: list it once
+            digests = (h.image.digest for h in history[1:] if h.image is not None)
+            known = ", ".join(list(dict.fromkeys(d[:19] for d in digests if d))[:5])
             raise GitOpsError(
                 f"{to_digest} is not among the images {environment!r} ran "
                 f"(last {len(history)} changes of {target.path})",

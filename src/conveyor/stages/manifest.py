@@ -179,7 +179,10 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     superseded = (
         f"newer already pinned: {result.superseded}" if result.superseded is not None else ""
     )
+    # the note is what the run's table shows for the stage
+    note = {"note": superseded} if superseded else {}
     return {
+        **note,
         "unverified": "; ".join(warnings),
         "environment": env_name,
         "commit": result.commit or "",

@@ -36,6 +36,7 @@ import anyio.to_thread
 from conveyor.config.models import SEVERITIES, ScanStageConfig
 from conveyor.engines.port import CacheMount, Engine, RunSpec
 from conveyor.errors import CommandFailedError, ToolMissingError
+from conveyor.pipeline.toolcalls import tool_call
 from conveyor.scan.gate import GateResult, evaluate
 from conveyor.scan.report import ScanReport, load_report
 from conveyor.scan.sarif import write_sarif
@@ -169,7 +170,9 @@ async def scan_tarball(
         executable, tarball, json_path, options, cache_dir=cache_dir, severities=severities
     )
     try:
-        process = await anyio.run_process(argv, check=False, env={**os.environ, **options.env})
+        with tool_call(argv) as exited:
+            process = await anyio.run_process(argv, check=False, env={**os.environ, **options.env})
+            exited(process.returncode)
     except FileNotFoundError as exc:
         raise ToolMissingError(executable, hint=INSTALL_HINT) from exc
     except PermissionError as exc:

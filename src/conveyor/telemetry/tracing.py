@@ -34,6 +34,7 @@ from conveyor.telemetry.redaction import redact_value
 RUN_SPAN = "conveyor.run"
 INSTRUMENTATION = "conveyor"
 _SUBCOMMAND = re.compile(r"^[a-z][a-z0-9-]*$")
+_OPTIONS_WITH_VALUE = frozenset({"-C", "-c"})
 STAGE_NOT_RUN_EVENT = "stage skipped"
 """The run span's event for a stage that never started (it gets no span of its own)."""
 
@@ -51,8 +52,13 @@ def attempt_span_name(number: int) -> str:
 def tool_span_name(argv: Sequence[str]) -> str:
     """The name of an external command's span: the tool and its sub-command (``podman build``)."""
     tool = PurePath(argv[0]).name if argv else "?"
-    command = next((arg for arg in argv[1:] if not arg.startswith("-")), "")
-    return f"{tool} {command}" if _SUBCOMMAND.match(command) else tool
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in _OPTIONS_WITH_VALUE:
+            next(args, None)  # git -C DIR, git -c KEY=VALUE
+        elif not arg.startswith("-"):
+            return f"{tool} {arg}" if _SUBCOMMAND.match(arg) else tool
+    return tool
 
 
 class TracingHooks(NoHooks):

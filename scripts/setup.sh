@@ -30,7 +30,7 @@ SUITE="bookworm" # Debian 12 ships Python 3.11
 MIRROR="${CONVEYOR_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ROOTFS_TAR="$CACHE_DIR/python-3.11-$SUITE-rootfs.tar"
 HOST_CA="/etc/ssl/certs/ca-certificates.crt"
-PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iptables python3-venv git jq)
+PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iptables python3-venv git jq shellcheck)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() {

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from conveyor import __version__
+from conveyor import __version__, _release
 from conveyor.errors import ScaffoldError
 from conveyor.scaffold.repository import RepositoryFacts, inspect_repository
 
@@ -27,7 +27,7 @@ SUPPORTED_CI = ("github", "gitlab")
 UPSTREAM_GITHUB = "conveyor-ci/conveyor"
 #: The release callers pin: a tag, never a branch.
 UPSTREAM_REF = f"v{__version__}"
-REUSABLE_WORKFLOW = f"{UPSTREAM_GITHUB}/.github/workflows/conveyor.yml@{UPSTREAM_REF}"
+REUSABLE_WORKFLOW = f"{UPSTREAM_GITHUB}/.github/workflows/conveyor.yml"
 GITLAB_TEMPLATE_URL = (
     f"https://raw.githubusercontent.com/{UPSTREAM_GITHUB}/{UPSTREAM_REF}"
     "/ci/gitlab/conveyor.gitlab-ci.yml"
@@ -74,13 +74,34 @@ def check_ci(ci: str) -> str:
     return ci
 
 
-def plan(facts: RepositoryFacts, ci: str) -> list[PlannedFile]:
+def pinned(reference: str, commit: str) -> tuple[str, str | None]:
+    """``reference@commit # vX.Y.Z`` for a released CLI; from a checkout the tag, and a TODO.
+
+    A tag can be moved; a commit cannot, and zizmor refuses anything else.
+    """
+    if commit:
+        return f"{reference}@{commit} # {UPSTREAM_REF}", None
+    return f"{reference}@{UPSTREAM_REF}", (
+        f"this CLI is not a release build, so {reference} is pinned by its tag"
+        f" {UPSTREAM_REF}: replace it with the tag's commit SHA"
+        f" (git ls-remote https://github.com/{UPSTREAM_GITHUB} refs/tags/{UPSTREAM_REF})"
+    )
+
+
+def plan(facts: RepositoryFacts, ci: str, release_commit: str | None = None) -> list[PlannedFile]:
     """The files for ``ci`` rendered from the templates, nothing written.
+
+    Args:
+        facts: What is known of the repository.
+        ci: ``"github"`` or ``"gitlab"``.
+        release_commit: The commit of this release (default: the one the release
+            build recorded, empty in a checkout).
 
     Raises:
         ScaffoldError: ``ci`` is not supported.
     """
     check_ci(ci)
+    commit = _release.COMMIT if release_commit is None else release_commit
     config_path = facts.directory / CONFIG_NAME
     config_relative = config_path.relative_to(facts.toplevel).as_posix()
     return [
@@ -88,7 +109,7 @@ def plan(facts: RepositoryFacts, ci: str) -> list[PlannedFile]:
         PlannedFile(
             facts.toplevel / CI_FILES[ci],
             CI_FILES[ci],
-            *_ci_file(facts, ci, config_relative),
+            *_ci_file(facts, ci, config_relative, commit),
         ),
     ]
 
@@ -191,8 +212,10 @@ def _config(facts: RepositoryFacts, ci: str) -> tuple[str, tuple[str, ...]]:
     return render("conveyor.toml.tmpl", values), tuple(todos)
 
 
-def _ci_file(facts: RepositoryFacts, ci: str, config_relative: str) -> tuple[str, tuple[str, ...]]:
-    todos = (f"set the ACR name (now the placeholder {ACR_PLACEHOLDER}) to your registry's name",)
+def _ci_file(
+    facts: RepositoryFacts, ci: str, config_relative: str, commit: str
+) -> tuple[str, tuple[str, ...]]:
+    todos = [f"set the ACR name (now the placeholder {ACR_PLACEHOLDER}) to your registry's name"]
     values = {
         "BRANCH": _quote(facts.default_branch),
         "BRANCH_NAME": facts.default_branch,
@@ -200,10 +223,11 @@ def _ci_file(facts: RepositoryFacts, ci: str, config_relative: str) -> tuple[str
         "ACR_NAME": _quote(ACR_PLACEHOLDER),
     }
     if ci == "github":
-        values["REUSABLE_WORKFLOW"] = REUSABLE_WORKFLOW
-        return render("github-workflow.yml.tmpl", values), todos
+        values["REUSABLE_WORKFLOW"], todo = pinned(REUSABLE_WORKFLOW, commit)
+        todos += [todo] if todo else []
+        return render("github-workflow.yml.tmpl", values), tuple(todos)
     values["GITLAB_TEMPLATE_URL"] = _quote(GITLAB_TEMPLATE_URL)
-    return render("gitlab-ci.yml.tmpl", values), todos
+    return render("gitlab-ci.yml.tmpl", values), tuple(todos)
 
 
 def render(template: str, values: Mapping[str, str]) -> str:

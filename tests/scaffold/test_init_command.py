@@ -24,6 +24,9 @@ TODO:
   conveyor.toml: set gitops.repo and gitops.forge.project to the manifest repository
   .github/workflows/conveyor.yml: set the ACR name (now the placeholder myregistry) to your \
 registry's name
+  .github/workflows/conveyor.yml: this CLI is not a release build, so \
+conveyor-ci/conveyor/.github/workflows/conveyor.yml is pinned by its tag v0.1.0: replace it with \
+the tag's commit SHA (git ls-remote https://github.com/conveyor-ci/conveyor refs/tags/v0.1.0)
 
 next steps:
   1. In Azure, give an Entra app registration (or a user-assigned managed identity) the AcrPush \

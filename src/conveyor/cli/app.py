@@ -71,6 +71,10 @@ from conveyor.cli import manifest, policy  # noqa: E402
 app.add_typer(manifest.app, name="manifest")
 app.add_typer(policy.app, name="policy")
 
+from conveyor.cli import report  # noqa: E402
+
+app.add_typer(report.app, name="report")
+
 
 def main() -> None:
     """Entry point of the console script: run the app, map errors to exit codes."""

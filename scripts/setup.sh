@@ -30,7 +30,7 @@ SUITE="bookworm" # Debian 12 ships Python 3.11
 MIRROR="${CONVEYOR_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ROOTFS_TAR="$CACHE_DIR/python-3.11-$SUITE-rootfs.tar"
 HOST_CA="/etc/ssl/certs/ca-certificates.crt"
-PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iptables python3-venv git jq shellcheck)
+PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iptables python3-venv git jq shellcheck rsync)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() {
@@ -201,4 +201,5 @@ ensure_podman_runs
 ensure_venv
 publish_base_image
 bash "$ROOT/scripts/install-go-tools.sh" # kustomize v5.7.1 and helm, the tests' references
+bash "$ROOT/scripts/install-node-tools.sh" # gitlab-ci-local, for the GitLab component's tests
 log "ready in $(($(date +%s) - T0))s"

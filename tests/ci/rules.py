@@ -293,8 +293,11 @@ def gitlab_promotion_problems(job_name: str, job: Mapping[str, Any]) -> list[str
         problems.append(f"{job_name}: not bound to environment production ({environment!r})")
     rules = job.get("rules", [])
     expected = {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual"}
-    if not rules or any({k: rule.get(k) for k in expected} != expected for rule in rules):
+    running = [rule for rule in rules if rule.get("when") != "never"]
+    if not running or any({k: rule.get(k) for k in expected} != expected for rule in running):
         problems.append(f"{job_name}: rules {rules!r} are not manual-on-the-default-branch only")
+    if job.get("allow_failure") is True or any(r.get("allow_failure") is True for r in rules):
+        problems.append(f"{job_name}: allow_failure: true turns a failed promotion into a warning")
     script = gitlab_scripts(job)
     if "conveyor promote" not in script or "--from staging --to production" not in script:
         problems.append(f"{job_name}: does not run conveyor promote --from staging --to production")
@@ -303,3 +306,35 @@ def gitlab_promotion_problems(job_name: str, job: Mapping[str, Any]) -> list[str
     if "id_tokens" in job:
         problems.append(f"{job_name}: asks for an OIDC token it does not use")
     return problems
+
+
+# --- GitLab CI/CD components ---------------------------------------------------
+
+_INPUT = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
+
+
+def component_parts(text: str) -> tuple[dict[str, Any], str]:
+    """The ``spec:`` header of a component file and the text of its content document."""
+    header, separator, content = text.partition("\n---\n")
+    assert separator, "a component file is a spec header, '---', then the content"
+    spec: dict[str, Any] = load_yaml(header)["spec"]
+    return spec, content
+
+
+def render_component(text: str, **inputs: str) -> Any:
+    """The content of a component as GitLab would include it: every ``$[[ inputs.X ]]``
+    replaced by the given value or the input's default, then parsed.
+
+    Raises:
+        KeyError: the content uses an input the header does not declare.
+    """
+    spec, content = component_parts(text)
+    declared = spec.get("inputs", {})
+    unknown = set(inputs) - set(declared)
+    assert not unknown, f"inputs {sorted(unknown)} are not declared"
+    values = {name: str(field.get("default", "")) for name, field in declared.items()}
+    values.update(inputs)
+    for name, value in inputs.items():
+        options = declared[name].get("options")
+        assert options is None or value in options, f"{name}={value!r} is not one of {options}"
+    return load_yaml(_INPUT.sub(lambda found: values[found.group(1)], content))

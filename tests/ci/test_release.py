@@ -31,12 +31,12 @@ NAMING_FILES = [
     REPO / "docs" / "ci.md",
     REPO / "README.md",
     *sorted((REPO / "templates").glob("*.yml")),
-    *sorted((REPO / "ci" / "gitlab").glob("*.yml")),
     *sorted((REPO / "src" / "conveyor" / "scaffold" / "templates").glob("*.tmpl")),
 ]
 _CONVEYOR_RELEASE = re.compile(
     r"conveyor(?:-ci/conveyor|/conveyor)?[^\s\"']*?(?:@|/-/raw/|/)v(\d+\.\d+\.\d+)\b"
-    r"|ref: v(\d+\.\d+\.\d+)\b|# v(\d+\.\d+\.\d+) of Conveyor"
+    r"|ref: v(\d+\.\d+\.\d+)\b|release v(\d+\.\d+\.\d+) of Conveyor"
+    r"|CONVEYOR_RELEASE: v(\d+\.\d+\.\d+)\b|conveyor-project at v(\d+\.\d+\.\d+)\b"
 )
 
 
@@ -70,7 +70,10 @@ def test_every_file_that_names_a_release_names_this_one() -> None:
         for path in NAMING_FILES
         for found in _CONVEYOR_RELEASE.finditer(path.read_text("utf-8"))
     }
-    assert named  # the pattern finds the wrappers' references
+    # the pattern finds the wrappers' references
+    assert {"templates/conveyor.yml", "docs/ci.md", ".github/workflows/conveyor.yml"} <= {
+        path for path, _ in named
+    }
     assert {version for _, version in named} == {__version__}, sorted(named)
     assert f"v{__version__}" == UPSTREAM_REF
 

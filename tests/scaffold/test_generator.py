@@ -49,7 +49,8 @@ def test_files_are_planned_relative_to_the_repository_root(git_repo: GitRepo) ->
     )
     gitlab = plan(facts, "gitlab")
     assert gitlab[1].relative == ".gitlab-ci.yml"
-    assert yaml(gitlab[1].content)["variables"]["CONVEYOR_CONFIG"] == "services/api/conveyor.toml"
+    (include,) = yaml(gitlab[1].content)["include"]
+    assert include["inputs"]["config"] == "services/api/conveyor.toml"
 
 
 def test_scaffold_writes_a_config_that_loads(git_repo: GitRepo) -> None:

@@ -28,10 +28,8 @@ UPSTREAM_GITHUB = "conveyor-ci/conveyor"
 #: The release callers pin: a tag, never a branch.
 UPSTREAM_REF = f"v{__version__}"
 REUSABLE_WORKFLOW = f"{UPSTREAM_GITHUB}/.github/workflows/conveyor.yml"
-GITLAB_TEMPLATE_URL = (
-    f"https://raw.githubusercontent.com/{UPSTREAM_GITHUB}/{UPSTREAM_REF}"
-    "/ci/gitlab/conveyor.gitlab-ci.yml"
-)
+#: The CI/CD component (templates/conveyor.yml) on the user's GitLab instance.
+GITLAB_COMPONENT = f"$CI_SERVER_FQDN/{UPSTREAM_GITHUB}/conveyor"
 
 REGISTRY_PLACEHOLDER = "myregistry.azurecr.io"
 ACR_PLACEHOLDER = "myregistry"
@@ -226,7 +224,8 @@ def _ci_file(
         values["REUSABLE_WORKFLOW"], todo = pinned(REUSABLE_WORKFLOW, commit)
         todos += [todo] if todo else []
         return render("github-workflow.yml.tmpl", values), tuple(todos)
-    values["GITLAB_TEMPLATE_URL"] = _quote(GITLAB_TEMPLATE_URL)
+    values["COMPONENT"], todo = pinned(GITLAB_COMPONENT, commit)
+    todos += [todo] if todo else []
     return render("gitlab-ci.yml.tmpl", values), tuple(todos)
 
 

@@ -18,6 +18,8 @@ runner = CliRunner()
 GITHUB_OUTPUT = """\
 wrote conveyor.toml
 wrote .github/workflows/conveyor.yml
+added .conveyor/ to .gitignore
+added .conveyor/ to .dockerignore
 
 TODO:
   conveyor.toml: set registry.host (now the placeholder myregistry.azurecr.io) to your registry

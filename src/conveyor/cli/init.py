@@ -43,7 +43,7 @@ def init(
 
 def report(facts: RepositoryFacts, ci: str, written: list[PlannedFile]) -> str:
     """What ``conveyor init`` prints: the files written, what to fill in, the next steps."""
-    lines = [f"wrote {planned.relative}" for planned in written]
+    lines = [f"{planned.action} {planned.relative}" for planned in written]
     todos = [f"  {planned.relative}: {todo}" for planned in written for todo in planned.todos]
     if todos:
         lines += ["", "TODO:", *todos]

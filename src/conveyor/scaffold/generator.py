@@ -19,6 +19,7 @@ from pathlib import Path
 
 from conveyor import __version__, _release
 from conveyor.errors import ScaffoldError
+from conveyor.scaffold import ignore
 from conveyor.scaffold.repository import RepositoryFacts, inspect_repository
 
 SUPPORTED_CI = ("github", "gitlab")
@@ -49,12 +50,14 @@ class PlannedFile:
         relative: The path relative to the repository root, as shown to the user.
         content: The whole text of the file.
         todos: What the user still has to fill in, one sentence each.
+        action: How ``conveyor init`` reports it ("wrote", "added .conveyor/ to").
     """
 
     path: Path
     relative: str
     content: str
     todos: tuple[str, ...] = ()
+    action: str = "wrote"
 
 
 def check_ci(ci: str) -> str:
@@ -118,7 +121,8 @@ def scaffold(
     """Write ``conveyor.toml`` and the CI caller file for ``ci`` into ``repo_dir``.
 
     All or nothing: when a file exists and ``force`` is false, nothing is
-    written and the error lists every file that exists.
+    written and the error lists every file that exists. ``.gitignore`` and
+    ``.dockerignore`` gain a ``.conveyor/`` line unless they ignore it already.
 
     Args:
         repo_dir: The application's directory, inside a git repository.
@@ -127,7 +131,7 @@ def scaffold(
         facts: What is known of the repository already (read from ``repo_dir`` when None).
 
     Returns:
-        The files written, in the order they were planned.
+        The files written, in the order they were planned, then the ignore files changed.
 
     Raises:
         ScaffoldError: unknown CI, not a git repository, no Dockerfile, files exist.
@@ -150,8 +154,20 @@ def scaffold(
             f"these files exist already: {', '.join(existing)}; nothing was written",
             hint="pass --force to overwrite them, or move them away first",
         )
+    files += ignore_updates(facts)
     _write_all(files)
     return files
+
+
+def ignore_updates(facts: RepositoryFacts) -> list[PlannedFile]:
+    """The ignore files that must gain the ``.conveyor/`` line (none when all ignore it)."""
+    updates = []
+    for path in ignore.ignore_files(facts):
+        content = ignore.with_pattern(ignore.read_ignore_file(path))
+        if content is not None:
+            relative = path.relative_to(facts.toplevel).as_posix()
+            updates.append(PlannedFile(path, relative, content, action=ignore.ACTION))
+    return updates
 
 
 def forge_host(facts: RepositoryFacts, ci: str) -> str:

@@ -246,7 +246,7 @@ def promotion_problems(workflow: Mapping[str, Any]) -> list[str]:
         if environment != "production":
             problems.append(f"jobs.{name}: not bound to environment: production ({environment!r})")
         script = github_run_scripts(job)
-        if "--from staging --to production" not in script:
+        if not re.search(r"--from (staging|\"\$CONVEYOR_FROM\") --to production", script):
             problems.append(f"jobs.{name}: does not promote --from staging --to production")
         if re.search(r"\bgit\s+push\b", script):
             problems.append(f"jobs.{name}: pushes with git instead of opening a pull request")

@@ -120,7 +120,8 @@ def test_dagger_engine_runs_the_cli_on_the_runner_under_dagger_run() -> None:
         "verb": "run",
         "workdir": "${{ inputs.working-directory }}",
         "cloud-token": "${{ secrets.DAGGER_CLOUD_TOKEN }}",
-        "args": "conveyor run --engine dagger --config ${{ inputs.config }} --output plain",
+        "args": "conveyor run --engine dagger --config ${{ inputs.config }} --output plain"
+        " ${{ steps.select.outputs.args }} ${{ steps.validate.outputs.args }}",
     }
     # the tokens reach the CLI through the environment, by the names the config reads
     assert run["env"] == {
@@ -136,10 +137,15 @@ def test_podman_engine_runs_the_same_cli() -> None:
     job = parsed(REUSABLE)["jobs"]["pipeline"]
     podman = step(job, "podman")
     assert podman["if"] == "inputs.engine == 'podman'"
-    assert podman["run"] == (
+    assert podman["run"].splitlines()[-1] == (
         'conveyor run --engine podman --config "$CONVEYOR_CONFIG" --output plain'
+        " $CONVEYOR_STAGE_ARGS"
     )
-    assert podman["env"] == step(job, "dagger")["env"]
+    assert podman["env"] == {
+        **step(job, "dagger")["env"],
+        "CONVEYOR_STAGE_ARGS": "${{ steps.select.outputs.args }}"
+        " ${{ steps.validate.outputs.args }}",
+    }
     assert "continue-on-error" not in podman
 
 

@@ -18,6 +18,7 @@ die() {
 }
 
 extras="${CONVEYOR_EXTRAS:-}"
+constraints=()
 [[ $extras =~ ^[A-Za-z0-9_,-]*$ ]] || die "extras '$extras' must be extra names separated by commas, e.g. dagger"
 if [[ -n ${CONVEYOR_PACKAGE:-} ]]; then
 	requirement="$CONVEYOR_PACKAGE"
@@ -25,11 +26,15 @@ if [[ -n ${CONVEYOR_PACKAGE:-} ]]; then
 else
 	[[ -f "${CONVEYOR_SOURCE:?}/pyproject.toml" ]] || die "$CONVEYOR_SOURCE is not a Conveyor checkout (no pyproject.toml)"
 	requirement="$CONVEYOR_SOURCE${extras:+[$extras]}"
+	# the dependency set this release was tested with (scripts/constraints.py)
+	if [[ -f "$CONVEYOR_SOURCE/constraints.txt" ]]; then
+		constraints=(-c "$CONVEYOR_SOURCE/constraints.txt")
+	fi
 fi
 
 venv="${RUNNER_TEMP:?}/conveyor-venv"
 python -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$requirement"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${constraints[@]}" "$requirement"
 version="$("$venv/bin/conveyor" --version)"
 echo "$venv/bin" >>"${GITHUB_PATH:?}"
 echo "version=${version#conveyor }" >>"${GITHUB_OUTPUT:?}"

@@ -151,7 +151,7 @@ ensure_venv() {
 	[[ -x $venv/bin/python ]] || python3 -m venv "$venv" ||
 		die "python3 -m venv failed; install python3-venv"
 	local pip_log="$venv/pip-install.log"
-	{ "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -e "$ROOT[dev]"; } \
+	{ "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev]"; } \
 		>"$pip_log" 2>&1 || die "pip install -e '.[dev]' failed:
 $(tail -n 20 "$pip_log")"
 	touch "$stamp"

@@ -159,3 +159,26 @@ def test_the_action_refuses_extras_that_are_not_names(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "::error::extras 'dagger] ; curl evil' must be extra names" in done.stdout
     assert not (tmp_path / "conveyor-venv").exists()
+
+
+def test_the_constraints_are_the_tested_set_of_this_environment() -> None:
+    # what the tests run against (setup.sh installs with -c constraints.txt) is what
+    # the composite action installs: regenerate with scripts/constraints.py after an upgrade
+    generated = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "constraints.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert (REPO / "constraints.txt").read_text("utf-8") == generated.stdout
+    pins = dict(
+        line.split("==") for line in generated.stdout.splitlines() if not line.startswith("#")
+    )
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))
+    for requirement in pyproject["project"]["dependencies"]:
+        name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower().replace(".", "-")
+        assert name in pins, name
+    assert "dagger-io" in pins
+    script = (REPO / "scripts" / "install-conveyor.sh").read_text("utf-8")
+    assert 'constraints=(-c "$CONVEYOR_SOURCE/constraints.txt")' in script

@@ -202,3 +202,22 @@ script:
         "promote: pushes with git instead of opening a merge request",
         "promote: asks for an OIDC token it does not use",
     ]
+
+
+def test_gitlab_promotion_that_may_fail_is_reported() -> None:
+    job = load_yaml(
+        """
+environment: {name: production}
+rules:
+  - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+    when: never
+  - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+    when: manual
+    allow_failure: true
+script:
+  - conveyor promote --from staging --to production
+"""
+    )
+    assert gitlab_promotion_problems("promote", job) == [
+        "promote: allow_failure: true turns a failed promotion into a warning"
+    ]

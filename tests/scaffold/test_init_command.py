@@ -75,7 +75,11 @@ def test_init_for_gitlab_names_the_gitlab_subject(git_repo: GitRepo) -> None:
         "(issuer https://gitlab.example.com, audience api://AzureADTokenExchange)" in result.stdout
     )
     assert "CONVEYOR_GITOPS_TOKEN (masked, protected)" in result.stdout
-    assert lines[-1] == "  4. Commit the files and push to trunk."
+    assert lines[-1] == "  5. Commit the files and push to trunk."
+    assert (
+        "  1. Make Conveyor's CI/CD component available on gitlab.example.com: mirror "
+        "https://github.com/conveyor-ci/conveyor as the project conveyor-ci/conveyor there"
+    ) in result.stdout
 
 
 def test_without_origin_the_subjects_show_placeholders(git_repo: GitRepo) -> None:

@@ -4,6 +4,8 @@
 #   kustomize v5.7.1  the reference Conveyor's image editor is compared with
 #                     (`kustomize edit set image`, `kustomize build`)
 #   helm v3.19.0      what `kustomize build --enable-helm` runs for helmCharts
+#   actionlint v1.7.12  the GitHub Actions linter the CI tests run on every
+#                     workflow, action and generated caller (about a minute)
 #
 # Each is built once with `go install` through the Go module proxy (kustomize
 # about four minutes on two cores, helm about as long) into
@@ -23,6 +25,7 @@ BIN="$CACHE_DIR/bin"
 TOOLS=(
 	"kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.7.1"
 	"helm helm.sh/helm/v3/cmd/helm v3.19.0"
+	"actionlint github.com/rhysd/actionlint/cmd/actionlint v1.7.12"
 )
 
 log() { printf 'install-go-tools: %s\n' "$*" >&2; }

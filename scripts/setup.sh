@@ -30,7 +30,7 @@ SUITE="bookworm" # Debian 12 ships Python 3.11
 MIRROR="${CONVEYOR_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 ROOTFS_TAR="$CACHE_DIR/python-3.11-$SUITE-rootfs.tar"
 HOST_CA="/etc/ssl/certs/ca-certificates.crt"
-PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iptables python3-venv git jq)
+PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iptables python3-venv git jq shellcheck rsync)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 die() {
@@ -151,7 +151,7 @@ ensure_venv() {
 	[[ -x $venv/bin/python ]] || python3 -m venv "$venv" ||
 		die "python3 -m venv failed; install python3-venv"
 	local pip_log="$venv/pip-install.log"
-	{ "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -e "$ROOT[dev]"; } \
+	{ "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev]"; } \
 		>"$pip_log" 2>&1 || die "pip install -e '.[dev]' failed:
 $(tail -n 20 "$pip_log")"
 	touch "$stamp"
@@ -201,4 +201,5 @@ ensure_podman_runs
 ensure_venv
 publish_base_image
 bash "$ROOT/scripts/install-go-tools.sh" # kustomize v5.7.1 and helm, the tests' references
+bash "$ROOT/scripts/install-node-tools.sh" # gitlab-ci-local, for the GitLab component's tests
 log "ready in $(($(date +%s) - T0))s"

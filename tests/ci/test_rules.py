@@ -8,6 +8,7 @@ from .rules import (
     id_token_problems,
     inline_secret_problems,
     load_yaml,
+    missing_version_comments,
     permission_problems,
     promotion_problems,
     unpinned_uses,
@@ -21,13 +22,42 @@ jobs:
     permissions:
       contents: read
     steps:
-      - uses: actions/checkout@v6
-      - uses: dagger/dagger-for-github@8b1a9fa54cbf2f32d13ab0a1c7b1a4a7c3f9e0d2
+      - uses: actions/checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd # v6.0.2
+      - uses: dagger/dagger-for-github@27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77 # v8.4.1
 """
 
 
-def test_pinned_tags_and_shas_pass() -> None:
+def test_shas_with_version_comments_pass() -> None:
     assert unpinned_uses(load_yaml(GOOD_JOB)) == []
+    assert missing_version_comments(GOOD_JOB) == []
+
+
+def test_a_sha_without_the_release_it_is_is_reported() -> None:
+    text = GOOD_JOB.replace(" # v8.4.1", "").replace("# v6.0.2", "# main")
+    assert missing_version_comments(text) == [
+        "line 9: actions/checkout@de0fac2e4500dabe0009e67214ff5f5447ce83dd"
+        " has no '# vX.Y.Z' comment",
+        "line 10: dagger/dagger-for-github@27b130bf0f79a7f6fbbbe0fbca6760dc9bb40a77"
+        " has no '# vX.Y.Z' comment",
+    ]
+
+
+def test_only_the_own_action_at_this_release_may_use_a_tag() -> None:
+    action = load_yaml(
+        """
+runs:
+  using: composite
+  steps:
+    - uses: conveyor-ci/conveyor@v0.1.0
+    - uses: conveyor-ci/conveyor@v0.0.9
+    - uses: actions/setup-python@v6
+"""
+    )
+    assert unpinned_uses(action, self_ref="v0.1.0") == [
+        "runs.steps[1]: conveyor-ci/conveyor@v0.0.9 is not pinned to a commit SHA",
+        "runs.steps[2]: actions/setup-python@v6 is not pinned to a commit SHA",
+    ]
+    assert len(unpinned_uses(action)) == 3
 
 
 def test_branch_refs_and_missing_refs_are_unpinned() -> None:
@@ -43,9 +73,9 @@ jobs:
 """
     )
     assert unpinned_uses(workflow) == [
-        "jobs.a: acme/workflows/.github/workflows/x.yml@main is not pinned to a version tag or SHA",
-        "jobs.b.steps[0]: actions/checkout@master is not pinned to a version tag or SHA",
-        "jobs.b.steps[1]: some/action is not pinned to a version tag or SHA",
+        "jobs.a: acme/workflows/.github/workflows/x.yml@main is not pinned to a commit SHA",
+        "jobs.b.steps[0]: actions/checkout@master is not pinned to a commit SHA",
+        "jobs.b.steps[1]: some/action is not pinned to a commit SHA",
     ]
 
 
@@ -171,4 +201,23 @@ script:
         "promote: rules [{'if': '$CI_COMMIT_BRANCH'}] are not manual-on-the-default-branch only",
         "promote: pushes with git instead of opening a merge request",
         "promote: asks for an OIDC token it does not use",
+    ]
+
+
+def test_gitlab_promotion_that_may_fail_is_reported() -> None:
+    job = load_yaml(
+        """
+environment: {name: production}
+rules:
+  - if: $CI_PIPELINE_SOURCE == "merge_request_event"
+    when: never
+  - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH
+    when: manual
+    allow_failure: true
+script:
+  - conveyor promote --from staging --to production
+"""
+    )
+    assert gitlab_promotion_problems("promote", job) == [
+        "promote: allow_failure: true turns a failed promotion into a warning"
     ]

@@ -49,13 +49,19 @@ def test_files_are_planned_relative_to_the_repository_root(git_repo: GitRepo) ->
     )
     gitlab = plan(facts, "gitlab")
     assert gitlab[1].relative == ".gitlab-ci.yml"
-    assert yaml(gitlab[1].content)["variables"]["CONVEYOR_CONFIG"] == "services/api/conveyor.toml"
+    (include,) = yaml(gitlab[1].content)["include"]
+    assert include["inputs"]["config"] == "services/api/conveyor.toml"
 
 
 def test_scaffold_writes_a_config_that_loads(git_repo: GitRepo) -> None:
     repo = git_repo(APP, name="Hello_Service", origin="git@github.com:acme/hello.git")
     written = scaffold(repo, "github")
-    assert [f.relative for f in written] == ["conveyor.toml", ".github/workflows/conveyor.yml"]
+    assert [f.relative for f in written] == [
+        "conveyor.toml",
+        ".github/workflows/conveyor.yml",
+        ".gitignore",
+        ".dockerignore",
+    ]
     for planned in written:
         assert planned.path.read_text("utf-8") == planned.content
     config = load_config(repo / "conveyor.toml", env={})

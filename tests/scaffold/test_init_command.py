@@ -18,12 +18,17 @@ runner = CliRunner()
 GITHUB_OUTPUT = """\
 wrote conveyor.toml
 wrote .github/workflows/conveyor.yml
+added .conveyor/ to .gitignore
+added .conveyor/ to .dockerignore
 
 TODO:
   conveyor.toml: set registry.host (now the placeholder myregistry.azurecr.io) to your registry
   conveyor.toml: set gitops.repo and gitops.forge.project to the manifest repository
   .github/workflows/conveyor.yml: set the ACR name (now the placeholder myregistry) to your \
 registry's name
+  .github/workflows/conveyor.yml: this CLI is not a release build, so \
+conveyor-ci/conveyor/.github/workflows/conveyor.yml is pinned by its tag v0.1.0: replace it with \
+the tag's commit SHA (git ls-remote https://github.com/conveyor-ci/conveyor refs/tags/v0.1.0)
 
 next steps:
   1. In Azure, give an Entra app registration (or a user-assigned managed identity) the AcrPush \
@@ -70,7 +75,11 @@ def test_init_for_gitlab_names_the_gitlab_subject(git_repo: GitRepo) -> None:
         "(issuer https://gitlab.example.com, audience api://AzureADTokenExchange)" in result.stdout
     )
     assert "CONVEYOR_GITOPS_TOKEN (masked, protected)" in result.stdout
-    assert lines[-1] == "  4. Commit the files and push to trunk."
+    assert lines[-1] == "  5. Commit the files and push to trunk."
+    assert (
+        "  1. Make Conveyor's CI/CD component available on gitlab.example.com: mirror "
+        "https://github.com/conveyor-ci/conveyor as the project conveyor-ci/conveyor there"
+    ) in result.stdout
 
 
 def test_without_origin_the_subjects_show_placeholders(git_repo: GitRepo) -> None:

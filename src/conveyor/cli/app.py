@@ -218,6 +218,10 @@ def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind o
         return ExitCode.FAILED
     return result if isinstance(result, int) else ExitCode.OK
 
+from conveyor.cli import report  # noqa: E402
+
+app.add_typer(report.app, name="report")
+
 
 def main() -> None:
     """Entry point of the console script: run the app, exit with the code from the table."""

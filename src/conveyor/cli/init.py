@@ -11,7 +11,7 @@ import typer
 from conveyor.cli.exit_codes import exit_code_for
 from conveyor.errors import ConveyorError
 from conveyor.scaffold import PlannedFile, RepositoryFacts, check_ci, inspect_repository, scaffold
-from conveyor.scaffold.generator import forge_host
+from conveyor.scaffold.generator import UPSTREAM_GITHUB, forge_host
 
 
 class CI(StrEnum):
@@ -49,7 +49,7 @@ def init(
 
 def report(facts: RepositoryFacts, ci: str, written: list[PlannedFile]) -> str:
     """What ``conveyor init`` prints: the files written, what to fill in, the next steps."""
-    lines = [f"wrote {planned.relative}" for planned in written]
+    lines = [f"{planned.action} {planned.relative}" for planned in written]
     todos = [f"  {planned.relative}: {todo}" for planned in written for todo in planned.todos]
     if todos:
         lines += ["", "TODO:", *todos]
@@ -86,8 +86,12 @@ def _github_steps(facts: RepositoryFacts) -> list[str]:
 def _gitlab_steps(facts: RepositoryFacts) -> list[str]:
     project = _project(facts)
     branch = facts.default_branch
-    issuer = f"https://{forge_host(facts, 'gitlab')}"
+    host = forge_host(facts, "gitlab")
+    issuer = f"https://{host}"
     return [
+        f"Make Conveyor's CI/CD component available on {host}: mirror "
+        f"https://github.com/{UPSTREAM_GITHUB} as the project {UPSTREAM_GITHUB} there (public, "
+        "or allow this project in its CI/CD job token settings); .gitlab-ci.yml includes it.",
         "In Azure, give an Entra app registration (or a user-assigned managed identity) the "
         f"AcrPush role on the registry and add a federated credential (issuer {issuer}, "
         "audience api://AzureADTokenExchange) for this subject:\n"

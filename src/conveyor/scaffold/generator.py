@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from conveyor import __version__
+from conveyor import __version__, _release
 from conveyor.errors import ScaffoldError
+from conveyor.scaffold import ignore
 from conveyor.scaffold.repository import RepositoryFacts, inspect_repository
 
 SUPPORTED_CI = ("github", "gitlab")
@@ -27,11 +28,9 @@ SUPPORTED_CI = ("github", "gitlab")
 UPSTREAM_GITHUB = "conveyor-ci/conveyor"
 #: The release callers pin: a tag, never a branch.
 UPSTREAM_REF = f"v{__version__}"
-REUSABLE_WORKFLOW = f"{UPSTREAM_GITHUB}/.github/workflows/conveyor.yml@{UPSTREAM_REF}"
-GITLAB_TEMPLATE_URL = (
-    f"https://raw.githubusercontent.com/{UPSTREAM_GITHUB}/{UPSTREAM_REF}"
-    "/ci/gitlab/conveyor.gitlab-ci.yml"
-)
+REUSABLE_WORKFLOW = f"{UPSTREAM_GITHUB}/.github/workflows/conveyor.yml"
+#: The CI/CD component (templates/conveyor.yml) on the user's GitLab instance.
+GITLAB_COMPONENT = f"$CI_SERVER_FQDN/{UPSTREAM_GITHUB}/conveyor"
 
 REGISTRY_PLACEHOLDER = "myregistry.azurecr.io"
 ACR_PLACEHOLDER = "myregistry"
@@ -51,12 +50,14 @@ class PlannedFile:
         relative: The path relative to the repository root, as shown to the user.
         content: The whole text of the file.
         todos: What the user still has to fill in, one sentence each.
+        action: How ``conveyor init`` reports it ("wrote", "added .conveyor/ to").
     """
 
     path: Path
     relative: str
     content: str
     todos: tuple[str, ...] = ()
+    action: str = "wrote"
 
 
 def check_ci(ci: str) -> str:
@@ -74,13 +75,34 @@ def check_ci(ci: str) -> str:
     return ci
 
 
-def plan(facts: RepositoryFacts, ci: str) -> list[PlannedFile]:
+def pinned(reference: str, commit: str) -> tuple[str, str | None]:
+    """``reference@commit # vX.Y.Z`` for a released CLI; from a checkout the tag, and a TODO.
+
+    A tag can be moved; a commit cannot, and zizmor refuses anything else.
+    """
+    if commit:
+        return f"{reference}@{commit} # {UPSTREAM_REF}", None
+    return f"{reference}@{UPSTREAM_REF}", (
+        f"this CLI is not a release build, so {reference} is pinned by its tag"
+        f" {UPSTREAM_REF}: replace it with the tag's commit SHA"
+        f" (git ls-remote https://github.com/{UPSTREAM_GITHUB} refs/tags/{UPSTREAM_REF})"
+    )
+
+
+def plan(facts: RepositoryFacts, ci: str, release_commit: str | None = None) -> list[PlannedFile]:
     """The files for ``ci`` rendered from the templates, nothing written.
+
+    Args:
+        facts: What is known of the repository.
+        ci: ``"github"`` or ``"gitlab"``.
+        release_commit: The commit of this release (default: the one the release
+            build recorded, empty in a checkout).
 
     Raises:
         ScaffoldError: ``ci`` is not supported.
     """
     check_ci(ci)
+    commit = _release.COMMIT if release_commit is None else release_commit
     config_path = facts.directory / CONFIG_NAME
     config_relative = config_path.relative_to(facts.toplevel).as_posix()
     return [
@@ -88,7 +110,7 @@ def plan(facts: RepositoryFacts, ci: str) -> list[PlannedFile]:
         PlannedFile(
             facts.toplevel / CI_FILES[ci],
             CI_FILES[ci],
-            *_ci_file(facts, ci, config_relative),
+            *_ci_file(facts, ci, config_relative, commit),
         ),
     ]
 
@@ -99,7 +121,8 @@ def scaffold(
     """Write ``conveyor.toml`` and the CI caller file for ``ci`` into ``repo_dir``.
 
     All or nothing: when a file exists and ``force`` is false, nothing is
-    written and the error lists every file that exists.
+    written and the error lists every file that exists. ``.gitignore`` and
+    ``.dockerignore`` gain a ``.conveyor/`` line unless they ignore it already.
 
     Args:
         repo_dir: The application's directory, inside a git repository.
@@ -108,7 +131,7 @@ def scaffold(
         facts: What is known of the repository already (read from ``repo_dir`` when None).
 
     Returns:
-        The files written, in the order they were planned.
+        The files written, in the order they were planned, then the ignore files changed.
 
     Raises:
         ScaffoldError: unknown CI, not a git repository, no Dockerfile, files exist.
@@ -131,8 +154,20 @@ def scaffold(
             f"these files exist already: {', '.join(existing)}; nothing was written",
             hint="pass --force to overwrite them, or move them away first",
         )
+    files += ignore_updates(facts)
     _write_all(files)
     return files
+
+
+def ignore_updates(facts: RepositoryFacts) -> list[PlannedFile]:
+    """The ignore files that must gain the ``.conveyor/`` line (none when all ignore it)."""
+    updates = []
+    for path in ignore.ignore_files(facts):
+        content = ignore.with_pattern(ignore.read_ignore_file(path))
+        if content is not None:
+            relative = path.relative_to(facts.toplevel).as_posix()
+            updates.append(PlannedFile(path, relative, content, action=ignore.ACTION))
+    return updates
 
 
 def forge_host(facts: RepositoryFacts, ci: str) -> str:
@@ -191,8 +226,10 @@ def _config(facts: RepositoryFacts, ci: str) -> tuple[str, tuple[str, ...]]:
     return render("conveyor.toml.tmpl", values), tuple(todos)
 
 
-def _ci_file(facts: RepositoryFacts, ci: str, config_relative: str) -> tuple[str, tuple[str, ...]]:
-    todos = (f"set the ACR name (now the placeholder {ACR_PLACEHOLDER}) to your registry's name",)
+def _ci_file(
+    facts: RepositoryFacts, ci: str, config_relative: str, commit: str
+) -> tuple[str, tuple[str, ...]]:
+    todos = [f"set the ACR name (now the placeholder {ACR_PLACEHOLDER}) to your registry's name"]
     values = {
         "BRANCH": _quote(facts.default_branch),
         "BRANCH_NAME": facts.default_branch,
@@ -200,10 +237,12 @@ def _ci_file(facts: RepositoryFacts, ci: str, config_relative: str) -> tuple[str
         "ACR_NAME": _quote(ACR_PLACEHOLDER),
     }
     if ci == "github":
-        values["REUSABLE_WORKFLOW"] = REUSABLE_WORKFLOW
-        return render("github-workflow.yml.tmpl", values), todos
-    values["GITLAB_TEMPLATE_URL"] = _quote(GITLAB_TEMPLATE_URL)
-    return render("gitlab-ci.yml.tmpl", values), todos
+        values["REUSABLE_WORKFLOW"], todo = pinned(REUSABLE_WORKFLOW, commit)
+        todos += [todo] if todo else []
+        return render("github-workflow.yml.tmpl", values), tuple(todos)
+    values["COMPONENT"], todo = pinned(GITLAB_COMPONENT, commit)
+    todos += [todo] if todo else []
+    return render("gitlab-ci.yml.tmpl", values), tuple(todos)
 
 
 def render(template: str, values: Mapping[str, str]) -> str:

@@ -105,12 +105,18 @@ class ScanReport:
         artifact_name: What was scanned (image tarball, directory, image name).
         artifact_type: ``container_image``, ``repository``, ``filesystem`` ...
         results: One per target, in report order.
+        operating_system: The image's distribution (``Metadata.OS``: "alpine 3.10.2"), or "".
+        scanner_version: The Trivy release that wrote the report (``Trivy.Version``), or "".
+        created_at: When the scan ran (``CreatedAt``, RFC 3339), or "".
     """
 
     source: str
     artifact_name: str
     artifact_type: str
     results: tuple[Result, ...]
+    operating_system: str = ""
+    scanner_version: str = ""
+    created_at: str = ""
 
     def vulnerabilities(self) -> Iterator[tuple[Result, Vulnerability]]:
         """Every vulnerability with the result it belongs to."""
@@ -237,11 +243,21 @@ class _Parser:
             self.result(item, f"Results[{i}]")
             for i, item in enumerate(self.items(root, "Results", "document"))
         )
+        metadata = self.obj(root.get("Metadata") or {}, "document.Metadata")
+        os_info = self.obj(metadata.get("OS") or {}, "document.Metadata.OS")
+        trivy = self.obj(root.get("Trivy") or {}, "document.Trivy")
         return ScanReport(
             source=self.source,
             artifact_name=self.text(root, "ArtifactName", "document", required=False),
             artifact_type=self.text(root, "ArtifactType", "document", required=False),
             results=results,
+            operating_system=" ".join(
+                part
+                for key in ("Family", "Name")
+                if (part := self.text(os_info, key, "document.Metadata.OS", required=False))
+            ),
+            scanner_version=self.text(trivy, "Version", "document.Trivy", required=False),
+            created_at=self.text(root, "CreatedAt", "document", required=False),
         )
 
     def result(self, value: Any, where: str) -> Result:

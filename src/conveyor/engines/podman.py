@@ -97,6 +97,8 @@ class PodmanEngine:
             APP_VERSION=${GIT_SHA}`` would keep a previous commit's value.
         registry_timeout: Seconds a registry request may wait for a connect
             or an answer before the registry counts as unreachable.
+        registry_ca: A CA bundle (PEM) the registry's HTTPS certificate may
+            chain to, besides the system's and ``certs.d``'s.
     """
 
     name = "podman"
@@ -111,6 +113,7 @@ class PodmanEngine:
         archive_format: ArchiveFormat = "docker-archive",
         layer_cache: bool = False,
         registry_timeout: float = DEFAULT_TIMEOUT,
+        registry_ca: Path | None = None,
     ) -> None:
         self._podman = podman
         self._skopeo = skopeo
@@ -119,6 +122,7 @@ class PodmanEngine:
         self._archive_format = archive_format
         self._layer_cache = layer_cache
         self._registry_timeout = registry_timeout
+        self._registry_ca = registry_ca
 
     async def _exec(
         self,
@@ -375,7 +379,13 @@ class PodmanEngine:
         self, address: str, insecure: bool, auth: RegistryAuth | None
     ) -> tuple[RegistryClient, str, str]:
         try:
-            return client_for(address, auth=auth, insecure=insecure, timeout=self._registry_timeout)
+            return client_for(
+                address,
+                auth=auth,
+                insecure=insecure,
+                timeout=self._registry_timeout,
+                ca_bundle=self._registry_ca,
+            )
         except PolicyError as exc:
             raise EngineError(f"{address} is not an image address: {exc.rule}") from exc
 

@@ -5,7 +5,9 @@ air-gapped sites, and for this project's own end-to-end tests.  Every
 operation is one or two podman/skopeo processes started through
 :func:`conveyor.engines.process.run_process`, so a secret is passed by name
 (``-e NAME``, ``--secret id=NAME,env=NAME``) with its value only in the
-environment of the podman process, never in a command line.
+environment of the podman process, never in a command line.  What a tag
+holds is asked of the registry's HTTP API (:mod:`conveyor.registry`), not
+read from a tool's error text.
 
 How :meth:`PodmanEngine.run` keeps the checkout clean and the reports: the
 source is mounted as an overlay (``:O``) whose upper layer is a scratch

@@ -16,12 +16,20 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port
 from conveyor.engines.port import RegistryAuth, RemoteImage
 from conveyor.errors import EngineError, RegistryAnswerError, RegistryAuthError, UnreachableError
 from conveyor.registry.client import RegistryClient, client_for, plain_http
 from conveyor.secrets import Secret
 from engines.registry_api import PrivateRegistry, manifest_size, push_image, push_index
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 

@@ -28,7 +28,12 @@ import pytest
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.config import load_config
 from conveyor.engines.podman import PodmanEngine
-from conveyor.errors import RegistryAuthError, TagRaceError, UnreachableError
+from conveyor.errors import (
+    RegistryAnswerError,
+    RegistryAuthError,
+    TagRaceError,
+    UnreachableError,
+)
 from conveyor.pipeline.graph import Outputs
 from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
@@ -225,6 +230,23 @@ async def test_refused_credentials_are_a_credentials_error(app: App, status: int
     assert "podman login" in str(caught.value)
     assert exit_code_for(caught.value) is ExitCode.FAILED
     assert app.pushes(sha) == []
+
+
+@pytest.mark.parametrize("status", [404, 400, 302])
+async def test_an_unexpected_answer_stops_without_a_push(app: App, status: int) -> None:
+    # a 404 whose body is not the registry's "manifest unknown" (a proxy's page) included
+    sha = sha_with_404()
+    ctx, built = await build(app, PodmanEngine(), sha)
+    app.proxy.inject("GET", app.manifest_path(sha), "status", status=status)
+
+    with pytest.raises(RegistryAnswerError) as caught:
+        await run_publish(ctx, {"build": built})
+
+    assert f"{status} (UNKNOWN: injected fault" in str(caught.value)
+    assert "nothing was pushed" in str(caught.value)
+    assert exit_code_for(caught.value) is ExitCode.FAILED
+    assert app.pushes(sha) == []
+    assert app.digest(sha) is None
 
 
 # -- the push --------------------------------------------------------------------------

@@ -5,17 +5,31 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
+import socket
+import subprocess
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from conveyor.engines.port import RegistryAuth, RemoteImage
-from conveyor.errors import RegistryAnswerError, RegistryAuthError, UnreachableError
+from conveyor.errors import EngineError, RegistryAnswerError, RegistryAuthError, UnreachableError
 from conveyor.registry.client import RegistryClient, client_for, plain_http
 from conveyor.secrets import Secret
 from engines.registry_api import PrivateRegistry, manifest_size, push_image, push_index
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
@@ -188,3 +202,72 @@ async def test_a_token_server_failure_is_classified(status: int, error: type[Exc
         await client.remote_image("app", "1")
     assert "pa55-x" not in str(caught.value)
     assert all(r.url.path != "/v2/app/blobs" for r in seen)
+
+
+# -- HTTPS with a private CA ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real docker-registry over HTTPS with a self-signed certificate; host and cert."""
+    directory = tmp_path_factory.mktemp("tls-registry")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    port = free_port()
+    config = directory / "config.yml"
+    config.write_text(
+        "version: 0.1\nlog:\n  level: error\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {directory / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {cert}\n    key: {key}\n"
+    )
+    binary = shutil.which("docker-registry")
+    assert binary, "the Debian package docker-registry provides the test registry"
+    proc = subprocess.Popen(
+        [binary, "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    host = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield host, cert
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def test_https_with_the_hosts_certs_d_entry_or_a_ca_bundle(
+    tls_registry: tuple[str, Path], tmp_path: Path
+) -> None:
+    host, cert = tls_registry
+    certs_d = tmp_path / "certs.d"
+    (certs_d / host).mkdir(parents=True)
+    (certs_d / host / "ca.crt").write_bytes(cert.read_bytes())
+
+    trusted = RegistryClient(host, scheme="https", certs_dirs=[certs_d])
+    assert await trusted.remote_image("conveyor-test/tls", "1") is None
+    bundled = RegistryClient(host, scheme="https", ca_bundle=cert, certs_dirs=[])
+    assert await bundled.remote_image("conveyor-test/tls", "1") is None
+
+    with pytest.raises(UnreachableError) as caught:
+        await RegistryClient(host, scheme="https", certs_dirs=[]).remote_image("x/tls", "1")
+    assert "set run.ca_bundle" in str(caught.value)
+
+
+def test_a_ca_file_that_is_not_pem_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "ca.crt"
+    broken.write_text("not a certificate\n")
+    with pytest.raises(EngineError) as caught:
+        RegistryClient("reg.example", ca_bundle=broken)
+    assert str(broken) in str(caught.value)

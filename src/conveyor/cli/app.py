@@ -218,6 +218,7 @@ def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind o
         return ExitCode.FAILED
     return result if isinstance(result, int) else ExitCode.OK
 
+
 from conveyor.cli import report  # noqa: E402
 
 app.add_typer(report.app, name="report")

@@ -105,7 +105,12 @@ async def open_engine(
                 hint=f"{INSTALL_HINTS['podman']}, or use another engine: "
                 "--engine dagger (needs the Dagger CLI)",
             )
-        podman = PodmanEngine(redactor=redactor, registry_timeout=config.registry.timeout)
+        ca = config.run.ca_bundle
+        podman = PodmanEngine(
+            redactor=redactor,
+            registry_timeout=config.registry.timeout,
+            registry_ca=config.resolve(ca) if ca is not None else None,
+        )
         try:
             yield podman
         finally:

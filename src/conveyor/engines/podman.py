@@ -5,7 +5,9 @@ air-gapped sites, and for this project's own end-to-end tests.  Every
 operation is one or two podman/skopeo processes started through
 :func:`conveyor.process.run_process`, so a secret is passed by name
 (``-e NAME``, ``--secret id=NAME,env=NAME``) with its value only in the
-environment of the podman process, never in a command line.
+environment of the podman process, never in a command line.  What a tag
+holds is asked of the registry's HTTP API (:mod:`conveyor.registry`), not
+read from a tool's error text.
 
 How :meth:`PodmanEngine.run` keeps the checkout clean and the reports: the
 source is mounted as an overlay (``:O``) whose upper layer is a scratch
@@ -102,6 +104,8 @@ class PodmanEngine:
             ``False`` builds every layer afresh (``--no-cache``).
         registry_timeout: Seconds a registry request may wait for a connect
             or an answer before the registry counts as unreachable.
+        registry_ca: A CA bundle (PEM) the registry's HTTPS certificate may
+            chain to, besides the system's and ``certs.d``'s.
     """
 
     name = "podman"
@@ -116,6 +120,7 @@ class PodmanEngine:
         archive_format: ArchiveFormat = "docker-archive",
         layer_cache: bool = True,
         registry_timeout: float = DEFAULT_TIMEOUT,
+        registry_ca: Path | None = None,
     ) -> None:
         self._podman = podman
         self._skopeo = skopeo
@@ -125,6 +130,7 @@ class PodmanEngine:
         self._layer_cache = layer_cache
         self._registry_timeout = registry_timeout
         self.session = uuid.uuid4().hex
+        self._registry_ca = registry_ca
 
     async def _exec(
         self,
@@ -406,7 +412,13 @@ class PodmanEngine:
         self, address: str, insecure: bool, auth: RegistryAuth | None
     ) -> tuple[RegistryClient, str, str]:
         try:
-            return client_for(address, auth=auth, insecure=insecure, timeout=self._registry_timeout)
+            return client_for(
+                address,
+                auth=auth,
+                insecure=insecure,
+                timeout=self._registry_timeout,
+                ca_bundle=self._registry_ca,
+            )
         except PolicyError as exc:
             raise EngineError(f"{address} is not an image address: {exc.rule}") from exc
 

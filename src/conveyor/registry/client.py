@@ -18,7 +18,8 @@ grant for an identity token), a ``Basic`` one the credentials themselves.
 Loopback registries (``127.0.0.1``, ``localhost``, ``[::1]``) and
 ``registry.insecure`` ones are spoken to over plain HTTP, as podman (with
 ``--tls-verify=false``) and Dagger's engine do; every other one over HTTPS
-verified against the system's CAs (and ``ca_bundle``).  No header, token
+verified against the system's CAs, ``ca_bundle`` and the host's
+``certs.d`` CA files (as podman and docker read them).  No header, token
 or password ever reaches an error message.
 """
 
@@ -27,13 +28,18 @@ from __future__ import annotations
 import os
 import platform
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
 
 from conveyor.engines.port import RegistryAuth, RemoteImage
-from conveyor.errors import RegistryAnswerError, RegistryAuthError, UnreachableError
+from conveyor.errors import (
+    EngineError,
+    RegistryAnswerError,
+    RegistryAuthError,
+    UnreachableError,
+)
 from conveyor.policy.reference import parse
 from conveyor.registry.answer import (
     MANIFEST_ACCEPT,
@@ -62,6 +68,36 @@ def plain_http(host: str, insecure: bool) -> bool:
     return insecure or name in _LOOPBACK or name.startswith("127.")
 
 
+CERTS_DIRS = (
+    Path.home() / ".config" / "containers" / "certs.d",
+    Path("/etc/containers/certs.d"),
+    Path("/etc/docker/certs.d"),
+)
+"""Where podman and docker look for a registry's CA certificates (``HOST[:PORT]/*.crt``)."""
+
+
+def trust(host: str, ca_bundle: Path | None, certs_dirs: Sequence[Path]) -> ssl.SSLContext:
+    """The system's CAs, plus ``ca_bundle`` and the host's ``certs.d`` certificates.
+
+    Raises:
+        EngineError: a CA file cannot be read or is not PEM.
+    """
+    context = ssl.create_default_context()
+    files = [ca_bundle] if ca_bundle is not None else []
+    for directory in certs_dirs:
+        if (directory / host).is_dir():
+            files.extend(sorted((directory / host).glob("*.crt")))
+    for path in files:
+        try:
+            context.load_verify_locations(cafile=str(path))
+        except (OSError, ssl.SSLError) as exc:
+            raise EngineError(
+                f"the CA certificate {path} for registry {host} cannot be used: {exc}",
+                hint="point run.ca_bundle (or the certs.d entry) at a PEM file",
+            ) from None
+    return context
+
+
 def this_platform() -> str:
     """``linux/<architecture>`` of this machine, the entry an index is read for."""
     machine = platform.machine()
@@ -79,6 +115,8 @@ class RegistryClient:
         ca_bundle: Extra CAs to trust (PEM) for HTTPS.
         scheme: ``http`` or ``https`` regardless of the rules above (tests).
         transport: An httpx transport instead of the network (tests).
+        certs_dirs: Where ``HOST/*.crt`` CA files are looked for, as podman
+            and docker do (containers-certs.d(5)).
     """
 
     def __init__(
@@ -91,15 +129,14 @@ class RegistryClient:
         ca_bundle: Path | None = None,
         scheme: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        certs_dirs: Sequence[Path] = CERTS_DIRS,
     ) -> None:
         self.host = host
         self._auth = auth
         self._timeout = timeout
         self._scheme = scheme or ("http" if plain_http(host, insecure) else "https")
         self._base = f"{self._scheme}://{_API_HOSTS.get(host, host)}"
-        self._tls = ssl.create_default_context()
-        if ca_bundle is not None:
-            self._tls.load_verify_locations(cafile=str(ca_bundle))
+        self._tls = trust(host, ca_bundle, certs_dirs)
         self._transport = transport
         self._tokens: dict[str, str] = {}
 

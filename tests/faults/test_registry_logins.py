@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,15 +21,6 @@ import pytest
 from conveyor.cli.exit_codes import ExitCode
 from engines.registry_api import PrivateRegistry, private_registry
 from ports import free_port
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
 
 pytestmark = [pytest.mark.podman, pytest.mark.timeout(180)]
 

@@ -11,8 +11,9 @@ What counts as serving the version is a :class:`~conveyor.smoke.contract.Contrac
 (``[stages.smoke]`` status / body_contains / json / prove_version); by default a
 2xx response whose body is a JSON object with a ``version`` field equal to or
 containing ``expected``, or any other body containing it.  With
-``consecutive`` above 1 (the smoke stage's ``passes``, 3 by default) that many answers in a row must show it: a service
-that crashes right after its first answer does not pass.
+``consecutive`` above 1 (the smoke stage's ``passes``, 3 by default) that
+many answers in a row must show it: a service that crashes right after its
+first answer does not pass.
 """
 
 from __future__ import annotations

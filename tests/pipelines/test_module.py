@@ -86,6 +86,9 @@ def test_runtime_base_image_has_git_and_the_same_python_as_the_default() -> None
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), image
 
 
+CORE = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["name"]
+
+
 def _lock() -> dict[str, Any]:
     return tomllib.loads((ROOT / "pipelines" / "uv.lock").read_text(encoding="utf-8"))
 
@@ -102,7 +105,7 @@ def test_the_module_lock_pins_the_sdk_and_the_core_by_path() -> None:
     # must be the path sources the lock names, not releases from an index.
     lock = _lock()
     assert _lock_package("dagger-io")["source"] == {"editable": "sdk"}
-    assert _lock_package("conveyor")["source"] == {"editable": "../"}
+    assert _lock_package(CORE)["source"] == {"editable": "../"}
     engine = json.loads((ROOT / "dagger.json").read_text(encoding="utf-8"))["engineVersion"]
     assert _lock_package("dagger-io")["version"] == engine.removeprefix("v")
     pinned = [p for p in lock["package"] if "registry" in p.get("source", {})]
@@ -114,7 +117,7 @@ def test_the_module_lock_matches_the_core_dependencies() -> None:
     # Adding a dependency to the core without relocking would leave the
     # module resolving it live on every load: run scripts/lock-pipelines.sh.
     core = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    recorded = _lock_package("conveyor")["metadata"]["requires-dist"]
+    recorded = _lock_package(CORE)["metadata"]["requires-dist"]
     recorded_plain = {
         (entry["name"], entry.get("specifier", "")) for entry in recorded if "marker" not in entry
     }

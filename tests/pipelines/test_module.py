@@ -66,7 +66,7 @@ def test_the_module_package_is_not_named_like_the_core() -> None:
     text = (ROOT / "pipelines" / "pyproject.toml").read_text(encoding="utf-8")
 
     assert 'main_object = "conveyor_pipelines:Conveyor"' in text
-    assert 'conveyor = { path = "..", editable = true }' in text
+    assert 'conveyor-gitops = { path = "..", editable = true }' in text
     assert not (ROOT / "pipelines" / "src" / "conveyor").exists()
 
 

@@ -163,26 +163,38 @@ async def run_delivery(
     """
     interruption = Interruption()
     received: list[int] = []
-    async with anyio.create_task_group() as watching:
-        await watching.start(_watch_signals, interruption, received)
-        try:
-            code, result, run_dir = await _deliver(
-                config,
-                engine_name=engine_name,
-                only=only,
-                skip=skip,
-                capacity=capacity,
-                on_failure=on_failure,
-                live=live,
-                console=console,
-                interruption=interruption,
-            )
-        finally:
-            watching.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as watching:
+            await watching.start(_watch_signals, interruption, received)
+            try:
+                code, result, run_dir = await _deliver(
+                    config,
+                    engine_name=engine_name,
+                    only=only,
+                    skip=skip,
+                    capacity=capacity,
+                    on_failure=on_failure,
+                    live=live,
+                    console=console,
+                    interruption=interruption,
+                )
+            finally:
+                watching.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # the watcher only ever ends cancelled: what failed is the run itself
+        raise _sole(group) from None
     if not received:
         return code
     print(interrupted_line(interruption.reason, result, run_dir), file=sys.stderr)
     return exit_code_for_signal(received[0])
+
+
+def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception a task group of a single working task wraps."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def interrupted_line(reason: str, result: PipelineResult, run_dir: Path) -> str:

@@ -150,8 +150,14 @@ def _schema_keys(variable: str, data: dict[str, Any]) -> list[str]:
             shape = _unwrap(field.annotation)
         elif get_origin(shape) is dict:
             existing = node if isinstance(node, dict) else {}
-            key = next((k for k in existing if k.lower() == part.lower()), part)
-            shape = _unwrap(get_args(shape)[1])
+            value = _unwrap(get_args(shape)[1])
+            # a new key names a thing (an environment: smoke.staging) when its
+            # value is a table, spelled in lower case like the file's names; a
+            # key of plain values (build_args, env) keeps the variable's case
+            named = isinstance(value, type) and issubclass(value, BaseModel)
+            new = part.lower() if named else part
+            key = next((k for k in existing if k.lower() == part.lower()), new)
+            shape = value
         else:
             raise ConfigError(
                 None,

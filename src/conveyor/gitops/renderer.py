@@ -131,7 +131,8 @@ def helm_render(renderer: Renderer, environment: str) -> Renderer:
         ConfigError: ``renderer`` is not the host's (the Dagger module's
             kubectl container has no helm).
     """
-    if renderer is not render:
+    # the host's kubectl: this module's render, or a wrapper marked as running it
+    if renderer is not render and not getattr(renderer, "runs_on_host", False):
         raise ConfigError(
             None,
             f"gitops.environments.{environment}.enable_helm",

@@ -30,6 +30,11 @@ def render(directory: Path) -> str:
     return kubectl_render(directory)
 
 
+HOST_RENDERER = "runs_on_host"
+"""The attribute that marks a renderer as the host's kubectl (``helm_render`` may add helm)."""
+setattr(render, HOST_RENDERER, True)
+
+
 @dataclass(frozen=True)
 class DeliveryContext:
     """The inputs shared by the stages of one run.

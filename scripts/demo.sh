@@ -24,10 +24,20 @@ log() { printf 'demo: %s\n' "$*" >&2; }
 "$ROOT/scripts/setup.sh" # also starts the registry on 127.0.0.1:5000
 mkdir -p "$DEMO"
 
+APP="$DEMO/hello"
+# commits the example (never its .conveyor/ run store) and prints the new SHA
+SHA="$("$ROOT/scripts/demo-source.sh" "$ROOT/examples/hello" "$APP")"
+log "source commit $SHA"
+
 if [[ ! -d $DEMO/manifests.git ]]; then
 	log "creating the manifest repository $DEMO/manifests.git"
 	rm -rf "$DEMO/manifests-src"
 	cp -r "$ROOT/examples/manifests" "$DEMO/manifests-src"
+	# The example pins a placeholder commit; pin the source's first commit
+	# instead, so the manifest stage can tell that the new one is newer.
+	first="$(git -C "$APP" rev-list --max-parents=0 HEAD | tail -n 1)"
+	sed -i "s/3f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39/$first/" \
+		"$DEMO"/manifests-src/apps/hello/overlays/*/kustomization.yaml
 	git -C "$DEMO/manifests-src" init -q -b main
 	git -C "$DEMO/manifests-src" add -A
 	git -C "$DEMO/manifests-src" -c user.name=Conveyor -c user.email=conveyor@localhost \
@@ -35,11 +45,6 @@ if [[ ! -d $DEMO/manifests.git ]]; then
 	git clone -q --bare "$DEMO/manifests-src" "$DEMO/manifests.git"
 	rm -rf "$DEMO/manifests-src"
 fi
-
-APP="$DEMO/hello"
-# commits the example (never its .conveyor/ run store) and prints the new SHA
-SHA="$("$ROOT/scripts/demo-source.sh" "$ROOT/examples/hello" "$APP")"
-log "source commit $SHA"
 
 export CONVEYOR_GITOPS__REPO="$DEMO/manifests.git"
 if ! command -v trivy >/dev/null; then

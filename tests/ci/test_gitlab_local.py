@@ -85,6 +85,8 @@ stages: [test, deploy]
         trivy_double = REPO / "tests" / "doubles" / "trivy"
         job_variables = {
             "CONVEYOR_GITOPS__REPO": str(self.manifests),
+            # the shipped overlays pin a placeholder commit no source holds
+            "CONVEYOR_STAGES__MANIFEST__ALLOW_UNORDERED": "true",
             # the host's own store (the image's vfs setting is for a job container)
             "STORAGE_DRIVER": "",
             # no GitHub here to download Trivy from: the double replays a clean report

@@ -153,7 +153,7 @@ def test_conveyor_run_against_a_hanging_manifest_remote_exits_with_the_timeout_c
         port = remote.url.split(":")[2].split("/")[0]
         left = none_left(f"127.0.0.1:{port}")
     assert done.returncode == ExitCode.TIMEOUT == 124, done.stdout + done.stderr
-    assert "error in stage manifest: stage 'manifest' ran past its timeout of 5s" in done.stdout
+    assert "error in stage manifest: stage 'manifest' ran past its timeout of 5s" in done.stderr
     runs = sorted((world.app / ".conveyor" / "runs").iterdir())
     summary = json.loads((runs[-1] / "artifacts" / "summary.json").read_text())
     manifest = next(row for row in summary["stages"] if row["name"] == "manifest")

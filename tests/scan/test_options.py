@@ -80,7 +80,7 @@ def test_a_tag_the_policy_calls_mutable_is_refused_too(tmp_path: Path) -> None:
         ('cache = "../db"', "stages.scan.cache", "should match pattern"),
         ('cache = ""', "stages.scan.cache", "should match pattern"),
         ('env = { "NOT A NAME" = "x" }', "stages.scan.env", "'NOT A NAME' is not an environment"),
-        ('image = ""', "stages.scan.image", "at least 1 character"),
+        ('image = ""', "stages.scan.image", "at least 1"),
     ],
 )
 def test_a_bad_cache_name_env_or_empty_image_names_the_field(

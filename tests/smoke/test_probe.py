@@ -280,7 +280,7 @@ async def test_a_service_that_fails_after_its_first_answer_does_not_pass(
         await probe_version(server.url, SHA, deadline=0.8, interval=0.05, consecutive=3)
 
     assert info.value.last == (
-        "HTTP 503: worker crashed; at best 1 good answer(s) in a row, 3 needed"
+        "HTTP 503, expected 2xx: worker crashed; at best 1 good answer(s) in a row, 3 needed"
     )
     assert len(behaviour.requests) >= 3
 

@@ -55,6 +55,9 @@ def test_corpus_trial(trial: Trial, tmp_path: Path) -> None:
 @settings(
     max_examples=25,
     deadline=None,
+    # the same 25 layouts every run, so CI is reproducible; bench/editor_differential.py
+    # explores new ones (it found the open anchor case in the closing note of issue 9)
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(case=generated_strategies())

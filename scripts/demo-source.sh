@@ -22,8 +22,8 @@ rsync -a --delete --exclude .git --exclude .conveyor --exclude __pycache__ \
 grep -qxF '.conveyor/' "$APP/.git/info/exclude" 2>/dev/null ||
 	printf '.conveyor/\n' >>"$APP/.git/info/exclude"
 git -C "$APP" rm -r -q --cached --ignore-unmatch -- .conveyor
-date -u +%Y-%m-%dT%H:%M:%SZ >"$APP/BUILT_AT"
+date -u +%Y-%m-%dT%H:%M:%S.%NZ >"$APP/BUILT_AT"
 git -C "$APP" add -A
 git -C "$APP" -c user.name=Conveyor -c user.email=conveyor@localhost \
-	commit -q -m "demo build $(cat "$APP/BUILT_AT")"
+	commit -q --allow-empty -m "demo build $(cat "$APP/BUILT_AT")"
 git -C "$APP" rev-parse HEAD

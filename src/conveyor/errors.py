@@ -34,6 +34,7 @@
     ├── RunStoreError             .conveyor/runs holds no such run, or a span file is damaged
     ├── StageTimeoutError         a stage ran past its timeout
     ├── TestsFailedError          the test command exited non-zero
+    ├── StageCommandError         a custom stage's command exited non-zero
     └── ScaffoldError             conveyor init: no Dockerfile, not a git repository, files exist
 
 Each error builds its message from its typed context and ends with what to do
@@ -460,6 +461,25 @@ class TestsFailedError(ConveyorError):
         if tail:
             text += "\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
         super().__init__(text, hint="run the test command locally; the JUnit report is kept")
+
+
+class StageCommandError(ConveyorError):
+    """A custom stage's command exited non-zero; carries the output tail."""
+
+    def __init__(
+        self, stage: str, command: Sequence[str], exit_code: int, summary: str, output: str
+    ) -> None:
+        self.stage = stage
+        self.command = tuple(command)
+        self.exit_code = exit_code
+        self.output = output
+        tail = "\n".join(output.rstrip().splitlines()[-15:])
+        text = f"stage {stage!r} failed (exit code {exit_code}): {summary or ' '.join(command)}"
+        if tail:
+            text += "\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
+        super().__init__(
+            text, hint=f"its output and reports are kept in the run's artifacts ({stage}/)"
+        )
 
 
 class ScaffoldError(ConveyorError):

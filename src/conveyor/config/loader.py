@@ -17,7 +17,13 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from conveyor.config.models import Config, PolicyConfig
+from conveyor.config.models import (
+    BUILTIN_STAGES,
+    Config,
+    CustomStageConfig,
+    PolicyConfig,
+    StagesConfig,
+)
 from conveyor.encoding import utf8_text
 from conveyor.errors import ConfigError
 
@@ -140,6 +146,12 @@ def _schema_keys(variable: str, data: dict[str, Any]) -> list[str]:
         if isinstance(shape, type) and issubclass(shape, BaseModel):
             key = part.lower()
             field = shape.model_fields.get(key)
+            extra = _extra_type(shape)
+            if field is None and extra is not None:  # [stages.<custom>]
+                keys.append(key)
+                node = node.get(key) if isinstance(node, dict) else None
+                shape = extra
+                continue
             if field is None or key == "root":
                 raise ConfigError(
                     None,
@@ -168,6 +180,11 @@ def _schema_keys(variable: str, data: dict[str, Any]) -> list[str]:
         keys.append(key)
         node = node.get(key) if isinstance(node, dict) else None
     return keys
+
+
+def _extra_type(model: type[BaseModel]) -> Any:
+    """What a model's own keys hold, when it takes any key (``[stages]``'s custom stages)."""
+    return CustomStageConfig if model is StagesConfig else None
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -283,6 +300,15 @@ def load_policy(path: Path, env: Mapping[str, str] | None = None) -> PolicyConfi
 
 def _problem(error: Mapping[str, Any]) -> str:
     kind = error["type"]
+    loc = tuple(error.get("loc", ()))
+    builtin = len(loc) == 3 and loc[0] == "stages" and loc[1] in BUILTIN_STAGES
+    if kind == "extra_forbidden" and builtin and loc[2] in CustomStageConfig.model_fields:
+        options = _unwrap(StagesConfig.model_fields[str(loc[1])].annotation)
+        known = ", ".join(sorted(options.model_fields))
+        return (
+            f"unknown key: {loc[1]} is a built-in stage, which takes {known}; "
+            "a stage of your own needs a name of its own"
+        )
     if kind == "extra_forbidden":
         return "unknown key; check the spelling against the configuration reference"
     if kind == "missing":

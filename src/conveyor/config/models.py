@@ -101,10 +101,20 @@ class RegistryConfig(Model):
         return f"{self.host}/{self.repository}"
 
 
+BUILTIN_STAGES = ("test", "build", "scan", "smoke", "publish", "manifest", "policy", "verify")
+"""The stages Conveyor brings; ``report`` (summary.json) is always last and not configurable."""
+
+RESERVED_STAGES = (*BUILTIN_STAGES, "report")
+
+_STAGE_NAME = r"^[a-z][a-z0-9_-]*$"
+
+
 class StageOptions(Model):
     timeout: Duration = 1800.0
     retries: StrictInt = Field(default=0, ge=0, le=10)
     enabled: StrictBool = True
+    # more stages this one waits for, besides its built-in dependencies
+    needs: list[Annotated[str, Field(pattern=_STAGE_NAME)]] = Field(default_factory=list)
 
 
 class TestStageConfig(StageOptions):
@@ -233,13 +243,129 @@ class SmokeStageConfig(StageOptions, SmokeContract):
     passes: StrictInt = Field(default=3, ge=1, le=100)
 
 
+class ServiceConfig(Model):
+    """``services = [{ name = "db", image = "postgres:16.4", port = 5432 }]`` of a stage.
+
+    Started before the stage, reachable from its container by ``name``,
+    waited for until ``port`` accepts connections, removed afterwards.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
+    image: Argument = Field(min_length=1)
+    port: StrictInt = Field(ge=1, le=65535)
+    env: dict[str, str] = Field(default_factory=dict)
+    command: list[str] = Field(default_factory=list)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        _check_env_names(list(env))
+        return env
+
+
+class CustomStageConfig(StageOptions):
+    """``[stages.<name>]`` that is not a built-in: a command in a container.
+
+    A stage that does not depend on ``publish`` is a gate (publish waits for
+    it) unless ``gate = false``; one that needs ``publish`` or ``manifest``
+    runs after them.
+    """
+
+    image: Argument = Field(min_length=1)
+    command: list[str] | None = Field(default=None, min_length=1)
+    script: str | None = Field(default=None, min_length=1)
+    description: str = ""
+    source: Path = Path(".")
+    workdir: str = Field(default="/src", pattern=r"^/")
+    env: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] = Field(default_factory=list)
+    caches: dict[str, str] = Field(default_factory=dict)
+    services: list[ServiceConfig] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    junit: str | None = None
+    always: StrictBool = False
+    gate: StrictBool = True
+    paths: list[str] = Field(default_factory=list)
+
+    _names = field_validator("secrets")(_check_env_names)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        _check_env_names(list(env))
+        return env
+
+    @field_validator("outputs", "paths")
+    @classmethod
+    def _relative(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            parts = path.replace("\\", "/").split("/")
+            if not path or path.startswith("/") or ".." in parts:
+                raise ValueError(f"{path!r} must be a relative path without '..'")
+        return paths
+
+    @model_validator(mode="after")
+    def _one_command(self) -> CustomStageConfig:
+        if (self.command is None) == (self.script is None):
+            raise ValueError(
+                "set command (an argument vector) or script (run with sh -c), exactly one"
+            )
+        names = [s.name for s in self.services]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"services named {', '.join(twice)} more than once")
+        return self
+
+    @property
+    def argv(self) -> tuple[str, ...]:
+        """The command to run: ``command``, or ``sh -c script``."""
+        if self.command is not None:
+            return tuple(self.command)
+        return ("sh", "-c", self.script or "")
+
+
 class StagesConfig(Model):
+    """``[stages]``: the built-in stages' options, and every other table a custom stage."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", validate_default=True)
+    __pydantic_extra__: dict[str, CustomStageConfig] = Field(init=False)
+
     test: TestStageConfig | None = None
     build: BuildStageConfig = BuildStageConfig()
     scan: ScanStageConfig = ScanStageConfig()
     publish: PublishStageConfig = PublishStageConfig()
     manifest: ManifestStageConfig = ManifestStageConfig()
     smoke: SmokeStageConfig = SmokeStageConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _custom_names(cls, data: object) -> object:
+        if isinstance(data, dict):
+            for name in data:
+                if name in {"policy", "verify", "report"}:
+                    raise ValueError(
+                        f"{name!r} is a built-in stage without options of its own "
+                        "(policy and verify take the manifest's and smoke's); "
+                        "give your stage another name"
+                    )
+                if name not in BUILTIN_STAGES and not re.match(_STAGE_NAME, str(name)):
+                    raise ValueError(
+                        f"stage name {name!r} must start with a letter and hold only "
+                        "lower-case letters, digits, '-' and '_'"
+                    )
+        return data
+
+    @property
+    def custom(self) -> dict[str, CustomStageConfig]:
+        """The user's own stages, in the file's order."""
+        return dict(self.model_extra or {})
+
+    def options(self, name: str) -> StageOptions | None:
+        """The options of the stage ``name`` (built-in or custom), if it has any."""
+        if name in self.custom:
+            return self.custom[name]
+        value = getattr(self, name, None) if name in BUILTIN_STAGES else None
+        return value if isinstance(value, StageOptions) else None
 
 
 class Promotion(StrEnum):
@@ -445,6 +571,10 @@ class Config(Model):
             "stages.test.image": self.stages.test.image if self.stages.test else None,
             "stages.scan.image": self.stages.scan.image,
         }
+        for name, stage in self.stages.custom.items():
+            images[f"stages.{name}.image"] = stage.image
+            for index, service in enumerate(stage.services):
+                images[f"stages.{name}.services[{index}].image"] = service.image
         for field, image in images.items():
             if image is None or "@" in image:
                 continue

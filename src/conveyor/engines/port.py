@@ -25,6 +25,21 @@ class CacheMount:
 
 
 @dataclass(frozen=True)
+class ServiceBinding:
+    """A service started for one :meth:`Engine.run`, reachable from it as ``name``.
+
+    The engine starts it before the command, waits until ``port`` accepts
+    connections and removes it afterwards, whatever happened.
+    """
+
+    name: str
+    image: str
+    port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    command: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
 class RunSpec:
     """Run ``command`` in ``image`` with ``source`` mounted at ``workdir``.
 
@@ -47,6 +62,7 @@ class RunSpec:
     outputs: Sequence[str] = ()
     export_dir: Path | None = None
     ca_bundle: Path | None = None
+    services: Sequence[ServiceBinding] = ()
 
 
 @dataclass(frozen=True)

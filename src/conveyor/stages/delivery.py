@@ -7,8 +7,12 @@
            └─ smoke ──────────┘                      └─ policy
     report (always: writes summary.json whatever happened)
 
-Nothing is pushed before tests, scan and smoke pass; nothing is committed
-before the push.
+The user's own stages (``[stages.<name>]``) join it by their ``needs``:
+one that does not depend on publish or manifest is a gate, publish waits
+for it (``gate = false`` says otherwise); one that needs publish or manifest
+runs after (an end-to-end test against staging, a notification).  Built-in
+stages take ``needs`` too.  Nothing is pushed before every gate passed;
+nothing is committed before the push.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from conveyor.atomic import write_atomically
 from conveyor.config.models import StageOptions
-from conveyor.errors import ConfigError
+from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
 from conveyor.pipeline.result import PipelineResult, Status
@@ -56,87 +62,242 @@ run_manifest = stage_function("conveyor.stages.manifest", "run_manifest")
 run_policy = stage_function("conveyor.stages.manifest", "run_policy")
 
 
+def custom_stage(name: str) -> DeliveryFunction:
+    """The container stage ``[stages.<name>]``, its module imported when it first runs."""
+
+    async def run(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+        container = importlib.import_module("conveyor.stages.container")
+        outputs: Outputs = await container.run_custom(ctx, inputs, name=name)
+        return outputs
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+BUILTIN_NEEDS: dict[str, tuple[str, ...]] = {
+    "test": (),
+    "build": (),
+    "scan": ("build",),
+    "smoke": ("build",),
+    "publish": ("test", "build", "scan", "smoke"),
+    "manifest": ("publish",),
+    "policy": ("manifest",),
+    "verify": ("manifest",),
+}
+"""Each built-in stage's own dependencies (those that are in the pipeline)."""
+
+AFTER_DELIVERY = ("publish", "manifest")
+"""A stage depending on one of these runs after delivery and gates nothing."""
+
+
+@dataclass(frozen=True)
+class StageDefinition:
+    """A stage before wiring: its own needs, and what decides whether it gates publish.
+
+    ``gate``: publish waits for it unless it depends on publish or manifest.
+    ``origin`` names where it was defined, for errors and ``conveyor graph``.
+    """
+
+    name: str
+    function: DeliveryFunction
+    needs: tuple[str, ...] = ()
+    timeout: float | None = None
+    retries: int = 0
+    always: bool = False
+    gate: bool = False
+    description: str = ""
+    origin: str = "built-in"
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
 def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
     """The stages the configuration enables, wired in delivery order.
 
     A disabled stage (``enabled = false``) is left out and its dependents do
     not wait for it: disabling ``scan`` publishes unscanned images, which the
-    configuration then says openly.
+    configuration then says openly.  Custom stages (``[stages.<name>]``) are
+    wired by their ``needs``; each one that does not depend on publish or
+    manifest is a gate publish waits for (unless ``gate = false``).
+
+    Raises:
+        ConfigError: a ``needs`` names no stage, or the stages form a cycle
+            (the message shows the path); nothing has run.
     """
+    definitions = [*builtin_definitions(ctx), *custom_definitions(ctx)]
+    return wire(ctx, definitions)
+
+
+def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
+    """The built-in stages the configuration enables, with their own and the user's needs."""
     config = ctx.config
     stages = config.stages
     env = stages.manifest.environment
-    added: list[Stage] = []
-
-    def add(
-        name: str,
-        function: DeliveryFunction,
-        needs: tuple[str, ...],
-        options: StageOptions,
-        description: str,
-    ) -> None:
-        present = {s.name for s in added}
-        added.append(
-            Stage(
+    wanted: list[tuple[str, DeliveryFunction, StageOptions, str]] = []
+    if stages.test is not None and stages.test.enabled:
+        wanted.append(("test", run_test, stages.test, "unit tests in the test image"))
+    wanted.append(("build", run_build, stages.build, "build the image from the Dockerfile"))
+    if stages.scan.enabled:
+        wanted.append(("scan", run_scan, stages.scan, "Trivy scan of the image, severity gate"))
+    if stages.smoke.enabled:
+        wanted.append(("smoke", run_smoke, stages.smoke, "run the image, probe its version"))
+    wanted.append(
+        (
+            "publish",
+            run_publish,
+            stages.publish,
+            f"push {config.registry.image}:<sha>, never overwrite a tag",
+        )
+    )
+    if config.gitops is not None and stages.manifest.enabled:
+        manifest = stages.manifest
+        pin = f"pin the digest in {env}'s manifests, commit, push"
+        wanted.append(("manifest", run_manifest, manifest, pin))
+        if config.gitops.environments[env].kustomize:  # policy renders the kustomization
+            check = f"render {env} and check every image against the policy"
+            wanted.append(("policy", run_policy, manifest, check))
+        if env in config.smoke:
+            wanted.append(
+                (
+                    "verify",
+                    run_verify,
+                    stages.smoke,
+                    f"probe {config.smoke[env].url} until it serves the new version",
+                )
+            )
+    present = {name for name, *_ in wanted}
+    definitions = []
+    for name, function, options, description in wanted:
+        own = tuple(n for n in BUILTIN_NEEDS[name] if n in present)
+        # policy and verify share the manifest's and smoke's options, not their needs
+        extra = tuple(options.needs) if name not in {"policy", "verify"} else ()
+        definitions.append(
+            StageDefinition(
                 name,
-                functools.partial(function, ctx),
-                needs=tuple(n for n in needs if n in present),
+                function,
+                needs=tuple(dict.fromkeys([*own, *extra])),
                 timeout=options.timeout,
                 retries=options.retries,
                 description=description,
                 details=plan_details(ctx, name),
             )
         )
+    return definitions
 
-    if stages.test is not None and stages.test.enabled:
-        add("test", run_test, (), stages.test, "unit tests in the test image")
-    add("build", run_build, (), stages.build, "build the image from the Dockerfile")
-    if stages.scan.enabled:
-        add("scan", run_scan, ("build",), stages.scan, "Trivy scan of the image, severity gate")
-    if stages.smoke.enabled:
-        add("smoke", run_smoke, ("build",), stages.smoke, "run the image, probe its version")
-    add(
-        "publish",
-        run_publish,
-        ("test", "build", "scan", "smoke"),
-        stages.publish,
-        f"push {config.registry.image}:<sha>, never overwrite a tag",
-    )
-    if config.gitops is not None and stages.manifest.enabled:
-        add(
-            "manifest",
-            run_manifest,
-            ("publish",),
-            stages.manifest,
-            f"pin the digest in {env}'s manifests, commit, push",
-        )
-        if config.gitops.environments[env].kustomize:  # policy renders the kustomization
-            add(
-                "policy",
-                run_policy,
-                ("manifest",),
-                stages.manifest,
-                f"render {env} and check every image against the policy",
+
+def custom_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
+    """The enabled ``[stages.<name>]`` tables of the user, each a container stage."""
+    definitions = []
+    for name, options in ctx.config.stages.custom.items():
+        if not options.enabled:
+            continue
+        shown = options.script if options.script is not None else " ".join(options.argv)
+        details = {"image": options.image, "command": shown}
+        if options.services:
+            details["services"] = ", ".join(
+                f"{s.name} ({s.image}, port {s.port})" for s in options.services
             )
-        if env in config.smoke:
-            add(
-                "verify",
-                run_verify,
-                ("manifest",),
-                stages.smoke,
-                f"probe {config.smoke[env].url} until it serves the new version",
+        if options.outputs:
+            details["outputs"] = ", ".join(options.outputs)
+        if options.paths:
+            details["paths"] = ", ".join(options.paths)
+        definitions.append(
+            StageDefinition(
+                name,
+                custom_stage(name),
+                needs=tuple(options.needs),
+                timeout=options.timeout,
+                retries=options.retries,
+                always=options.always,
+                gate=options.gate,
+                description=options.description or f"{shown[:60]} in {options.image}",
+                origin=f"stages.{name}",
+                details=details,
             )
-    names = tuple(s.name for s in added)
-    added.append(
-        Stage(
-            "report",
-            functools.partial(write_summary, ctx, stages=names),
-            needs=names,
-            always=True,
-            description="write summary.json (always)",
         )
+    return definitions
+
+
+def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeline:
+    """The pipeline of ``definitions``: needs on disabled stages dropped, gates before publish.
+
+    Raises:
+        ConfigError: a duplicate name, an unknown ``needs`` or a cycle.
+    """
+    path = ctx.config.root / "conveyor.toml"
+    names = [d.name for d in definitions]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        origins = " and ".join(d.origin for d in definitions if d.name == twice)
+        raise ConfigError(
+            path, f"stages.{twice}", f"is defined twice ({origins})", hint="rename one of them"
+        )
+    present = set(names)
+    disabled = configured_stages(ctx) - present
+    for definition in definitions:
+        for need in definition.needs:
+            if need not in present and need not in disabled:
+                raise ConfigError(
+                    path,
+                    f"stages.{definition.name}.needs",
+                    f"{need!r} is not a stage",
+                    hint=f"the stages are {', '.join(sorted(present))}",
+                )
+    trimmed = [replace(d, needs=tuple(n for n in d.needs if n in present)) for d in definitions]
+    first = _pipeline(ctx, trimmed, path)
+    after = first.downstream(n for n in AFTER_DELIVERY if n in present)
+    gates = tuple(d.name for d in trimmed if d.gate and d.name not in after)
+    wired = [
+        replace(d, needs=tuple(dict.fromkeys([*d.needs, *gates]))) if d.name == "publish" else d
+        for d in trimmed
+    ]
+    pipeline = _pipeline(ctx, wired, path)
+    ordered = pipeline.order
+    return Pipeline(
+        [
+            *(pipeline[name] for name in ordered),
+            Stage(
+                "report",
+                functools.partial(write_summary, ctx, stages=ordered),
+                needs=ordered,
+                always=True,
+                description="write summary.json (always)",
+            ),
+        ]
     )
-    return Pipeline(added)
+
+
+def _pipeline(ctx: DeliveryContext, definitions: Sequence[StageDefinition], path: Path) -> Pipeline:
+    try:
+        return Pipeline(
+            Stage(
+                d.name,
+                functools.partial(d.function, ctx),
+                needs=d.needs,
+                timeout=d.timeout,
+                retries=d.retries,
+                always=d.always,
+                description=d.description,
+                details=d.details,
+            )
+            for d in definitions
+        )
+    except CycleError as error:
+        raise ConfigError(
+            path,
+            "stages",
+            f"the stages' needs form a cycle: {' -> '.join(error.cycle)}",
+            hint="remove one of these needs"
+            + (
+                " (a stage publish waits for cannot need publish)"
+                if "publish" in error.cycle
+                else ""
+            ),
+        ) from None
+
+
+def configured_stages(ctx: DeliveryContext) -> set[str]:
+    """Every stage the configuration names, enabled or not."""
+    return {*BUILTIN_NEEDS, *ctx.config.stages.custom}
 
 
 async def write_summary(

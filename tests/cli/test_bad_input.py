@@ -340,6 +340,89 @@ CASES = [
         "error: conveyor init: Invalid value for '--ci': 'jenkins' is not one of 'github', "
         "'gitlab' (see 'conveyor init --help')",
     ),
+    # --- the user's stages (issue: pipelines as code)
+    Case(
+        "stage-needs-unknown",
+        config("[stages.lint]", 'image = "a/b:1"', 'command = ["x"]', 'needs = ["lnt"]'),
+        ("graph",),
+        3,
+        f"error: {TOML}: stages.lint.needs: 'lnt' is not a stage",
+    ),
+    Case(
+        "stage-cycle",
+        config(
+            "[stages.a]",
+            'image = "a/b:1"',
+            'command = ["x"]',
+            'needs = ["b"]',
+            "[stages.b]",
+            'image = "a/b:1"',
+            'command = ["x"]',
+            'needs = ["a"]',
+        ),
+        ("graph",),
+        3,
+        f"error: {TOML}: stages: the stages' needs form a cycle: a -> b -> a",
+    ),
+    Case(
+        "stage-publish-needs-a-stage-needing-publish",
+        config(
+            "[stages.publish]",
+            'needs = ["e2e"]',
+            "[stages.e2e]",
+            'image = "a/b:1"',
+            'command = ["x"]',
+            'needs = ["publish"]',
+        ),
+        ("graph",),
+        3,
+        f"error: {TOML}: stages: the stages' needs form a cycle: publish -> e2e -> publish",
+    ),
+    Case(
+        "stage-builtin-with-custom-keys",
+        config("[stages.build]", 'image = "a/b:1"'),
+        ("graph",),
+        3,
+        f"error: {TOML}: stages.build.image: unknown key: build is a built-in stage, which "
+        "takes enabled, needs, retries, secrets, timeout; a stage of your own needs a name of "
+        "its own",
+    ),
+    Case(
+        "stage-service-without-image",
+        config(
+            "[stages.it]",
+            'image = "a/b:1"',
+            'command = ["x"]',
+            'services = [{name = "db", port = 5432}]',
+        ),
+        ("graph",),
+        3,
+        f"error: {TOML}: stages.it.services[0].image: is required",
+    ),
+    Case(
+        "stage-without-command",
+        config("[stages.lint]", 'image = "a/b:1"'),
+        ("graph",),
+        3,
+        f"error: {TOML}: stages.lint: set command (an argument vector) or script (run with sh "
+        "-c), exactly one",
+    ),
+    Case(
+        "stage-mutable-image",
+        config("[stages.lint]", 'image = "ruff"', 'command = ["x"]'),
+        ("graph",),
+        3,
+        f"error: {TOML}: stages.lint.image 'ruff' uses a mutable tag (none, which means "
+        "latest); pin a version or a digest",
+    ),
+    Case(
+        "stage-reserved-name",
+        config("[stages.report]", 'image = "a/b:1"', 'command = ["x"]'),
+        ("graph",),
+        3,
+        f"error: {TOML}: stages: 'report' is a built-in stage without a table of its own (it "
+        "writes summary.json, always); give your stage another name",
+    ),
     # --- manifest set-image
     Case(
         "set-image-not-utf8",

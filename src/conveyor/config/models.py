@@ -324,6 +324,13 @@ class CustomStageConfig(StageOptions):
         return ("sh", "-c", self.script or "")
 
 
+_NO_TABLE = {
+    "policy": "it takes [stages.manifest]'s options",
+    "verify": "it takes [stages.smoke]'s options",
+    "report": "it writes summary.json, always",
+}
+
+
 class StagesConfig(Model):
     """``[stages]``: the built-in stages' options, and every other table a custom stage."""
 
@@ -342,11 +349,10 @@ class StagesConfig(Model):
     def _custom_names(cls, data: object) -> object:
         if isinstance(data, dict):
             for name in data:
-                if name in {"policy", "verify", "report"}:
+                if name in _NO_TABLE:
                     raise ValueError(
-                        f"{name!r} is a built-in stage without options of its own "
-                        "(policy and verify take the manifest's and smoke's); "
-                        "give your stage another name"
+                        f"{name!r} is a built-in stage without a table of its own "
+                        f"({_NO_TABLE[name]}); give your stage another name"
                     )
                 if name not in BUILTIN_STAGES and not re.match(_STAGE_NAME, str(name)):
                     raise ValueError(

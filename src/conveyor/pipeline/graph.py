@@ -154,6 +154,9 @@ class Pipeline:
     def select(self, only: Sequence[str] = (), skip: Sequence[str] = ()) -> Selection:
         """The stages to run for ``--only`` (with dependencies) and ``--skip``.
 
+        With ``only``, an ``always`` stage runs too when one of its needs is
+        chosen (the report stage writes summary.json for any selection).
+
         Raises:
             UnknownStageError: a name is not a stage.
         """
@@ -161,6 +164,12 @@ class Pipeline:
             if name not in self._stages:
                 raise UnknownStageError(name, list(self._stages))
         chosen = self.upstream(only) if only else set(self._stages)
+        if only:  # an always stage (the report, a cleanup) runs when a stage it needs runs
+            chosen |= {
+                name
+                for name, stage in self._stages.items()
+                if stage.always and chosen.intersection(stage.needs)
+            }
         skipped: dict[str, str] = {
             name: f"not selected by --only {', '.join(only)}"
             for name in self._order

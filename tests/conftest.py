@@ -12,6 +12,17 @@ import pytest
 
 from ports import free_port
 
+# What a CI job says changed would select stages in every test's own repository:
+# the tests that need it set it themselves.
+for _name in (
+    "CONVEYOR_CHANGED_SINCE",
+    "CI_MERGE_REQUEST_DIFF_BASE_SHA",
+    "CI_COMMIT_BEFORE_SHA",
+    "GITHUB_BASE_REF",
+    "GITHUB_EVENT_PATH",
+):
+    os.environ.pop(_name, None)
+
 REPO = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "localhost/conveyor/python:3.11"
 REGISTRY_SCRIPT = REPO / "scripts" / "registry.sh"

@@ -158,3 +158,90 @@ def test_publish_needs_build_even_with_scan_and_smoke_disabled(
     assert "scan" not in stages
     assert "smoke" not in stages
     assert stages["publish"]["needs"] == ["test", "build"]
+
+
+CUSTOM = """
+[stages.lint]
+image = "python:3.12-slim"
+command = ["ruff", "check"]
+
+[stages.web-lint]
+image = "node:22.11.0"
+script = "npm ci && npm run lint"
+paths = ["web"]
+
+[stages.e2e]
+image = "python:3.12-slim"
+command = ["pytest", "e2e"]
+needs = ["manifest"]
+
+[stages.notify]
+image = "python:3.12-slim"
+command = ["true"]
+gate = false
+"""
+
+
+def commit_all(cwd: Path, message: str) -> str:
+    subprocess.run(["git", "add", "-A"], cwd=cwd, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", message],
+        cwd=cwd,
+        check=True,
+    )
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=cwd, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def test_custom_stages_gate_publish_and_run_after_delivery(project: str) -> None:
+    path = Path("conveyor.toml")
+    path.write_text(path.read_text() + CUSTOM)
+
+    result = runner.invoke(app, ["graph", "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    stages = {s["name"]: s for s in json.loads(result.output)["stages"]}
+    # gates: publish waits for them; a stage after the manifest or with gate = false does not
+    assert set(stages["publish"]["needs"]) == {"test", "build", "scan", "smoke", "lint", "web-lint"}
+    assert stages["e2e"]["needs"] == ["manifest"]
+    assert stages["notify"]["needs"] == []
+    assert stages["report"]["needs"][-1] == "e2e"
+
+
+def test_plan_skips_stages_whose_paths_did_not_change(project: str) -> None:
+    path = Path("conveyor.toml")
+    path.write_text(path.read_text() + CUSTOM)
+    base = commit_all(Path.cwd(), "custom stages")
+    Path("api.py").write_text("x = 1\n")
+    commit_all(Path.cwd(), "api only")
+
+    unchanged = runner.invoke(app, ["plan", "--changed-since", base])
+
+    assert unchanged.exit_code == 0, unchanged.output
+    assert "changes since " + base + ": 1 files" in unchanged.output
+    assert f"web-lint: skip - nothing changed under web since {base}" in unchanged.output
+    # an unchanged gate holds nothing back: publish does not need it
+    assert "publish (needs test, build, scan, smoke, lint):" in unchanged.output
+
+    Path("web").mkdir()
+    Path("web/app.js").write_text("1\n")
+    commit_all(Path.cwd(), "web too")
+    changed = runner.invoke(app, ["plan", "--changed-since", base])
+
+    assert "web-lint: skip" not in changed.output
+    assert "web-lint: " in changed.output
+    assert "publish (needs test, build, scan, smoke, lint, web-lint):" in changed.output
+
+
+def test_plan_runs_everything_when_the_base_is_unknown(project: str) -> None:
+    path = Path("conveyor.toml")
+    path.write_text(path.read_text() + CUSTOM)
+    commit_all(Path.cwd(), "custom stages")
+
+    result = runner.invoke(app, ["plan", "--changed-since", "f" * 40])
+
+    assert result.exit_code == 0, result.output
+    assert "changes unknown (" + "f" * 40 + " is not in this checkout" in result.output
+    assert "web-lint: skip" not in result.output

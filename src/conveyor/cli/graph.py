@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli.run import ConfigOption
+from conveyor.cli.run import ChangedSinceOption, ConfigOption
 
 
 class GraphFormat(StrEnum):
@@ -18,7 +18,10 @@ class GraphFormat(StrEnum):
     JSON = "json"
 
 
-def _pipeline(config: Path | None, sha: str | None):  # type: ignore[no-untyped-def]
+def _pipeline(  # type: ignore[no-untyped-def]
+    config: Path | None, sha: str | None, changed_since: str | None = None, changes: bool = False
+):
+    from conveyor.changes import UNKNOWN, detect
     from conveyor.cli.common import load
     from conveyor.engines.unavailable import NoEngine
     from conveyor.stages.context import DeliveryContext
@@ -27,8 +30,9 @@ def _pipeline(config: Path | None, sha: str | None):  # type: ignore[no-untyped-
 
     cfg = load(config)
     resolved = sha or resolve_sha(cfg.resolve(cfg.app.source))
-    ctx = DeliveryContext(cfg, NoEngine(), resolved, cfg.root / ".conveyor" / "plan")
-    return cfg, resolved, delivery_pipeline(ctx)
+    found = detect(cfg.root, resolved, changed_since) if changes else UNKNOWN
+    ctx = DeliveryContext(cfg, NoEngine(), resolved, cfg.root / ".conveyor" / "plan", changes=found)
+    return cfg, resolved, delivery_pipeline(ctx), found
 
 
 def graph(
@@ -42,7 +46,7 @@ def graph(
 
     from conveyor.pipeline import render
 
-    _, _, pipeline = _pipeline(config, sha="0" * 40)
+    _, _, pipeline, _ = _pipeline(config, sha="0" * 40)
     renderers = {"mermaid": render.to_mermaid, "dot": render.to_dot, "json": render.to_json}
     if format is GraphFormat.TREE:
         Console().print(render.to_tree(pipeline, "conveyor pipeline"))
@@ -54,15 +58,20 @@ def plan(
     config: ConfigOption = None,
     only: Annotated[list[str] | None, typer.Option("--only")] = None,
     skip: Annotated[list[str] | None, typer.Option("--skip")] = None,
+    changed_since: ChangedSinceOption = None,
 ) -> None:
     """Show what would run, with every reference resolved; nothing is built or pushed."""
     from conveyor.policy.rules import check_publish_address
     from conveyor.secrets import Redactor
 
     redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
-    cfg, sha, pipeline = _pipeline(config, sha=None)
+    cfg, sha, pipeline, changes = _pipeline(config, None, changed_since, changes=True)
     selection = pipeline.select(tuple(only or ()), tuple(skip or ()))
     typer.echo(f"plan for {cfg.app.name} at {sha}")
+    if changes.known:
+        typer.echo(f"changes since {changes.base}: {len(changes.files or ())} files")
+    elif changed_since is not None or changes.base is not None:
+        typer.echo(f"changes unknown ({changes.reason}): every stage runs")
     skipped = dict(selection.skipped)
     for name in pipeline.order:
         stage = pipeline[name]

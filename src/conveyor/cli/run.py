@@ -31,6 +31,15 @@ class Output(StrEnum):
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="conveyor.toml or pyproject.toml to use.")
 ]
+ChangedSinceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--changed-since",
+        metavar="REF",
+        help="Run stages with paths only when files under them changed since REF "
+        "(default: the base CI names; none: everything runs).",
+    ),
+]
 EngineOption = Annotated[
     EngineName, typer.Option("--engine", help="dagger, podman, or auto (Dagger when available).")
 ]
@@ -54,6 +63,7 @@ def run(
     output: Annotated[
         Output, typer.Option("--output", help="live (table), plain (log lines), or auto.")
     ] = Output.AUTO,
+    changed_since: ChangedSinceOption = None,
 ) -> None:
     """Run the pipeline: test, build, scan, smoke, publish, manifest (and verify, policy)."""
     import anyio
@@ -74,6 +84,7 @@ def run(
             capacity=capacity,
             on_failure=on_failure.value if on_failure else None,
             live=live,
+            changed_since=changed_since,
         )
     )
     if code:

@@ -24,6 +24,7 @@ from anyio.abc import TaskStatus
 from rich.console import Console
 from rich.text import Text
 
+from conveyor.changes import detect
 from conveyor.cli.display import LiveTable, PlainLog, result_table
 from conveyor.cli.exit_codes import ExitCode, exit_code_for, exit_code_for_signal
 from conveyor.config.models import Config
@@ -156,8 +157,12 @@ async def run_delivery(
     on_failure: str | None = None,
     live: bool = False,
     console: Console | None = None,
+    changed_since: str | None = None,
 ) -> int:
     """Run the pipeline for ``config``; print the table; return the exit code.
+
+    ``changed_since``: the base commit stages with ``paths`` compare with
+    (default: what CI names; unknown: every stage runs).
 
     A signal of :data:`SIGNALS` cancels the run (see the module docstring).
     """
@@ -177,6 +182,7 @@ async def run_delivery(
                     live=live,
                     console=console,
                     interruption=interruption,
+                    changed_since=changed_since,
                 )
             finally:
                 watching.cancel_scope.cancel()
@@ -218,10 +224,12 @@ async def _deliver(
     live: bool,
     console: Console | None,
     interruption: Interruption,
+    changed_since: str | None,
 ) -> tuple[int, PipelineResult, Path]:
     console = console or (Console() if live else Console(width=120))
     sha = resolve_sha(config.resolve(config.app.source))
     preflight(config, sha)
+    changes = detect(config.root, sha, changed_since)
     run_id = new_run_id()
     run_dir = run_directory(config, run_id)
     auth = await find_registry_auth(config)
@@ -242,6 +250,7 @@ async def _deliver(
                 redactor=redactor,
                 registry_auth=auth,
                 git_token=token,
+                changes=changes,
             )
             pipeline, result = await deliver(
                 ctx,

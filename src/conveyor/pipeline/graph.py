@@ -40,6 +40,9 @@ class Stage:
         backoff: Seconds before the first retry; doubled for each next one.
         always: Run once the dependencies have finished, whatever their outcome.
         description: One line for ``conveyor graph`` and ``plan``.
+        skip_reason: Set when the stage is known not to run (nothing changed
+            under its paths); it is skipped with this reason.  Its
+            dependents should not need it: they would be skipped too.
     """
 
     name: str
@@ -51,6 +54,7 @@ class Stage:
     always: bool = False
     description: str = ""
     details: Mapping[str, str] = field(default_factory=dict)
+    skip_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,9 @@ class Pipeline:
             for name in self._order
             if name not in chosen
         }
+        for name, stage in self._stages.items():
+            if stage.skip_reason is not None and name not in skipped:
+                skipped[name] = stage.skip_reason
         for name in skip:
             skipped[name] = "requested with --skip"
         return Selection(run=frozenset(chosen - set(skip)), skipped=skipped)

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conveyor.changes import UNKNOWN, Changes
 from conveyor.config.models import Config
 from conveyor.engines.port import BuiltImage, Engine, RegistryAuth
 from conveyor.pipeline.journal import Journal
@@ -56,6 +57,9 @@ class DeliveryContext:
         workdir: Where the manifest repository is cloned (default: the
             system's temp directory); a renderer that reads the clone from
             elsewhere than this machine's filesystem needs it there.
+        changes: The files this commit changed (``--changed-since``, or what
+            CI says); stages and images with ``paths`` run only when one
+            of them changed.  Default: unknown, everything runs.
     """
 
     config: Config
@@ -69,6 +73,7 @@ class DeliveryContext:
     journal: Journal = field(default_factory=Journal, compare=False)
     render: Renderer = field(default=render, compare=False)
     workdir: Path | None = None
+    changes: Changes = UNKNOWN
 
     @property
     def short_sha(self) -> str:

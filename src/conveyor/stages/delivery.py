@@ -108,6 +108,7 @@ class StageDefinition:
     description: str = ""
     origin: str = "built-in"
     details: Mapping[str, str] = field(default_factory=dict)
+    skip_reason: str | None = None
 
 
 def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
@@ -212,6 +213,7 @@ def custom_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
                 description=options.description or f"{shown[:60]} in {options.image}",
                 origin=f"stages.{name}",
                 details=details,
+                skip_reason=ctx.changes.skip_reason(options.paths),
             )
         )
     return definitions
@@ -242,10 +244,17 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
                     f"{need!r} is not a stage",
                     hint=f"the stages are {', '.join(sorted(present))}",
                 )
-    trimmed = [replace(d, needs=tuple(n for n in d.needs if n in present)) for d in definitions]
+    # a stage that will not run (nothing changed under its paths) holds nobody back
+    unchanged = {d.name for d in definitions if d.skip_reason is not None}
+    trimmed = [
+        replace(d, needs=tuple(n for n in d.needs if n in present and n not in unchanged))
+        for d in definitions
+    ]
     first = _pipeline(ctx, trimmed, path)
     after = first.downstream(n for n in AFTER_DELIVERY if n in present)
-    gates = tuple(d.name for d in trimmed if d.gate and d.name not in after)
+    gates = tuple(
+        d.name for d in trimmed if d.gate and d.name not in after and d.name not in unchanged
+    )
     wired = [
         replace(d, needs=tuple(dict.fromkeys([*d.needs, *gates]))) if d.name == "publish" else d
         for d in trimmed
@@ -278,6 +287,7 @@ def _pipeline(ctx: DeliveryContext, definitions: Sequence[StageDefinition], path
                 always=d.always,
                 description=d.description,
                 details=d.details,
+                skip_reason=d.skip_reason,
             )
             for d in definitions
         )

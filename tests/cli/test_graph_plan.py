@@ -245,3 +245,25 @@ def test_plan_runs_everything_when_the_base_is_unknown(project: str) -> None:
     assert result.exit_code == 0, result.output
     assert "changes unknown (" + "f" * 40 + " is not in this checkout" in result.output
     assert "web-lint: skip" not in result.output
+
+
+def test_graph_draws_a_stage_s_services(project: str) -> None:
+    path = Path("conveyor.toml")
+    path.write_text(
+        path.read_text()
+        + """
+[stages.integration]
+image = "python:3.12-slim"
+command = ["pytest", "it"]
+services = [{ name = "db", image = "postgres:16.4", port = 5432 }]
+"""
+    )
+
+    as_json = json.loads(runner.invoke(app, ["graph", "--format", "json"]).output)
+    mermaid = runner.invoke(app, ["graph", "--format", "mermaid"]).output
+    dot = runner.invoke(app, ["graph", "--format", "dot"]).output
+
+    stages = {s["name"]: s for s in as_json["stages"]}
+    assert stages["integration"]["services"] == ["db: postgres:16.4"]
+    assert '    integration__service0[("db: postgres:16.4")] -.- integration' in mermaid
+    assert '"integration/service0" [label="db: postgres:16.4", shape=cylinder' in dot

@@ -43,6 +43,8 @@ class Stage:
         skip_reason: Set when the stage is known not to run (nothing changed
             under its paths); it is skipped with this reason.  Its
             dependents should not need it: they would be skipped too.
+        services: What runs beside the stage while it runs (``db:
+            postgres:16.4``), for drawing the graph.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Stage:
     description: str = ""
     details: Mapping[str, str] = field(default_factory=dict)
     skip_reason: str | None = None
+    services: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

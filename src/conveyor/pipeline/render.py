@@ -17,6 +17,10 @@ def to_mermaid(pipeline: Pipeline) -> str:
         lines.append(f'    {_id(name)}["{label}"]')
     for name in pipeline.order:
         lines.extend(f"    {_id(dep)} --> {_id(name)}" for dep in pipeline[name].needs)
+    for name in pipeline.order:
+        for index, service in enumerate(pipeline[name].services):
+            node = f"{_id(name)}__service{index}"
+            lines.append(f'    {node}[("{service}")] -.- {_id(name)}')
     return "\n".join(lines) + "\n"
 
 
@@ -27,6 +31,11 @@ def to_dot(pipeline: Pipeline) -> str:
         lines.append(f'    "{name}" [label="{name}"{style}];')
     for name in pipeline.order:
         lines.extend(f'    "{dep}" -> "{name}";' for dep in pipeline[name].needs)
+    for name in pipeline.order:
+        for index, service in enumerate(pipeline[name].services):
+            node = f"{name}/service{index}"
+            lines.append(f'    "{node}" [label="{service}", shape=cylinder, style=dashed];')
+            lines.append(f'    "{node}" -> "{name}" [style=dashed, arrowhead=none];')
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -40,6 +49,8 @@ def to_json(pipeline: Pipeline) -> str:
             "timeout": pipeline[name].timeout,
             "retries": pipeline[name].retries,
             "description": pipeline[name].description,
+            "services": list(pipeline[name].services),
+            "skipped": pipeline[name].skip_reason,
         }
         for name in pipeline.order
     ]
@@ -60,6 +71,10 @@ def to_tree(pipeline: Pipeline, title: str = "pipeline") -> Tree:
             notes.append(f"also needs {', '.join(others)}")
         if stage.always:
             notes.append("always runs")
+        if stage.services:
+            notes.append(f"with {', '.join(stage.services)}")
+        if stage.skip_reason:
+            notes.append(f"skipped: {stage.skip_reason}")
         label = name + (f" [dim]({'; '.join(notes)})[/]" if notes else "")
         if stage.description:
             label += f" [dim]- {stage.description}[/]"

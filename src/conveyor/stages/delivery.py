@@ -109,6 +109,7 @@ class StageDefinition:
     origin: str = "built-in"
     details: Mapping[str, str] = field(default_factory=dict)
     skip_reason: str | None = None
+    services: tuple[str, ...] = ()
 
 
 def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
@@ -214,6 +215,7 @@ def custom_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
                 origin=f"stages.{name}",
                 details=details,
                 skip_reason=ctx.changes.skip_reason(options.paths),
+                services=tuple(f"{s.name}: {s.image}" for s in options.services),
             )
         )
     return definitions
@@ -288,6 +290,7 @@ def _pipeline(ctx: DeliveryContext, definitions: Sequence[StageDefinition], path
                 description=d.description,
                 details=d.details,
                 skip_reason=d.skip_reason,
+                services=d.services,
             )
             for d in definitions
         )

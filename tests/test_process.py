@@ -20,6 +20,7 @@ from conveyor.process import (
     KILL_GRACE,
     child_environment,
     observe_processes,
+    pause,
     process_name,
     run,
     run_process,
@@ -177,6 +178,23 @@ async def test_sync_run_in_a_worker_thread_is_cancelled_with_its_host_task(
     assert time.monotonic() - started < 1 + KILL_GRACE + 2
     assert after == ["cleanup ran in the thread"]
     assert all_gone(family_pids(tmp_path))
+
+
+async def test_a_pause_in_a_worker_thread_ends_with_its_cancelled_host_task() -> None:
+    # the push retries' backoff: a cancelled run does not wait it out
+    after: list[str] = []
+
+    def backing_off() -> None:
+        pause(30)
+        after.append("not reached")
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        with anyio.fail_after(0.3):
+            await anyio.to_thread.run_sync(backing_off)
+    assert time.monotonic() - started < 1.5
+    assert after == []
+    pause(0.01)  # outside a worker thread: a plain wait
 
 
 async def test_a_shielded_process_finishes_and_the_next_never_starts(tmp_path: Path) -> None:

@@ -283,6 +283,24 @@ async def run_process(
 # -- the child -----------------------------------------------------------------
 
 
+def pause(seconds: float) -> None:
+    """Wait ``seconds`` in synchronous code; a cancelled caller ends the wait at once.
+
+    In a worker thread the host task's cancellation is polled every
+    :data:`POLL_INTERVAL` seconds and raised, as :func:`run` does (a push
+    retry's backoff never outlives a cancelled run); elsewhere a plain sleep.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        cancelled = _cancelled()
+        if cancelled is not None:
+            raise cancelled
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, POLL_INTERVAL))
+
+
 def _cancelled() -> BaseException | None:
     """anyio's cancellation exception when the task this thread works for was cancelled."""
     try:

@@ -5,7 +5,7 @@ API (synchronous; wrap with ``anyio.to_thread.run_sync``)::
     update_manifest(
         repo, branch, edits, *, message, author=Author(), auth=None,
         max_attempts=20, backoff=Backoff(), push_branch=None, verify=None,
-        workdir=None, sleep=time.sleep, sparse=None, ordering=None, publish=None,
+        workdir=None, sleep=pause, sparse=None, ordering=None, publish=None,
     ) -> UpdateResult
 
     read_image(repo, branch, path, name, *, auth=None) -> ImageEntry | None
@@ -46,7 +46,6 @@ from __future__ import annotations
 import random
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ from conveyor.gitops.git import Git, GitAuth, PushOutcome
 from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, ImageEntry, find_image
 from conveyor.gitops.paths import writable
 from conveyor.gitops.worktree import SparseTree
+from conveyor.process import pause
 
 
 @dataclass(frozen=True)
@@ -202,7 +202,7 @@ def update_manifest(
     push_branch: str | None = None,
     verify: Callable[[Path], None] | None = None,
     workdir: Path | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = pause,
     sparse: Sequence[str] | None = None,
     ordering: Callable[[str | None], bool] | None = None,
     publish: Callable[[Git, Path, str], str] | None = None,
@@ -232,7 +232,8 @@ def update_manifest(
         verify: Called with the work tree after the edits and before the
             commit; raise a :class:`ConveyorError` to abandon the update.
         workdir: Where to make the temporary clone (system temp by default).
-        sleep: The wait function (tests pass a recorder).
+        sleep: The wait function (tests pass a recorder); the default ends
+            at once when the run is cancelled.
         sparse: Directories (relative to the repository root) that ``verify``
             needs besides the edited files' own, each with its kustomize
             closure - e.g. the environment's overlay that ``verify`` renders.

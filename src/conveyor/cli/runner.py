@@ -123,9 +123,11 @@ def preflight(config: Config, sha: str) -> None:
     """Refuse before any stage runs what publish would refuse at the end.
 
     Raises:
-        PolicyError: the publish address breaks the policy (registry not allowed).
+        PolicyError: a publish address breaks the policy (registry not allowed);
+            every image's, with ``[images]``.
     """
-    raise_for(check_publish_address(f"{config.registry.image}:{sha}", config.policy))
+    for image in config.image_specs():
+        raise_for(check_publish_address(config.image_address(image, sha), config.policy))
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

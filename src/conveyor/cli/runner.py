@@ -320,8 +320,8 @@ def _outcome(result: PipelineResult, console: Console, errors: Console, redactor
     if failure is None:
         if not result.ok:
             return ExitCode.FAILED
-        publish = next((r for r in result.results if "image.ref" in r.outputs), None)
-        if publish is not None:
+        # one line per published image (several with [images])
+        for publish in (r for r in result.results if "image.ref" in r.outputs):
             note = f" ({publish.outputs['note']})" if "note" in publish.outputs else ""
             line = f"published {publish.outputs['image.ref']}{note}"
             console.print(line, soft_wrap=True, highlight=False, markup=False)

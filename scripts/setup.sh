@@ -28,7 +28,10 @@ CACHE_DIR="${CONVEYOR_CACHE_DIR:-/var/cache/conveyor}"
 BASE_IMAGE="localhost/conveyor/python:3.11"
 SUITE="bookworm" # Debian 12 ships Python 3.11
 MIRROR="${CONVEYOR_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-ROOTFS_TAR="$CACHE_DIR/python-3.11-$SUITE-rootfs.tar"
+# bump when the packages below change: the image and its rootfs are rebuilt
+BASE_REVISION=2
+BASE_PACKAGES="python3,python3-pytest,python3-pyflakes,ca-certificates"
+ROOTFS_TAR="$CACHE_DIR/python-3.11-$SUITE-r$BASE_REVISION-rootfs.tar"
 HOST_CA="/etc/ssl/certs/ca-certificates.crt"
 PACKAGES=(podman buildah skopeo runc docker-registry debootstrap iptables python3-venv git jq shellcheck rsync)
 
@@ -74,7 +77,7 @@ build_rootfs_tar() {
 	rm -rf "$rootfs"
 	step_start
 	log "base image: debootstrap $SUITE into $rootfs (about a minute)"
-	debootstrap --variant=minbase --include=python3,python3-pytest,ca-certificates \
+	debootstrap --variant=minbase --include="$BASE_PACKAGES" \
 		"$SUITE" "$rootfs" "$MIRROR" >"$CACHE_DIR/debootstrap.log" 2>&1 ||
 		die "debootstrap failed; see $CACHE_DIR/debootstrap.log"
 	# Package registries may sit behind a TLS-inspecting proxy whose CA only the
@@ -90,7 +93,10 @@ build_rootfs_tar() {
 }
 
 build_base_image() {
-	if podman image exists "$BASE_IMAGE"; then
+	local revision
+	revision=$(podman image inspect --format '{{index .Labels "org.conveyor.base-revision"}}' \
+		"$BASE_IMAGE" 2>/dev/null || true)
+	if [[ $revision == "$BASE_REVISION" ]]; then
 		log "base image: $BASE_IMAGE present"
 		return
 	fi
@@ -100,6 +106,7 @@ build_base_image() {
 		--change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
 		--change 'ENV LANG=C.UTF-8' \
 		--change 'CMD ["python3"]' \
+		--change "LABEL org.conveyor.base-revision=$BASE_REVISION" \
 		"$ROOTFS_TAR" "$BASE_IMAGE" >/dev/null || die "podman import of $ROOTFS_TAR failed"
 	step_done "base image: imported $BASE_IMAGE"
 }
@@ -151,11 +158,11 @@ ensure_venv() {
 	[[ -x $venv/bin/python ]] || python3 -m venv "$venv" ||
 		die "python3 -m venv failed; install python3-venv"
 	local pip_log="$venv/pip-install.log"
-	{ "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev]"; } \
+	{ "$venv/bin/pip" install -q --upgrade pip && "$venv/bin/pip" install -q -c "$ROOT/constraints.txt" -e "${ROOT}[dev]"; } \
 		>"$pip_log" 2>&1 || die "pip install -e '.[dev]' failed:
 $(tail -n 20 "$pip_log")"
 	touch "$stamp"
-	step_done "venv: installed $ROOT[dev] into $venv"
+	step_done "venv: installed ${ROOT}[dev] into $venv"
 }
 
 # --- 5. the base image in the loopback registry ----------------------------------

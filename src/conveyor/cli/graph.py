@@ -85,8 +85,11 @@ def plan(
         typer.echo(f"\n{name}{needs}: {stage.description}")
         for key, value in stage.details.items():
             typer.echo(f"    {key}: {redact(value)}")
-    address = f"{cfg.registry.image}:{sha}"
-    violations = check_publish_address(address, cfg.policy)
+    violations = [
+        violation
+        for image in cfg.image_specs()
+        for violation in check_publish_address(cfg.image_address(image, sha), cfg.policy)
+    ]
     for violation in violations:
         typer.echo(f"\npolicy: {violation.message} ({violation.hint})", err=True)
     if violations:

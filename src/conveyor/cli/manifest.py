@@ -128,7 +128,7 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
     from conveyor.errors import ConfigError
     from conveyor.gitops.git import GitAuth
     from conveyor.policy.rules import enforce
-    from conveyor.stages.manifest import pin_environment
+    from conveyor.stages.manifest import image_for, pin_environment
 
     config = load(config_path)
     gitops = config.gitops
@@ -142,7 +142,11 @@ def _update(env_name: str, image: str, config_path: Path | None) -> str:
     ref = enforce(image, config.policy)
     warnings: list[str] = []
     result = pin_environment(
-        config, env_name, ref, auth=GitAuth.from_env(gitops.token_env), warnings=warnings
+        config,
+        env_name,
+        [image_for(config, env_name, ref)],
+        auth=GitAuth.from_env(gitops.token_env),
+        warnings=warnings,
     )
     notes = "".join(f"\n  warning: not verified: {line}" for line in warnings)
     if not result.changed:

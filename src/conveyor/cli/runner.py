@@ -124,9 +124,11 @@ def preflight(config: Config, sha: str) -> None:
     """Refuse before any stage runs what publish would refuse at the end.
 
     Raises:
-        PolicyError: the publish address breaks the policy (registry not allowed).
+        PolicyError: a publish address breaks the policy (registry not allowed);
+            every image's, with ``[images]``.
     """
-    raise_for(check_publish_address(f"{config.registry.image}:{sha}", config.policy))
+    for image in config.image_specs():
+        raise_for(check_publish_address(config.image_address(image, sha), config.policy))
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -327,8 +329,8 @@ def _outcome(result: PipelineResult, console: Console, errors: Console, redactor
     if failure is None:
         if not result.ok:
             return ExitCode.FAILED
-        publish = next((r for r in result.results if "image.ref" in r.outputs), None)
-        if publish is not None:
+        # one line per published image (several with [images])
+        for publish in (r for r in result.results if "image.ref" in r.outputs):
             note = f" ({publish.outputs['note']})" if "note" in publish.outputs else ""
             line = f"published {publish.outputs['image.ref']}{note}"
             console.print(line, soft_wrap=True, highlight=False, markup=False)

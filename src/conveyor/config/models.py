@@ -7,6 +7,8 @@ configuration reference for every key with its default.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -84,6 +86,87 @@ class AppConfig(Model):
     platforms: list[str] = Field(default_factory=list)
     # what publish does when the registry holds fewer platforms than asked for
     missing_platforms: Literal["fail", "warn"] = "fail"
+
+
+APP_BUILD_FIELDS = ("context", "dockerfile", "build_args", "target", "platforms")
+"""The ``[app]`` keys that describe its one image; ``[images.<name>]`` replaces them."""
+
+_IMAGE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$")
+
+
+class ImageConfig(Model):
+    """``[images.<name>]``: one image of several (a monorepo), built from its own Dockerfile.
+
+    Its stages are ``build-<name>``, ``scan-<name>``, ``smoke-<name>`` (when
+    ``smoke``) and ``publish-<name>``; the ``[stages.build]`` ... options
+    apply to each.  ``repository`` defaults to ``<registry.repository>/<name>``;
+    ``image_name`` (the manifests' ``images[].name``) to ``<name>``, for every
+    environment (a string) or per environment (a table).
+    """
+
+    context: Path = Path(".")
+    dockerfile: str = "Dockerfile"
+    build_args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+    platforms: list[str] = Field(default_factory=list)
+    repository: str | None = Field(default=None, pattern=_REPOSITORY)
+    image_name: str | dict[str, str] | None = None
+    smoke: StrictBool = True
+    # stored for the fan-out (conveyor plan --changed-since): files that concern this image
+    paths: list[str] = Field(default_factory=list)
+
+    @field_validator("image_name")
+    @classmethod
+    def _names(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        for name in [value] if isinstance(value, str) else (value or {}).values():
+            if not name:
+                raise ValueError("an image name must not be empty")
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _relative(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            parts = path.replace("\\", "/").split("/")
+            if not path or path.startswith("/") or ".." in parts:
+                raise ValueError(f"{path!r} must be a relative path without '..'")
+        return paths
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image the pipeline delivers, resolved: the ``[app]`` shorthand or an ``[images]`` table.
+
+    Attributes:
+        name: ``app.name`` for the shorthand, else the ``[images.<name>]`` key.
+        suffix: ``None`` for the shorthand (stages ``build``, ``publish`` ...),
+            else the name (stages ``build-<name>``, ``publish-<name>`` ...).
+        repository: The registry repository path (no host, no tag).
+        names: The manifests' ``images[].name`` per environment.
+        default_name: That name in an environment ``names`` does not list.
+        smoke: Whether the smoke stage probes it.
+    """
+
+    name: str
+    suffix: str | None
+    context: Path
+    dockerfile: str
+    build_args: Mapping[str, str]
+    target: str | None
+    platforms: tuple[str, ...]
+    repository: str
+    names: Mapping[str, str]
+    default_name: str
+    smoke: bool = True
+    paths: tuple[str, ...] = ()
+
+    def stage(self, kind: str) -> str:
+        """The name of this image's ``kind`` stage: ``build`` or ``build-<name>``."""
+        return kind if self.suffix is None else f"{kind}-{self.suffix}"
+
+    def image_name(self, environment: str) -> str:
+        """The name ``environment``'s manifests give this image (``images[].name``)."""
+        return self.names.get(environment, self.default_name)
 
 
 class RegistryConfig(Model):
@@ -563,6 +646,7 @@ class Config(Model):
 
     app: AppConfig
     registry: RegistryConfig
+    images: dict[str, ImageConfig] = Field(default_factory=dict)
     stages: StagesConfig = StagesConfig()
     gitops: GitOpsConfig | None = None
     smoke: dict[str, SmokeTarget] = Field(default_factory=dict)
@@ -590,6 +674,71 @@ class Config(Model):
                     f"{field} {image!r} uses a mutable tag "
                     f"({tag or 'none, which means latest'}); pin a version or a digest"
                 )
+        return self
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _image_names(cls, images: object) -> object:
+        for name in images if isinstance(images, dict) else ():
+            if not _IMAGE_NAME.match(str(name)):
+                raise ValueError(
+                    f"image name {name!r} must be lower-case letters, digits and inner '-' "
+                    f"(it names the stages build-<name>, publish-<name> ...), e.g. 'api'"
+                )
+        return images
+
+    @model_validator(mode="after")
+    def _images_fit(self) -> Config:
+        if not self.images:
+            return self
+        both = [f for f in APP_BUILD_FIELDS if f in self.app.model_fields_set]
+        if both:
+            raise ValueError(
+                f"app.{both[0]} is set, but [images] describes the images: [app] keeps the "
+                f"name and source, each [images.<name>] its own {', '.join(APP_BUILD_FIELDS)}; "
+                f"move app.{both[0]} into the [images.<name>] tables"
+            )
+        environments = self.gitops.environments if self.gitops is not None else {}
+        for env_name, env in environments.items():
+            where = f"gitops.environments.{env_name}"
+            if env.image_name is not None:
+                raise ValueError(
+                    f"{where}.image_name names the [app] image, but [images] describes the "
+                    f"images: set image_name in each [images.<name>] (a string, or "
+                    f'{{ {env_name} = "..." }})'
+                )
+            if env.flux_setters or env.helm_values or not env.kustomize:
+                raise ValueError(
+                    f"{where}: with [images] the images are pinned in the kustomization only; "
+                    "flux_setters, helm_values and kustomize = false are not supported with "
+                    "several images"
+                )
+        seen: dict[str, str] = {}
+        for spec in self.image_specs():
+            other = seen.setdefault(spec.repository, spec.name)
+            if other != spec.name:
+                raise ValueError(
+                    f"images.{other} and images.{spec.name} both publish to the repository "
+                    f"{spec.repository!r}: give each its own images.<name>.repository"
+                )
+            named = self.images[spec.name].image_name
+            for env_name in named if isinstance(named, dict) else ():
+                if env_name not in environments:
+                    raise ValueError(
+                        f"images.{spec.name}.image_name names the environment {env_name!r}, "
+                        f"which is not one of gitops.environments "
+                        f"({', '.join(sorted(environments)) or 'none defined'})"
+                    )
+        for env_name in environments:
+            used: dict[str, str] = {}
+            for spec in self.image_specs():
+                other = used.setdefault(spec.image_name(env_name), spec.name)
+                if other != spec.name:
+                    raise ValueError(
+                        f"images.{other} and images.{spec.name} both use the name "
+                        f"{spec.image_name(env_name)!r} in environment {env_name!r}: one "
+                        "kustomization entry cannot pin two images; set image_name"
+                    )
         return self
 
     @model_validator(mode="after")
@@ -625,6 +774,64 @@ class Config(Model):
         if env is not None and env.image_name:
             return env.image_name
         return self.app.name
+
+    def image_specs(self) -> tuple[ImageSpec, ...]:
+        """The images the pipeline delivers: each ``[images.<name>]``, or the ``[app]`` one."""
+        if not self.images:
+            app = self.app
+            environments = self.gitops.environments if self.gitops is not None else {}
+            return (
+                ImageSpec(
+                    name=app.name,
+                    suffix=None,
+                    context=app.context,
+                    dockerfile=app.dockerfile,
+                    build_args=dict(app.build_args),
+                    target=app.target,
+                    platforms=tuple(app.platforms),
+                    repository=self.registry.repository,
+                    names={n: e.image_name for n, e in environments.items() if e.image_name},
+                    default_name=app.name,
+                ),
+            )
+        specs = []
+        for name, image in self.images.items():
+            named = image.image_name
+            specs.append(
+                ImageSpec(
+                    name=name,
+                    suffix=name,
+                    context=image.context,
+                    dockerfile=image.dockerfile,
+                    build_args=dict(image.build_args),
+                    target=image.target,
+                    platforms=tuple(image.platforms),
+                    repository=image.repository or f"{self.registry.repository}/{name}",
+                    names=dict(named) if isinstance(named, dict) else {},
+                    default_name=named if isinstance(named, str) else name,
+                    smoke=image.smoke,
+                    paths=tuple(image.paths),
+                )
+            )
+        return tuple(specs)
+
+    def image_spec(self, name: str | None) -> ImageSpec:
+        """The image called ``name`` (``None``: the first, the ``[app]`` one for the shorthand).
+
+        Raises:
+            KeyError: no image has that name.
+        """
+        specs = self.image_specs()
+        if name is None:
+            return specs[0]
+        for spec in specs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def image_address(self, spec: ImageSpec, sha: str) -> str:
+        """Where ``spec`` is published: ``host/repository:<sha>``."""
+        return f"{self.registry.host}/{spec.repository}:{sha}"
 
     def resolve(self, path: Path | str) -> Path:
         """A path from the file, made absolute against the file's directory."""

@@ -31,13 +31,19 @@ from conveyor.policy.reference import ImageReference, parse
 from conveyor.policy.rules import check_reference, raise_for
 
 
-def environment_edits(config: Config, environment: str, ref: ImageReference) -> list[FileEdit]:
-    """Every file edit that pins ``environment`` to ``ref``, kustomization first."""
+def environment_edits(
+    config: Config, environment: str, ref: ImageReference, *, name: str | None = None
+) -> list[FileEdit]:
+    """Every file edit that pins ``environment`` to ``ref``, kustomization first.
+
+    ``name`` is the kustomization's ``images[].name`` (default: the ``[app]``
+    image's name in that environment).
+    """
     assert config.gitops is not None
     env = config.gitops.environments[environment]
     edits: list[FileEdit] = []
     if env.kustomize:
-        pin = ImageEdit.pin(config.image_name(environment), ref)
+        pin = ImageEdit.pin(name or config.image_name(environment), ref)
         edits.append(FileEdit.kustomization(env.path, pin))
     edits += [
         FileEdit(

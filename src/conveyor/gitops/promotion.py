@@ -255,7 +255,7 @@ def _propose(
     change = Change(
         intent.environment,
         [FileEdit(relative, intent.edit), *companions],
-        reference_of(image),
+        [reference_of(image)],
         commit_message(config, gitops, intent),
     )
     base = Proposal(

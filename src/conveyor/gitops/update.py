@@ -55,7 +55,7 @@ from conveyor.errors import ManifestError, PushConflictError, PushRejectedError
 from conveyor.gitops.closure import read_kustomization
 from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.git import Git, GitAuth, PushOutcome
-from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, ImageEntry, find_image
+from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, ImageEdit, ImageEntry, find_image
 from conveyor.gitops.paths import writable
 from conveyor.gitops.worktree import SparseTree
 from conveyor.process import pause
@@ -166,11 +166,20 @@ def _newer_pinned(
     remote: str,
     branch: str,
 ) -> str | None:
-    """The value the first edit's file holds when ``ordering`` says it is newer, else ``None``."""
+    """A value pinned at this tip that ``ordering`` says is newer, else ``None``.
+
+    Judged: every kustomization ``images:`` edit (several images pinned in
+    one commit: any one newer stops the whole update, so no image moves
+    back), or the first edit when there is none.
+    """
     if ordering is None:
         return None
-    pinned = edits[0].editor.current(_read(root, edits[0], remote, branch), edits[0].path)
-    return None if ordering(pinned) else (pinned or "")
+    judged = [edit for edit in edits if isinstance(edit.editor, ImageEdit)] or [edits[0]]
+    for edit in judged:
+        pinned = edit.editor.current(_read(root, edit, remote, branch), edit.path)
+        if not ordering(pinned):
+            return pinned or ""
+    return None
 
 
 def _clone(git: Git, root: Path, branch: str, tree: SparseTree | None) -> None:
@@ -238,7 +247,7 @@ def update_manifest(
             needs besides the edited files' own, each with its kustomize
             closure - e.g. the environment's overlay that ``verify`` renders.
             ``[]``: only the edited files' directories.
-        ordering: Judges the value the first edit's file holds at each tip
+        ordering: Judges the value each image edit's file holds at each tip
             (first clone and every re-fetch): ``True`` to apply the edits over
             it, ``False`` when it is newer than ours (end without a commit).
             Replaces the conflict check.  It may raise to refuse.

@@ -50,19 +50,20 @@ Publish = Callable[[Git, Path, str], str]
 
 @dataclass(frozen=True)
 class Change:
-    """One change of an environment's image.
+    """One change of an environment's images, in one commit.
 
     Attributes:
         environment: The environment changed (a key of ``gitops.environments``).
         edits: Every file edit, in one commit.
-        image: The image the environment must render afterwards
-            (``name[:tag][@digest]``, as the containers will run it).
+        images: The images the environment must render afterwards
+            (``name[:tag][@digest]``, as the containers will run them): one,
+            or each of several ``[images]`` pinned together.
         message: The commit message.
     """
 
     environment: str
     edits: Sequence[FileEdit]
-    image: ImageReference
+    images: Sequence[ImageReference]
     message: str
 
 
@@ -126,10 +127,10 @@ def write_environment(
             _refuse_protected(config, change.environment, affected)
         if target.kustomize:
             _check_environment(
-                config, change.environment, root, render, warnings, image=change.image
+                config, change.environment, root, render, warnings, images=change.images
             )
         for name in affected:
-            _check_environment(config, name, root, render, warnings, image=None)
+            _check_environment(config, name, root, render, warnings, images=())
         # the files kustomize does not render: they parse, and what they hold passes
         check_edited_files(root, list(change.edits), config.policy)
 
@@ -174,9 +175,9 @@ def _check_environment(
     render: Renderer,
     warnings: list[str] | None,
     *,
-    image: ImageReference | None,
+    images: Sequence[ImageReference],
 ) -> None:
-    """``name``'s overlay renders (the new ``image``, if given) and passes the policy."""
+    """``name``'s overlay renders (every new image in ``images``) and passes the policy."""
     assert config.gitops is not None
     env = config.gitops.environments[name]
     overlay_render = helm_render(render, name) if env.enable_helm else render
@@ -195,16 +196,17 @@ def _check_environment(
                     f"{_in_repository(error.problem, root)}; nothing was pushed",
                     hint=error.hint,
                 ) from error
-            if image is not None and not _renders(rendered, image):
-                raise ManifestError(
-                    shown,
-                    f"after the edit, kustomize does not render the image {image.format()}",
-                    hint="check that the environment's image_name matches the image used "
-                    "by the base",
-                )
+            for image in images:
+                if not _renders(rendered, image):
+                    raise ManifestError(
+                        shown,
+                        f"after the edit, kustomize does not render the image {image.format()}",
+                        hint="check that the environment's image_name matches the image used "
+                        "by the base",
+                    )
             raise_for(check_images(rendered, config.policy, source=shown))
     except RenderUnavailableError as error:
-        _unrendered(config, name, error, image=image, warnings=warnings)
+        _unrendered(config, name, error, images=images, warnings=warnings)
 
 
 def _unrendered(
@@ -212,7 +214,7 @@ def _unrendered(
     name: str,
     error: RenderUnavailableError,
     *,
-    image: ImageReference | None,
+    images: Sequence[ImageReference],
     warnings: list[str] | None,
 ) -> None:
     assert config.gitops is not None
@@ -225,7 +227,7 @@ def _unrendered(
             hint=f"{error.hint}; or set gitops.environments.{name}.allow_unrendered = true "
             "to commit without rendering it",
         ) from error
-    if image is not None:
+    for image in images:
         raise_for(check_reference(image, config.policy, where=env.path))
     if warnings is not None:
         warnings.append(f"{env.path} was not rendered: {error.problem}")

@@ -11,12 +11,12 @@ from conveyor.stages.context import DeliveryContext
 from conveyor.stages.source import source_epoch
 
 
-def oci_labels(ctx: DeliveryContext, created: datetime) -> dict[str, str]:
+def oci_labels(ctx: DeliveryContext, created: datetime, title: str | None = None) -> dict[str, str]:
     """The OCI annotations every image carries (revision, source, version, title)."""
     labels = {
         "org.opencontainers.image.revision": ctx.sha,
         "org.opencontainers.image.version": ctx.sha,
-        "org.opencontainers.image.title": ctx.config.app.name,
+        "org.opencontainers.image.title": title or ctx.config.app.name,
         "org.opencontainers.image.created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if ctx.config.app.source_url:
@@ -24,31 +24,38 @@ def oci_labels(ctx: DeliveryContext, created: datetime) -> dict[str, str]:
     return labels
 
 
-async def run_build(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+async def run_build(
+    ctx: DeliveryContext, inputs: StageInputs, *, image: str | None = None
+) -> Outputs:
     """Build the application image; ``GIT_SHA`` is always passed as a build arg.
+
+    ``image`` names an ``[images.<name>]`` table (stage ``build-<name>``);
+    ``None`` builds the ``[app]`` one.
 
     The commit time (``SOURCE_DATE_EPOCH`` when set) is the image's creation
     time, in its config and its ``created`` label, so that two builds of one
     commit give the same image; without a known commit time the clock is used.
     """
     app = ctx.config.app
+    wanted = ctx.config.image_spec(image)
     epoch = await source_epoch(ctx.config.resolve(app.source), ctx.sha)
     created = datetime.now(UTC) if epoch is None else datetime.fromtimestamp(epoch, UTC)
+    title = app.name if wanted.suffix is None else f"{app.name}-{wanted.name}"
     spec = BuildSpec(
-        context=ctx.config.resolve(app.context),
-        dockerfile=app.dockerfile,
-        build_args={**app.build_args, "GIT_SHA": ctx.sha},
-        labels=oci_labels(ctx, created),
-        target=app.target,
-        platforms=tuple(app.platforms),
+        context=ctx.config.resolve(wanted.context),
+        dockerfile=wanted.dockerfile,
+        build_args={**wanted.build_args, "GIT_SHA": ctx.sha},
+        labels=oci_labels(ctx, created, title),
+        target=wanted.target,
+        platforms=wanted.platforms,
         secrets=tuple(Secret.from_env(name) for name in ctx.config.stages.build.secrets),
-        tag=f"localhost/conveyor/{app.name}:{ctx.sha}",
+        tag=f"localhost/conveyor/{title}:{ctx.sha}",
         ca_bundle=ctx.config.run.ca_bundle,
         timestamp=epoch,
     )
-    image = await ctx.engine.build(spec)
+    built = await ctx.engine.build(spec)
     return {
-        "image.id": image.id,
-        "image.local_ref": image.local_ref,
-        "image.platforms": ",".join(image.platforms),
+        "image.id": built.id,
+        "image.local_ref": built.local_ref,
+        "image.platforms": ",".join(built.platforms),
     }

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conveyor.changes import UNKNOWN, Changes
-from conveyor.config.models import Config
+from conveyor.config.models import Config, ImageSpec
 from conveyor.engines.port import BuiltImage, Engine, RegistryAuth
 from conveyor.pipeline.journal import Journal
 from conveyor.secrets import Redactor, Secret
@@ -81,8 +81,12 @@ class DeliveryContext:
 
     @property
     def address(self) -> str:
-        """Where the image is published: ``registry/repository:<full sha>``."""
-        return f"{self.config.registry.image}:{self.sha}"
+        """Where the (first) image is published: ``registry/repository:<full sha>``."""
+        return self.image_address(self.config.image_spec(None))
+
+    def image_address(self, image: ImageSpec) -> str:
+        """Where ``image`` is published: ``registry/<its repository>:<full sha>``."""
+        return self.config.image_address(image, self.sha)
 
     def stage_dir(self, stage: str) -> Path:
         path = self.artifacts / stage

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from conveyor.atomic import write_atomically
-from conveyor.config.models import StageOptions
+from conveyor.config.models import ImageSpec, StageOptions
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
@@ -34,7 +34,8 @@ from conveyor.pipeline.result import PipelineResult, Status
 from conveyor.pipeline.scheduler import Interruption, run_pipeline
 from conveyor.stages.context import DeliveryContext
 
-DeliveryFunction = Callable[[DeliveryContext, StageInputs], Awaitable[Outputs]]
+DeliveryFunction = Callable[..., Awaitable[Outputs]]
+"""``(ctx, inputs)``, and ``image=<name>`` for the per-image stages of ``[images]``."""
 
 
 def stage_function(module: str, name: str) -> DeliveryFunction:
@@ -44,9 +45,9 @@ def stage_function(module: str, name: str) -> DeliveryFunction:
     stage's dependencies (httpx, ruamel.yaml, the Trivy adapter ...).
     """
 
-    async def run(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+    async def run(ctx: DeliveryContext, inputs: StageInputs, **options: Any) -> Outputs:
         function: DeliveryFunction = getattr(importlib.import_module(module), name)
-        return await function(ctx, inputs)
+        return await function(ctx, inputs, **options)
 
     run.__name__ = run.__qualname__ = name
     return run
@@ -87,7 +88,19 @@ BUILTIN_NEEDS: dict[str, tuple[str, ...]] = {
 """Each built-in stage's own dependencies (those that are in the pipeline)."""
 
 AFTER_DELIVERY = ("publish", "manifest")
-"""A stage depending on one of these runs after delivery and gates nothing."""
+"""A stage depending on one of these (or a ``publish-<image>``) runs after delivery."""
+
+IMAGE_STAGES = ("build", "scan", "smoke", "publish")
+"""The stages each ``[images.<name>]`` has of its own: ``build-<name>`` ...
+
+With ``[images]`` these names are groups: ``needs = ["publish"]`` means
+every ``publish-<name>``.
+"""
+
+
+def is_publish(name: str) -> bool:
+    """Whether ``name`` is a publish stage: ``publish``, or ``publish-<image>``."""
+    return name == "publish" or name.startswith("publish-")
 
 
 @dataclass(frozen=True)
@@ -130,48 +143,69 @@ def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
 
 
 def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
-    """The built-in stages the configuration enables, with their own and the user's needs."""
+    """The built-in stages the configuration enables, with their own and the user's needs.
+
+    The ``[app]`` shorthand has one image and the stages ``build``, ``scan``,
+    ``smoke``, ``publish``; with ``[images]`` each image has its own
+    (``build-<name>`` ...).  Every publish waits for every image's build,
+    scan and smoke, so a failing gate of one image pushes none; ``manifest``
+    waits for every publish and pins them all in one commit.
+    """
     config = ctx.config
     stages = config.stages
     env = stages.manifest.environment
-    wanted: list[tuple[str, DeliveryFunction, StageOptions, str]] = []
+    specs = config.image_specs()
+    wanted: list[tuple[str, DeliveryFunction, StageOptions, str, ImageSpec | None]] = []
     if stages.test is not None and stages.test.enabled:
-        wanted.append(("test", run_test, stages.test, "unit tests in the test image"))
-    wanted.append(("build", run_build, stages.build, "build the image from the Dockerfile"))
-    if stages.scan.enabled:
-        wanted.append(("scan", run_scan, stages.scan, "Trivy scan of the image, severity gate"))
-    if stages.smoke.enabled:
-        wanted.append(("smoke", run_smoke, stages.smoke, "run the image, probe its version"))
-    wanted.append(
-        (
-            "publish",
-            run_publish,
-            stages.publish,
-            f"push {config.registry.image}:<sha>, never overwrite a tag",
+        wanted.append(("test", run_test, stages.test, "unit tests in the test image", None))
+    for spec in specs:
+        bind = _for_image(spec)
+        of = "" if spec.suffix is None else f" {spec.name}"
+        wanted.append(
+            (
+                spec.stage("build"),
+                bind(run_build),
+                stages.build,
+                f"build the image{of} from {'the Dockerfile' if not of else spec.dockerfile}",
+                spec,
+            )
         )
-    )
+        if stages.scan.enabled:
+            scan = f"Trivy scan of the image{of}, severity gate"
+            wanted.append((spec.stage("scan"), bind(run_scan), stages.scan, scan, spec))
+        if stages.smoke.enabled and spec.smoke:
+            smoke = f"run the image{of}, probe its version"
+            wanted.append((spec.stage("smoke"), bind(run_smoke), stages.smoke, smoke, spec))
+    for spec in specs:
+        address = config.image_address(spec, "<sha>")
+        wanted.append(
+            (
+                spec.stage("publish"),
+                _for_image(spec)(run_publish),
+                stages.publish,
+                f"push {address}, never overwrite a tag",
+                spec,
+            )
+        )
     if config.gitops is not None and stages.manifest.enabled:
         manifest = stages.manifest
         pin = f"pin the digest in {env}'s manifests, commit, push"
-        wanted.append(("manifest", run_manifest, manifest, pin))
+        if config.images:
+            pin = f"pin the {len(specs)} digests in {env}'s manifests, one commit, push"
+        wanted.append(("manifest", run_manifest, manifest, pin, None))
         if config.gitops.environments[env].kustomize:  # policy renders the kustomization
             check = f"render {env} and check every image against the policy"
-            wanted.append(("policy", run_policy, manifest, check))
+            wanted.append(("policy", run_policy, manifest, check, None))
         if env in config.smoke:
-            wanted.append(
-                (
-                    "verify",
-                    run_verify,
-                    stages.smoke,
-                    f"probe {config.smoke[env].url} until it serves the new version",
-                )
-            )
-    present = {name for name, *_ in wanted}
+            probe = f"probe {config.smoke[env].url} until it serves the new version"
+            wanted.append(("verify", run_verify, stages.smoke, probe, None))
+    present = [name for name, *_ in wanted]
     definitions = []
-    for name, function, options, description in wanted:
-        own = tuple(n for n in BUILTIN_NEEDS[name] if n in present)
+    for name, function, options, description, image in wanted:
+        kind = name if image is None else name.removesuffix(f"-{image.suffix}")
+        own = _own_needs(kind, image, specs, present)
         # policy and verify share the manifest's and smoke's options, not their needs
-        extra = tuple(options.needs) if name not in {"policy", "verify"} else ()
+        extra = tuple(options.needs) if kind not in {"policy", "verify"} else ()
         definitions.append(
             StageDefinition(
                 name,
@@ -180,10 +214,37 @@ def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
                 timeout=options.timeout,
                 retries=options.retries,
                 description=description,
-                details=plan_details(ctx, name),
+                details=plan_details(ctx, kind, image),
             )
         )
     return definitions
+
+
+def _for_image(spec: ImageSpec) -> Callable[[DeliveryFunction], DeliveryFunction]:
+    """Binds a per-image stage function to ``spec`` (nothing to bind for the shorthand)."""
+
+    def bind(function: DeliveryFunction) -> DeliveryFunction:
+        if spec.suffix is None:
+            return function
+        return functools.partial(function, image=spec.name)
+
+    return bind
+
+
+def _own_needs(
+    kind: str, spec: ImageSpec | None, specs: Sequence[ImageSpec], present: Sequence[str]
+) -> tuple[str, ...]:
+    """A built-in stage's own dependencies among the ``present`` stages."""
+    if spec is not None and kind in {"scan", "smoke"}:
+        needs = [spec.stage("build")]
+    elif kind == "publish":
+        # every image's gates: a run pushes no image until all of them passed
+        needs = ["test", *(s.stage(k) for k in ("build", "scan", "smoke") for s in specs)]
+    elif kind == "manifest":
+        needs = [s.stage("publish") for s in specs]
+    else:
+        needs = list(BUILTIN_NEEDS.get(kind, ()))
+    return tuple(n for n in needs if n in present)
 
 
 def custom_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
@@ -237,6 +298,10 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
         )
     present = set(names)
     disabled = configured_stages(ctx) - present
+    definitions = [
+        replace(d, needs=expand_groups(ctx, d.needs, present)) if ctx.config.images else d
+        for d in definitions
+    ]
     for definition in definitions:
         for need in definition.needs:
             if need not in present and need not in disabled:
@@ -253,12 +318,12 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
         for d in definitions
     ]
     first = _pipeline(ctx, trimmed, path)
-    after = first.downstream(n for n in AFTER_DELIVERY if n in present)
+    after = first.downstream(n for n in present if n in AFTER_DELIVERY or is_publish(n))
     gates = tuple(
         d.name for d in trimmed if d.gate and d.name not in after and d.name not in unchanged
     )
     wired = [
-        replace(d, needs=tuple(dict.fromkeys([*d.needs, *gates]))) if d.name == "publish" else d
+        replace(d, needs=tuple(dict.fromkeys([*d.needs, *gates]))) if is_publish(d.name) else d
         for d in trimmed
     ]
     pipeline = _pipeline(ctx, wired, path)
@@ -310,7 +375,29 @@ def _pipeline(ctx: DeliveryContext, definitions: Sequence[StageDefinition], path
 
 def configured_stages(ctx: DeliveryContext) -> set[str]:
     """Every stage the configuration names, enabled or not."""
-    return {*BUILTIN_NEEDS, *ctx.config.stages.custom}
+    images = {s.stage(k) for s in ctx.config.image_specs() for k in IMAGE_STAGES}
+    return {*BUILTIN_NEEDS, *images, *ctx.config.stages.custom}
+
+
+def expand_groups(ctx: DeliveryContext, names: Sequence[str], present: set[str]) -> tuple[str, ...]:
+    """``names`` with each group (``build``, ``scan``, ``smoke``, ``publish``) made its members.
+
+    With ``[images]``, ``publish`` means every ``publish-<image>`` there is
+    (none, when the group's stages are all disabled); other names stay.
+    """
+    if not ctx.config.images:
+        return tuple(names)
+    expanded: list[str] = []
+    for name in names:
+        if name in IMAGE_STAGES and name not in present:
+            expanded += [
+                member
+                for spec in ctx.config.image_specs()
+                if (member := spec.stage(name)) in present
+            ]
+        else:
+            expanded.append(name)
+    return tuple(dict.fromkeys(expanded))
 
 
 async def write_summary(
@@ -413,10 +500,17 @@ async def deliver(
     return pipeline, result
 
 
-def plan_details(ctx: DeliveryContext, stage: str) -> dict[str, str]:  # noqa: PLR0911 - one return per stage
-    """What ``stage`` would do, with every reference resolved (for ``conveyor plan``)."""
+def plan_details(  # noqa: PLR0911 - one return per stage
+    ctx: DeliveryContext, stage: str, image: ImageSpec | None = None
+) -> dict[str, str]:
+    """What ``stage`` would do, with every reference resolved (for ``conveyor plan``).
+
+    ``stage`` is the kind (``build``, ``publish`` ...); ``image`` the image
+    of a per-image stage (the ``[app]`` one when ``None``).
+    """
     config = ctx.config
     app = config.app
+    spec = image or config.image_spec(None)
     if stage == "test" and config.stages.test is not None:
         test = config.stages.test
         return {
@@ -426,13 +520,18 @@ def plan_details(ctx: DeliveryContext, stage: str) -> dict[str, str]:  # noqa: P
             "junit": test.junit or "-",
         }
     if stage == "build":
-        args = {**app.build_args, "GIT_SHA": ctx.sha}
-        return {
-            "context": str(config.resolve(app.context)),
-            "dockerfile": app.dockerfile,
+        args = {**spec.build_args, "GIT_SHA": ctx.sha}
+        shown = {
+            "context": str(config.resolve(spec.context)),
+            "dockerfile": spec.dockerfile,
             "build args": " ".join(f"{k}={v}" for k, v in sorted(args.items())),
-            "platforms": ",".join(app.platforms) or "engine default",
+            "platforms": ",".join(spec.platforms) or "engine default",
         }
+        if spec.target:
+            shown["target"] = spec.target
+        if spec.paths:
+            shown["paths"] = ", ".join(spec.paths)
+        return shown
     if stage == "scan":
         scan = config.stages.scan
         return {
@@ -447,17 +546,21 @@ def plan_details(ctx: DeliveryContext, stage: str) -> dict[str, str]:  # noqa: P
             "expects": ctx.sha,
         }
     if stage == "publish":
-        return {"address": ctx.address, "insecure": str(config.registry.insecure)}
+        return {"address": ctx.image_address(spec), "insecure": str(config.registry.insecure)}
     if stage in {"manifest", "policy"} and config.gitops is not None:
         env = config.stages.manifest.environment
         target = config.gitops.environments[env]
-        return {
+        shown = {
             "repo": config.manifest_repo(),
             "branch": config.gitops.branch,
             "path": target.path,
-            "image": config.image_name(env),
-            "sets": f"{config.registry.image}:{ctx.sha}@sha256:<pushed digest>",
         }
+        for each in config.image_specs():
+            key = "image" if each.suffix is None else f"image {each.name}"
+            shown[key] = each.image_name(env)
+            sets = "sets" if each.suffix is None else f"sets {each.name}"
+            shown[sets] = f"{ctx.image_address(each)}@sha256:<pushed digest>"
+        return shown
     if stage == "verify":
         env = config.stages.manifest.environment
         return {"url": config.smoke[env].url, "expects": ctx.sha}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -46,23 +46,54 @@ def environment(config: Config) -> tuple[str, EnvironmentConfig]:
     return name, config.gitops.environments[name]
 
 
-def commit_message(config: Config, env_name: str, ref: ImageReference) -> str:
-    """``gitops.message`` filled in; the source SHA is the image's tag."""
+Pin = tuple[str, ImageReference]
+"""One image to pin: the manifests' ``images[].name`` and the pushed reference."""
+
+
+def commit_message(config: Config, env_name: str, refs: Sequence[ImageReference]) -> str:
+    """``gitops.message`` filled in; the source SHA is the (first) image's tag.
+
+    ``{image}`` is every reference, joined with ``, `` when several images
+    are pinned in one commit.
+    """
     assert config.gitops is not None
-    sha = ref.tag or ""
+    sha = refs[0].tag or ""
     return config.gitops.message.format(
         environment=env_name,
         app=config.app.name,
         sha=sha,
         short_sha=sha[:12],
-        image=ref.format(),
+        image=", ".join(ref.format() for ref in refs),
+    )
+
+
+def image_for(config: Config, env_name: str, ref: ImageReference) -> Pin:
+    """What ``conveyor manifest update ENV REF`` pins: the image whose repository ``ref`` names.
+
+    The ``[app]`` shorthand has one image, whatever ``ref`` names.
+
+    Raises:
+        ConfigError: with ``[images]``, no image publishes to ``ref``'s repository.
+    """
+    specs = config.image_specs()
+    if not config.images:
+        return specs[0].image_name(env_name), ref
+    for spec in specs:
+        if ref.name == f"{config.registry.host}/{spec.repository}":
+            return spec.image_name(env_name), ref
+    known = ", ".join(f"{config.registry.host}/{spec.repository}" for spec in specs)
+    raise ConfigError(
+        None,
+        "images",
+        f"no image publishes to {ref.name!r}",
+        hint=f"give the reference of one of the images: {known}",
     )
 
 
 def pin_environment(
     config: Config,
     env_name: str,
-    ref: ImageReference,
+    pins: Sequence[Pin],
     *,
     auth: GitAuth | None,
     render: Renderer = render,
@@ -70,8 +101,9 @@ def pin_environment(
     warnings: list[str] | None = None,
     ordering: Callable[[str | None], bool] | None = None,
 ) -> UpdateResult:
-    """Pin ``env_name`` to ``ref`` in one race-safe commit: the ``manifest`` stage's work.
+    """Pin ``env_name`` to every ``(name, ref)`` in one race-safe commit: the ``manifest`` stage.
 
+    Several images (``[images]``) land together in one commit, or none does.
     Every configured file is edited (kustomization, Flux setters, Helm values)
     and written through the one guarded writer
     (:func:`~conveyor.gitops.writer.write_environment`): the edited overlay
@@ -85,7 +117,7 @@ def pin_environment(
 
     Raises:
         ConfigError: the environment changes only through pull requests.
-        PolicyError: ``ref`` has no digest, or the environment breaks the policy.
+        PolicyError: a ``ref`` has no digest, or the environment breaks the policy.
         ManifestError, PushConflictError, PushRejectedError: the update could not land.
     """
     assert config.gitops is not None
@@ -98,13 +130,17 @@ def pin_environment(
             hint=f"use 'conveyor promote --to {env_name}' (a pull request), or point "
             "stages.manifest.environment at a commit environment",
         )
-    if ref.digest is None:
-        raise PolicyError(ref.format(), "the digest is missing", hint="pass REF@sha256:<digest>")
+    for _, ref in pins:
+        if ref.digest is None:
+            raise PolicyError(
+                ref.format(), "the digest is missing", hint="pass REF@sha256:<digest>"
+            )
+    refs = [ref for _, ref in pins]
     change = Change(
         env_name,
-        environment_edits(config, env_name, ref),
-        ref,
-        commit_message(config, env_name, ref),
+        [e for name, ref in pins for e in environment_edits(config, env_name, ref, name=name)],
+        refs,
+        commit_message(config, env_name, refs),
     )
     return write_environment(
         config,
@@ -155,7 +191,10 @@ def never_older(config: Config, ours: str, notes: list[str]) -> Callable[[str | 
 
 
 async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
-    """Pin the environment to the pushed digest (see :func:`pin_environment`).
+    """Pin the environment to the pushed digests (see :func:`pin_environment`).
+
+    Every image's ``publish`` (``publish-<name>`` with ``[images]``) is pinned
+    in one commit; ``images`` lists the references pinned.
 
     An environment that already pins a newer source commit is left alone: the
     stage succeeds with ``superseded`` naming what is pinned.
@@ -163,12 +202,16 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     env_name, _ = environment(ctx.config)
     warnings: list[str] = []
     notes: list[str] = []
-    ref = parse(inputs["publish"]["image.ref"])
+    pins = [
+        (spec.image_name(env_name), parse(inputs[spec.stage("publish")]["image.ref"]))
+        for spec in ctx.config.image_specs()
+    ]
+    ref = pins[0][1]
     update = functools.partial(
         pin_environment,
         ctx.config,
         env_name,
-        ref,
+        pins,
         auth=GitAuth(token=ctx.git_token) if ctx.git_token else None,
         render=ctx.render,
         workdir=ctx.workdir,
@@ -191,6 +234,7 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         "previous": result.previous or "",
         "superseded": superseded,
         "ordering": "; ".join(notes),
+        "images": ", ".join(ref.format() for _, ref in pins),
     }
 
 

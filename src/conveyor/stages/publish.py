@@ -22,8 +22,13 @@ REVISION_LABEL = "org.opencontainers.image.revision"
 REUSED_NOTE = "already in the registry, not pushed again"
 
 
-async def run_publish(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+async def run_publish(
+    ctx: DeliveryContext, inputs: StageInputs, *, image: str | None = None
+) -> Outputs:
     """Refuse mutable tags and disallowed registries, never overwrite a tag, push.
+
+    ``image`` names an ``[images.<name>]`` table (stage ``publish-<name>``,
+    its own address ``registry/<repository>:<sha>``); ``None``: the ``[app]`` one.
 
     Outputs ``image.ref`` (``address@sha256:...``), ``image.digest``,
     ``image.address`` and ``reused``: ``"true"`` when the tag already held
@@ -34,7 +39,8 @@ async def run_publish(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         TagExistsError: the SHA tag holds an image of another or no revision.
     """
     registry = ctx.config.registry
-    address = ctx.address
+    spec = ctx.config.image_spec(image)
+    address = ctx.image_address(spec)
     raise_for(check_publish_address(address, ctx.config.policy))
     async with publish_lock(address):
         remote = await ctx.engine.inspect_remote(
@@ -43,7 +49,7 @@ async def run_publish(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         if remote is not None:
             return reuse(ctx, address, remote)
         ref = await ctx.engine.publish(
-            built_image(inputs["build"]),
+            built_image(inputs[spec.stage("build")]),
             address,
             insecure=registry.insecure,
             auth=ctx.registry_auth,

@@ -15,8 +15,13 @@ from conveyor.scan.trivy import TARBALL_NAME, ScanOutcome, scan_in_container, sc
 from conveyor.stages.context import DeliveryContext, built_image
 
 
-async def run_scan(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+async def run_scan(
+    ctx: DeliveryContext, inputs: StageInputs, *, image: str | None = None
+) -> Outputs:
     """Export the built image, scan it, write JSON and SARIF, apply the gate.
+
+    ``image`` names an ``[images.<name>]`` table (stage ``scan-<name>``, its
+    reports under ``artifacts/scan-<name>/``); ``None``: the ``[app]`` one.
 
     Raises:
         ScanGateError: findings at a blocking severity that no valid ignore entry covers.
@@ -24,9 +29,10 @@ async def run_scan(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         ToolMissingError: no image is configured and the local executable is missing.
     """
     options = ctx.config.stages.scan
-    out = ctx.stage_dir("scan")
-    image = built_image(inputs["build"])
-    tarball = await ctx.engine.export_tarball(image, out / TARBALL_NAME)
+    spec = ctx.config.image_spec(image)
+    out = ctx.stage_dir(spec.stage("scan"))
+    built = built_image(inputs[spec.stage("build")])
+    tarball = await ctx.engine.export_tarball(built, out / TARBALL_NAME)
     try:
         outcome: ScanOutcome
         if options.image is None:
@@ -53,7 +59,7 @@ async def run_scan(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         **{f"count.{severity.lower()}": str(n) for severity, n in gate.counts.items()},
     }
     write_atomically(out / "summary.txt", outcome.summary())
-    error = gate.error(image.local_ref)
+    error = gate.error(built.local_ref)
     if error is not None:
         raise error
     return outputs

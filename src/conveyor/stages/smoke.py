@@ -17,8 +17,13 @@ SERVICE_FIRST_INTERVAL = 0.1
 """Seconds before the second probe of the service (the wait then grows by half each time)."""
 
 
-async def run_smoke(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
+async def run_smoke(
+    ctx: DeliveryContext, inputs: StageInputs, *, image: str | None = None
+) -> Outputs:
     """Start the image, probe ``stages.smoke.path`` until it proves the source SHA.
+
+    ``image`` names an ``[images.<name>]`` table (stage ``smoke-<name>``);
+    ``None``: the ``[app]`` one.  Every image is probed with the same options.
 
     What proves it is ``[stages.smoke]``'s contract (status, body_contains,
     json, prove_version; by default the ``version`` field or the body).
@@ -27,7 +32,8 @@ async def run_smoke(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         SmokeError: the service did not serve the expected version before the deadline.
     """
     options = ctx.config.stages.smoke
-    spec = ServiceSpec(built_image(inputs["build"]), options.port)
+    build = ctx.config.image_spec(image).stage("build")
+    spec = ServiceSpec(built_image(inputs[build]), options.port)
     async with ctx.engine.service(spec) as endpoint:
         url = endpoint.url + options.path
         # A local container answers within a second or so: ask often at first.

@@ -113,7 +113,7 @@ async def test_outputs_flow_to_later_python_stages(tmp_path: Path) -> None:
     assert result["build"].status is Status.SKIPPED
 
 
-REPLACING = '''\
+REPLACING = """\
 from conveyor.dsl import stage
 
 
@@ -127,7 +127,7 @@ async def my_smoke(ctx):
 @stage
 async def lint(ctx):
     return {}
-'''
+"""
 
 
 def test_a_replacing_stage_keeps_the_builtins_place(tmp_path: Path) -> None:
@@ -179,7 +179,9 @@ async def test_ctx_builtin_runs_the_replaced_stage_with_the_runs_context(tmp_pat
 async def test_a_stage_returning_other_than_strings_fails_naming_itself(
     tmp_path: Path, returned: str, problem: str
 ) -> None:
-    pipeline = f"from conveyor.dsl import stage\n\n@stage\nasync def lint(ctx):\n    return {returned}\n"
+    pipeline = (
+        f"from conveyor.dsl import stage\n\n@stage\nasync def lint(ctx):\n    return {returned}\n"
+    )
     ctx = project(tmp_path, pipeline)
 
     _, result = await deliver(ctx, only=["lint"])
@@ -321,4 +323,3 @@ def test_a_missing_pipeline_file_names_the_setting(tmp_path: Path) -> None:
     assert raised.value.problem == (
         f"'ci/pipeline.py' is not a file ({tmp_path / 'ci' / 'pipeline.py'})"
     )
-

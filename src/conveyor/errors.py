@@ -35,6 +35,7 @@
     ├── StageTimeoutError         a stage ran past its timeout
     ├── TestsFailedError          the test command exited non-zero
     ├── StageCommandError         a custom stage's command exited non-zero
+    ├── StageOutputError          a Python stage returned something other than a dict of strings
     └── ScaffoldError             conveyor init: no Dockerfile, not a git repository, files exist
 
 Each error builds its message from its typed context and ends with what to do
@@ -479,6 +480,21 @@ class StageCommandError(ConveyorError):
             text += "\n" + "\n".join(f"  | {line}" for line in tail.splitlines())
         super().__init__(
             text, hint=f"its output and reports are kept in the run's artifacts ({stage}/)"
+        )
+
+
+class StageOutputError(ConveyorError):
+    """A Python stage (``@stage``) returned something other than ``None`` or a dict of strings."""
+
+    retryable = False
+
+    def __init__(self, stage: str, origin: str, problem: str) -> None:
+        self.stage = stage
+        self.origin = origin
+        self.problem = problem
+        super().__init__(
+            f"stage {stage!r} ({origin}) returned {problem}",
+            hint="return None or a dict of strings, e.g. {'count': str(count)}",
         )
 
 

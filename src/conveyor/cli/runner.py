@@ -37,7 +37,7 @@ from conveyor.pipeline.scheduler import Interruption, new_run_id
 from conveyor.policy.rules import check_publish_address, raise_for
 from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
-from conveyor.stages.delivery import deliver
+from conveyor.stages.delivery import deliver, delivery_pipeline
 from conveyor.stages.source import resolve_sha
 from conveyor.telemetry.setup import start_tracing
 from conveyor.telemetry.store import RunStore
@@ -123,12 +123,20 @@ async def open_engine(
 def preflight(config: Config, sha: str) -> None:
     """Refuse before any stage runs what publish would refuse at the end.
 
+    The stage graph is built once here too, so that a wrong graph or a
+    ``run.pipeline`` that does not load stops the run before the engine,
+    the run directory or a credential is touched.
+
     Raises:
         PolicyError: a publish address breaks the policy (registry not allowed);
             every image's, with ``[images]``.
+        ConfigError: the stage graph is wrong, or ``run.pipeline`` does not load.
     """
+    from conveyor.engines.unavailable import NoEngine
+
     for image in config.image_specs():
         raise_for(check_publish_address(config.image_address(image, sha), config.policy))
+    delivery_pipeline(DeliveryContext(config, NoEngine(), sha, config.root / ".conveyor" / "plan"))
 
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -639,6 +639,8 @@ class RunConfig(Model):
     capacity: StrictInt = Field(default=4, ge=1, le=256)
     on_failure: Literal["cancel", "finish"] = "finish"
     ca_bundle: Path | None = None
+    # a Python file of @stage functions (conveyor.dsl), relative to conveyor.toml
+    pipeline: Path | None = None
 
 
 class Config(Model):

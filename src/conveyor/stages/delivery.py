@@ -108,7 +108,9 @@ class StageDefinition:
     """A stage before wiring: its own needs, and what decides whether it gates publish.
 
     ``gate``: publish waits for it unless it depends on publish or manifest.
-    ``origin`` names where it was defined, for errors and ``conveyor graph``.
+    ``origin`` names where it was defined, for errors and ``conveyor graph``;
+    ``location`` is the ``file:line`` a Python stage's errors name
+    (``None``: conveyor.toml's).
     """
 
     name: str
@@ -123,6 +125,7 @@ class StageDefinition:
     details: Mapping[str, str] = field(default_factory=dict)
     skip_reason: str | None = None
     services: tuple[str, ...] = ()
+    location: str | None = None
 
 
 def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
@@ -132,14 +135,21 @@ def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
     not wait for it: disabling ``scan`` publishes unscanned images, which the
     configuration then says openly.  Custom stages (``[stages.<name>]``) are
     wired by their ``needs``; each one that does not depend on publish or
-    manifest is a gate publish waits for (unless ``gate = false``).
+    manifest is a gate publish waits for (unless ``gate = false``).  The
+    ``@stage`` functions of ``run.pipeline`` join them the same way, or take
+    the place of the built-in they replace (:mod:`conveyor.stages.python`).
 
     Raises:
         ConfigError: a ``needs`` names no stage, or the stages form a cycle
-            (the message shows the path); nothing has run.
+            (the message shows the path), or ``run.pipeline`` does not load;
+            nothing has run.
     """
     definitions = [*builtin_definitions(ctx), *custom_definitions(ctx)]
-    return wire(ctx, definitions)
+    if ctx.config.run.pipeline is None:  # conveyor graph loads no Python stage machinery
+        return wire(ctx, definitions)
+    from conveyor.stages.python import python_definitions  # noqa: PLC0415 - it imports this
+
+    return wire(ctx, python_definitions(ctx, definitions))
 
 
 def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
@@ -306,8 +316,8 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
         for need in definition.needs:
             if need not in present and need not in disabled:
                 raise ConfigError(
-                    path,
-                    f"stages.{definition.name}.needs",
+                    ctx.config.root / definition.location if definition.location else path,
+                    f"{'' if definition.location else 'stages.'}{definition.name}.needs",
                     f"{need!r} is not a stage",
                     hint=f"the stages are {', '.join(sorted(present))}",
                 )
@@ -360,10 +370,12 @@ def _pipeline(ctx: DeliveryContext, definitions: Sequence[StageDefinition], path
             for d in definitions
         )
     except CycleError as error:
+        located = {d.name: d.location for d in definitions if d.location}
+        cycle = [f"{n} ({located[n]})" if n in located else n for n in error.cycle]
         raise ConfigError(
             path,
             "stages",
-            f"the stages' needs form a cycle: {' -> '.join(error.cycle)}",
+            f"the stages' needs form a cycle: {' -> '.join(cycle)}",
             hint="remove one of these needs"
             + (
                 " (a stage publish waits for cannot need publish)"

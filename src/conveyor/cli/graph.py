@@ -23,10 +23,13 @@ def _pipeline(config: Path | None, sha: str | None):  # type: ignore[no-untyped-
     from conveyor.engines.unavailable import NoEngine
     from conveyor.stages.context import DeliveryContext
     from conveyor.stages.delivery import delivery_pipeline
-    from conveyor.stages.source import resolve_sha
 
     cfg = load(config)
-    resolved = sha or resolve_sha(cfg.resolve(cfg.app.source))
+    if sha is None:  # plan names the commit; graph draws the shape only (no git, no process)
+        from conveyor.stages.source import resolve_sha
+
+        sha = resolve_sha(cfg.resolve(cfg.app.source))
+    resolved = sha
     ctx = DeliveryContext(cfg, NoEngine(), resolved, cfg.root / ".conveyor" / "plan")
     return cfg, resolved, delivery_pipeline(ctx)
 

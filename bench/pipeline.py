@@ -47,6 +47,7 @@ BASELINE = ROOT / "bench" / "pipeline_baseline.sh"
 TRIVY_DOUBLE = ROOT / "tests" / "doubles" / "trivy"
 TRIVY_REPORT = ROOT / "tests" / "scan" / "resources" / "trivy" / "alpine-310.json"
 REGISTRY_IMAGE = "127.0.0.1:5000/hello"
+PLACEHOLDER = "3f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39"
 STEPS = ("test", "build", "scan", "smoke", "publish", "manifest")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
@@ -90,8 +91,16 @@ class World:
             ignore=shutil.ignore_patterns(".conveyor", "__pycache__", ".pytest_cache"),
         )
         git("init", "-q", "-b", "main", cwd=app)
+        git("add", "-A", cwd=app)
+        git("commit", "-q", "-m", "hello", cwd=app)
+        first = git("rev-parse", "HEAD", cwd=app)
         source = root / "manifests-src"
         shutil.copytree(ROOT / "examples" / "manifests", source)
+        # The example pins a placeholder commit; pin the source's first commit
+        # instead (as scripts/demo.sh does), so the manifest stage can tell
+        # that each new one is newer.
+        for overlay in source.glob("apps/hello/overlays/*/kustomization.yaml"):
+            overlay.write_text(overlay.read_text().replace(PLACEHOLDER, first))
         git("init", "-q", "-b", "main", cwd=source)
         git("add", "-A", cwd=source)
         git("commit", "-q", "-m", "manifests", cwd=source)

@@ -2,8 +2,11 @@
 
 Each round runs, one after the other in a fresh interpreter:
 
-* ``python -c pass`` and ``python -c "import typer, typer.rich_utils"`` (the floors:
-  the interpreter, and what typer's help needs before any of Conveyor loads);
+* the floors: ``python -c pass`` (the interpreter), ``import rich.console``
+  (what drawing the root help needs), ``import typer`` and ``import typer,
+  typer.rich_utils`` (what typer's own help would need before any of Conveyor
+  loads), ``import pydantic`` and ``import pydantic, typer`` (what loading the
+  configuration behind a typer command needs);
 * ``conveyor --help`` and ``conveyor graph`` (in ``examples/hello``) from this tree;
 * with ``--against REV``, the same two from that git revision (exported to a
   temp dir and put first on ``PYTHONPATH``), for a before/after ratio.
@@ -11,12 +14,17 @@ Each round runs, one after the other in a fresh interpreter:
 Prints the medians (targets: --help <= 150 ms, graph <= 250 ms) and ratios.
 On a loaded machine the absolute figures swell; the ratios hold better.
 
+The source trees are byte-compiled first (``compileall``): an installed
+Conveyor has its ``.pyc`` files, and with ``PYTHONDONTWRITEBYTECODE`` set (as
+on this project's machines) every run would otherwise compile its modules.
+
 Run: ``.venv/bin/python bench/startup.py [--rounds N] [--against REV]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import io
 import os
 import statistics
@@ -29,7 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = ROOT / "examples" / "hello"
-MAIN = "import sys; from conveyor.cli.app import main; sys.argv[0] = 'conveyor'; main()"
+MAIN = "import sys; from conveyor.cli.entry import main; sys.argv[0] = 'conveyor'; main()"
+# before the console script moved to conveyor.cli.entry (for --against an older REV)
+OLD_MAIN = "import sys; from conveyor.cli.app import main; sys.argv[0] = 'conveyor'; main()"
 
 
 def timed(argv: list[str], *, cwd: Path, env: dict[str, str]) -> float:
@@ -56,20 +66,27 @@ def main() -> None:
     python = sys.executable
     here = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as tmp:
-        cases: dict[str, tuple[list[str], Path, dict[str, str]]] = {
-            "python -c pass": ([python, "-c", "pass"], ROOT, here),
-            "import typer + rich_utils": (
-                [python, "-c", "import typer, typer.rich_utils"],
-                ROOT,
-                here,
-            ),
-            "conveyor --help": ([python, "-c", MAIN, "--help"], ROOT, here),
-            "conveyor graph": ([python, "-c", MAIN, "graph"], HELLO, here),
+        floors = {
+            "python -c pass": "pass",
+            "import rich.console": "import rich.console",
+            "import typer": "import typer",
+            "import typer + rich_utils": "import typer, typer.rich_utils",
+            "import pydantic": "import pydantic",
+            "import pydantic + typer": "import pydantic, typer",
         }
+        cases: dict[str, tuple[list[str], Path, dict[str, str]]] = {
+            name: ([python, "-c", code], ROOT, here) for name, code in floors.items()
+        }
+        cases["conveyor --help"] = ([python, "-c", MAIN, "--help"], ROOT, here)
+        cases["conveyor graph"] = ([python, "-c", MAIN, "graph"], HELLO, here)
+        compileall.compile_dir(ROOT / "src", quiet=1)
         if args.against:
-            there = {**os.environ, "PYTHONPATH": str(export(args.against, Path(tmp)))}
-            cases[f"--help at {args.against}"] = ([python, "-c", MAIN, "--help"], ROOT, there)
-            cases[f"graph at {args.against}"] = ([python, "-c", MAIN, "graph"], HELLO, there)
+            src = export(args.against, Path(tmp))
+            compileall.compile_dir(src, quiet=1)
+            there = {**os.environ, "PYTHONPATH": str(src)}
+            main = MAIN if (src / "conveyor" / "cli" / "entry.py").exists() else OLD_MAIN
+            cases[f"--help at {args.against}"] = ([python, "-c", main, "--help"], ROOT, there)
+            cases[f"graph at {args.against}"] = ([python, "-c", main, "graph"], HELLO, there)
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, (argv, cwd, env) in cases.items():

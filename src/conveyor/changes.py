@@ -16,8 +16,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from conveyor.process import run
-
 ZERO_SHA = "0" * 40
 BASE_VARIABLES = (
     "CONVEYOR_CHANGED_SINCE",
@@ -147,5 +145,7 @@ def _under(files: Iterable[str], prefix: str) -> Iterable[str]:
 
 
 def _git(source: Path, *args: str, timeout: float = 60) -> str | None:
+    from conveyor.process import run  # noqa: PLC0415 - describing a pipeline starts no process
+
     done = run(["git", "-C", str(source), *args], timeout=timeout, check=False)
     return done.stdout.strip("\n") if done.ok else None

@@ -48,7 +48,7 @@ def test_the_installed_distribution_is_conveyor_gitops_at_the_package_version() 
     assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "conveyor.__version__"}
     assert "version" not in pyproject["project"]
     # the command stays `conveyor`
-    assert pyproject["project"]["scripts"] == {"conveyor": "conveyor.cli.app:main"}
+    assert pyproject["project"]["scripts"] == {"conveyor": "conveyor.cli.entry:main"}
 
 
 def test_the_dagger_module_depends_on_the_same_distribution_and_version() -> None:

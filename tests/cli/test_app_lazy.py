@@ -67,7 +67,14 @@ def test_graph_loads_the_configuration_but_no_stage() -> None:
     assert sorted(stages) == [
         "conveyor.stages.context",  # what every stage receives
         "conveyor.stages.delivery",  # the graph
-        "conveyor.stages.source",  # the SHA (plan resolves it)
     ]
-    for heavy in ("httpx", "ruamel.yaml", "conveyor.gitops.renderer", "conveyor.scan.trivy"):
+    # no commit to resolve (plan does it): no git, so no process machinery either
+    for heavy in (
+        "httpx",
+        "ruamel.yaml",
+        "conveyor.gitops.renderer",
+        "conveyor.scan.trivy",
+        "conveyor.process",
+        "conveyor.stages.source",
+    ):
         assert heavy not in modules

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -17,12 +16,13 @@ try:  # typer vendors click from 0.2x on; earlier releases use the click package
 except ImportError:  # pragma: no cover - only with an older typer
     import click  # type: ignore[no-redef]
 
+from conveyor.cli.commands import COMMANDS, ROOT_HELP, VERSION_HELP
 from conveyor.cli.exit_codes import ExitCode, exit_code_for
 from conveyor.errors import ConveyorError
 
 app = typer.Typer(
     name="conveyor",
-    help="GitOps CI pipeline as code: test, build, scan, publish, manifest update, smoke test.",
+    help=ROOT_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -41,77 +41,18 @@ def _show_version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option(
-            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
-        ),
+        typer.Option("--version", callback=_show_version, is_eager=True, help=VERSION_HELP),
     ] = False,
 ) -> None:
     """GitOps CI pipeline as code: test, build, scan, publish, manifest update, smoke test."""
 
 
-# --- command registration: one line per command ---------------------------
+# --- command registration: the table in conveyor.cli.commands --------------
 # Each command's module is imported when the command runs (or its own --help
-# is asked for), never for `conveyor --help` or another command: start-up then
-# costs only typer.  The help line is kept here for that listing;
-# tests/cli/test_app_lazy.py checks it against each command's own docstring.
+# is asked for), never for `conveyor --help` or another command.  The console
+# script (conveyor.cli.entry) answers `conveyor --help` and `--version`
+# before this module, and typer, are imported at all.
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LazyCommand:
-    """Where a command lives (a function, or a ``typer.Typer`` of sub-commands)."""
-
-    module: str
-    attribute: str
-    help: str
-
-
-COMMANDS: dict[str, LazyCommand] = {
-    "run": LazyCommand(
-        "conveyor.cli.run",
-        "run",
-        "Run the pipeline: test, build, scan, smoke, publish, manifest (and verify, policy).",
-    ),
-    "graph": LazyCommand(
-        "conveyor.cli.graph",
-        "graph",
-        "Show the stage graph (a terminal tree, or Mermaid, dot, JSON).",
-    ),
-    "plan": LazyCommand(
-        "conveyor.cli.graph",
-        "plan",
-        "Show what would run, with every reference resolved; nothing is built or pushed.",
-    ),
-    "doctor": LazyCommand(
-        "conveyor.cli.doctor",
-        "doctor",
-        "Check tools, engines, configuration, registry and manifest repository.",
-    ),
-    "init": LazyCommand(
-        "conveyor.cli.init",
-        "init",
-        "Generate conveyor.toml and the CI file that runs the pipeline.",
-    ),
-    "promote": LazyCommand(
-        "conveyor.cli.promote",
-        "promote",
-        "Promote the image one environment runs to another.",
-    ),
-    "rollback": LazyCommand(
-        "conveyor.cli.rollback",
-        "rollback",
-        "Roll an environment back to an image it ran before.",
-    ),
-    "trace": LazyCommand(
-        "conveyor.cli.trace", "app", "Show recorded runs and their spans (from .conveyor/runs)."
-    ),
-    "manifest": LazyCommand(
-        "conveyor.cli.manifest",
-        "app",
-        "Edit manifests: set an image locally or update an environment.",
-    ),
-    "policy": LazyCommand(
-        "conveyor.cli.policy", "app", "Check manifests against the image policy."
-    ),
-}
 
 
 def load_command(name: str) -> click.Command:
@@ -135,22 +76,20 @@ class LazyGroup(TyperGroup):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._listing = False
         for name, entry in COMMANDS.items():
             self.commands.setdefault(name, _Unloaded(name, help=entry.help))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = self.commands.get(cmd_name)
-        if isinstance(command, _Unloaded) and not self._listing:
+        if isinstance(command, _Unloaded):
             command = self.commands[cmd_name] = load_command(cmd_name)
         return command
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        self._listing = True  # the listing needs names and help lines only
-        try:
-            super().format_help(ctx, formatter)
-        finally:
-            self._listing = False
+        # the same drawing as the console script's fast path: names and help lines only
+        from conveyor.cli.listing import print_root_help
+
+        print_root_help()
 
 
 app.info.cls = LazyGroup
@@ -203,7 +142,10 @@ def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind o
     except usage_error as error:
         group = getattr(error, "ctx", None)
         if type(error).__name__ == "NoArgsIsHelpError" and group is not None:
-            help_text = group.get_help()  # a bare group: its help is the answer (rich prints it)
+            # a bare group: its help is the answer.  Making the error drew it already
+            # (click asks for the help text; typer's rich drawing prints it then and
+            # leaves the text empty): print only what was not drawn, once.
+            help_text = getattr(error, "message", "")
             if help_text:
                 print(help_text)
         else:
@@ -217,11 +159,6 @@ def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind o
         print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return ExitCode.FAILED
     return result if isinstance(result, int) else ExitCode.OK
-
-
-from conveyor.cli import report  # noqa: E402
-
-app.add_typer(report.app, name="report")
 
 
 def main() -> None:

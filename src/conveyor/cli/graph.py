@@ -21,16 +21,23 @@ class GraphFormat(StrEnum):
 def _pipeline(  # type: ignore[no-untyped-def]
     config: Path | None, sha: str | None, changed_since: str | None = None, changes: bool = False
 ):
-    from conveyor.changes import UNKNOWN, detect
+    from conveyor.changes import UNKNOWN
     from conveyor.cli.common import load
     from conveyor.engines.unavailable import NoEngine
     from conveyor.stages.context import DeliveryContext
     from conveyor.stages.delivery import delivery_pipeline
-    from conveyor.stages.source import resolve_sha
 
     cfg = load(config)
-    resolved = sha or resolve_sha(cfg.resolve(cfg.app.source))
-    found = detect(cfg.root, resolved, changed_since) if changes else UNKNOWN
+    if sha is None:  # plan names the commit; graph draws the shape only (no git, no process)
+        from conveyor.stages.source import resolve_sha
+
+        sha = resolve_sha(cfg.resolve(cfg.app.source))
+    resolved = sha
+    found = UNKNOWN
+    if changes:
+        from conveyor.changes import detect
+
+        found = detect(cfg.root, resolved, changed_since)
     ctx = DeliveryContext(cfg, NoEngine(), resolved, cfg.root / ".conveyor" / "plan", changes=found)
     return cfg, resolved, delivery_pipeline(ctx), found
 

@@ -9,7 +9,7 @@ can record it and make its span current for the stage's own child spans.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,9 +50,15 @@ class NoHooks:
     def on_stage_end(self, result: StageResult) -> None:
         return None
 
-    @contextmanager
-    def attempt(self, stage: str, number: int) -> Iterator[None]:
-        yield
+    def attempt(self, stage: str, number: int) -> AbstractContextManager[None]:
+        return nullcontext()
+
+
+def wraps_attempts(hooks: Hooks) -> bool:
+    """Whether ``hooks`` does anything around an attempt (the scheduler skips it if not)."""
+    if isinstance(hooks, HookGroup):
+        return bool(hooks.attempting)
+    return getattr(type(hooks), "attempt", None) is not NoHooks.attempt
 
 
 class HookGroup(NoHooks):
@@ -60,6 +66,7 @@ class HookGroup(NoHooks):
 
     def __init__(self, hooks: Sequence[Hooks]) -> None:
         self.hooks = tuple(hooks)
+        self.attempting = tuple(hook for hook in self.hooks if wraps_attempts(hook))
 
     def on_run_start(self, run: RunInfo) -> None:
         for hook in self.hooks:
@@ -77,9 +84,14 @@ class HookGroup(NoHooks):
         for hook in self.hooks:
             hook.on_stage_end(result)
 
+    def attempt(self, stage: str, number: int) -> AbstractContextManager[None]:
+        if len(self.attempting) == 1:
+            return self.attempting[0].attempt(stage, number)
+        return self._nested(stage, number)
+
     @contextmanager
-    def attempt(self, stage: str, number: int) -> Iterator[None]:
+    def _nested(self, stage: str, number: int) -> Iterator[None]:
         with ExitStack() as stack:
-            for hook in self.hooks:
+            for hook in self.attempting:
                 stack.enter_context(hook.attempt(stage, number))
             yield

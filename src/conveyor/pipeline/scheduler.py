@@ -17,6 +17,7 @@ Errors never escape a stage: each becomes a :class:`StageResult`.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -30,7 +31,7 @@ from anyio.abc import TaskGroup
 
 from conveyor.errors import StageTimeoutError
 from conveyor.pipeline.graph import Outputs, Pipeline, Selection, Stage
-from conveyor.pipeline.hooks import Hooks, NoHooks, RunInfo
+from conveyor.pipeline.hooks import Hooks, NoHooks, RunInfo, wraps_attempts
 from conveyor.pipeline.result import PipelineResult, StageResult, Status
 
 OnFailure = Literal["finish", "cancel"]
@@ -141,6 +142,7 @@ class _Run:
         self.capacity = capacity
         self.on_failure = on_failure
         self.hooks = hooks
+        self.wraps_attempts = wraps_attempts(hooks)
         self.sleep = sleep
         self.interruption = interruption
         self.pending = {name: len(stage.needs) for name, stage in pipeline.stages.items()}
@@ -148,8 +150,7 @@ class _Run:
         self.finished: list[StageResult] = []
         self.outputs: dict[str, Outputs] = {}
         self.inputs = MappingProxyType(self.outputs)
-        self.attempts: dict[str, int] = {}
-        self.running: dict[str, anyio.CancelScope] = {}
+        self.running: dict[str, _Slot] = {}
         self.ready: deque[str] = deque()
         self.resolved: deque[StageResult] = deque()
         self.settling = False
@@ -174,9 +175,9 @@ class _Run:
 
     async def _watch_interruption(self) -> None:
         await self.interruption.wait()
-        for running, scope in self.running.items():
+        for running, slot in self.running.items():
             if not self.pipeline[running].always:
-                scope.cancel()
+                slot.cancel()
 
     def _interrupted(self, stage: Stage) -> StageResult | None:
         """The result of a stage that is not started because the run was interrupted."""
@@ -241,9 +242,8 @@ class _Run:
                     self.resolved.append(StageResult(name, Status.SKIPPED, reason))
                     continue
                 assert self.task_group is not None
-                scope = anyio.CancelScope()
-                self.running[name] = scope
-                self.task_group.start_soon(self._execute, stage, scope, name=f"stage {name}")
+                slot = self.running[name] = _Slot()
+                self.task_group.start_soon(self._execute, stage, slot, name=f"stage {name}")
         finally:
             self.settling = False
 
@@ -254,81 +254,122 @@ class _Run:
         if result.status is Status.FAILED and self.failure is None:
             self.failure = result.name
             if self.on_failure == "cancel":
-                for running, scope in self.running.items():
+                for running, slot in self.running.items():
                     if not self.pipeline[running].always:
-                        scope.cancel()
+                        slot.cancel()
         for dependent in self.pipeline.dependents(result.name):
             self.pending[dependent] -= 1
             if self.pending[dependent] == 0:
                 self._decide(dependent)
 
-    async def _execute(self, stage: Stage, scope: anyio.CancelScope) -> None:
-        self.hooks.on_stage_start(stage.name)
+    async def _execute(self, stage: Stage, slot: _Slot) -> None:
+        name = stage.name
+        self.hooks.on_stage_start(name)
         started = time.perf_counter()
-        result: StageResult | None = None
-        with scope:
-            result = await self._attempts(stage, started)
-        del self.running[stage.name]
-        if result is None or scope.cancelled_caught:
-            why = (
-                f"cancelled: {self.interruption.reason}"
-                if self.interruption.requested
-                else f"cancelled after stage {self.failure!r} failed"
-            )
-            result = StageResult(
-                stage.name,
-                Status.CANCELLED,
-                why,
-                duration=time.perf_counter() - started,
-                attempts=self.attempts.get(stage.name, 0),
-                started_at=started,
-            )
-        self._finish(result)
-
-    async def _attempts(self, stage: Stage, started: float) -> StageResult:
         attempt = 0
         while True:
             attempt += 1
-            self.attempts[stage.name] = attempt
-            error = await self._attempt(stage, attempt)
-            duration = time.perf_counter() - started
+            error = await self._attempt(stage, attempt, slot)
             if error is None:
-                outputs = self.outputs.get(stage.name, {})
-                return StageResult(
-                    stage.name,
-                    Status.SUCCESS,
-                    "",
-                    duration,
-                    attempt,
-                    outputs,
+                outputs = self.outputs.get(name, {})
+                result = StageResult(
+                    name, Status.SUCCESS, "", time.perf_counter() - started, attempt, outputs,
                     started_at=started,
-                )
+                )  # fmt: skip
+                break
+            if error is _CANCELLED:
+                result = self._cancelled(stage, started, attempt)
+                break
             if attempt > stage.retries or not is_retryable(error):
                 reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-                return StageResult(
-                    stage.name,
-                    Status.FAILED,
-                    reason,
-                    duration,
-                    attempt,
-                    self.outputs.get(stage.name, {}),
-                    error,
-                    started_at=started,
-                )
-            await self.sleep(retry_delay(stage, attempt))
+                result = StageResult(
+                    name, Status.FAILED, reason, time.perf_counter() - started, attempt,
+                    self.outputs.get(name, {}), error, started_at=started,
+                )  # fmt: skip
+                break
+            if not await self._pause(slot, retry_delay(stage, attempt)):
+                result = self._cancelled(stage, started, attempt)
+                break
+        del self.running[name]
+        self._finish(result)
 
-    async def _attempt(self, stage: Stage, number: int) -> Exception | None:
+    def _cancelled(self, stage: Stage, started: float, attempts: int) -> StageResult:
+        why = (
+            f"cancelled: {self.interruption.reason}"
+            if self.interruption.requested
+            else f"cancelled after stage {self.failure!r} failed"
+        )
+        return StageResult(
+            stage.name,
+            Status.CANCELLED,
+            why,
+            duration=time.perf_counter() - started,
+            attempts=attempts,
+            started_at=started,
+        )
+
+    async def _attempt(self, stage: Stage, number: int, slot: _Slot) -> BaseException | None:
+        """Run one attempt: ``None`` on success, the error, or ``_CANCELLED``.
+
+        The attempt runs in its own cancel scope, which is also its timeout
+        (the scope's deadline): one scope per attempt, whether or not the stage
+        has a timeout.  The scope ends inside the attempt hooks, so that they
+        see a timeout as the stage's error and a cancellation as one.
+        """
+        if slot.cancelled:  # cancelled before this attempt could start
+            return _CANCELLED
+        deadline = math.inf if stage.timeout is None else anyio.current_time() + stage.timeout
+        slot.scope = anyio.CancelScope(deadline=deadline)
         try:
-            with self.hooks.attempt(stage.name, number):
-                if stage.timeout is None:
-                    outputs = await stage.run(self.inputs)
-                else:
-                    try:
-                        with anyio.fail_after(stage.timeout):
-                            outputs = await stage.run(self.inputs)
-                    except TimeoutError:
-                        raise StageTimeoutError(stage.name, stage.timeout) from None
+            if self.wraps_attempts:
+                with self.hooks.attempt(stage.name, number):
+                    outputs = await self._within(stage, slot)
+            else:
+                outputs = await self._within(stage, slot)
+        except _Cancelled:
+            return _CANCELLED
         except Exception as error:  # noqa: BLE001 - a stage's failure is a result
             return error
         self.outputs[stage.name] = dict(outputs or {})
         return None
+
+    async def _within(self, stage: Stage, slot: _Slot) -> Outputs | None:
+        """``stage.run`` in the attempt's scope; a cancelled scope says why it ended."""
+        assert slot.scope is not None
+        with slot.scope:
+            return await stage.run(self.inputs)
+        if slot.cancelled:  # the scope caught a cancellation: a request, or the deadline
+            raise _Cancelled
+        assert stage.timeout is not None
+        raise StageTimeoutError(stage.name, stage.timeout)
+
+    async def _pause(self, slot: _Slot, seconds: float) -> bool:
+        """Wait before a retry; ``False`` when the stage was cancelled meanwhile."""
+        if slot.cancelled:
+            return False
+        slot.scope = anyio.CancelScope()
+        with slot.scope:
+            await self.sleep(seconds)
+        return not slot.cancelled
+
+
+class _Slot:
+    """A running stage: the cancel scope of what it does now, and whether it was cancelled."""
+
+    __slots__ = ("cancelled", "scope")
+
+    def __init__(self) -> None:
+        self.scope: anyio.CancelScope | None = None
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+class _Cancelled(BaseException):
+    """Leaves the attempt hooks of a cancelled attempt (a cancellation, not an error)."""
+
+
+_CANCELLED = _Cancelled()

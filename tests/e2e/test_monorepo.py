@@ -158,3 +158,48 @@ def test_one_image_failing_its_smoke_test_publishes_neither(monorepo: World) -> 
     assert git("ls-remote", str(monorepo.manifests), "refs/heads/main", cwd=monorepo.tmp) == (
         head_before
     )
+
+
+def test_only_the_changed_image_is_delivered(monorepo: World) -> None:
+    base = git("rev-parse", "HEAD", cwd=monorepo.app)
+    before = monorepo.manifest_checkout()
+    web_pin = (before / STAGING / "kustomization.yaml").read_text()
+    api = monorepo.app / "services" / "api" / "app.py"
+    api.write_text(api.read_text() + "\n# a change to the api only\n")
+    git("add", "-A", cwd=monorepo.app)
+    git("commit", "-q", "-m", "api only", cwd=monorepo.app)
+    sha = git("rev-parse", "HEAD", cwd=monorepo.app)
+
+    done = monorepo.run("alpine-310.json", "--changed-since", base)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    states = statuses(summary(monorepo.app))
+    unchanged = f"nothing changed under services/web since {base}"
+    for stage in ("build-web", "scan-web", "smoke-web", "publish-web"):
+        assert states[stage] == ("skipped", unchanged), stage
+    for stage in ("build-api", "scan-api", "smoke-api", "publish-api", "manifest", "policy"):
+        assert states[stage][0] == "success", (stage, states[stage])
+    digest = registry_digest(monorepo.registry, "api", sha)
+    # one commit pins the api; the web entry keeps its pin, byte for byte
+    after = monorepo.manifest_checkout()
+    diff = git("show", "--format=", "HEAD", cwd=after)
+    assert f"+    digest: {digest}" in diff
+    assert diff.count("+    digest:") == 1
+    kustomization = (after / STAGING / "kustomization.yaml").read_text()
+    web = "  - name: 127.0.0.1:5000/shop/web\n"
+    assert kustomization[kustomization.index(web) :] == web_pin[web_pin.index(web) :]
+
+    # nothing of the images changed: nothing is built, pushed or committed
+    docs = monorepo.app / "README.md"
+    docs.write_text("docs only\n")
+    git("add", "-A", cwd=monorepo.app)
+    git("commit", "-q", "-m", "docs", cwd=monorepo.app)
+    head = git("ls-remote", str(monorepo.manifests), "refs/heads/main", cwd=monorepo.tmp)
+
+    quiet = monorepo.run("alpine-310.json", "--changed-since", sha)
+
+    assert quiet.returncode == 0, quiet.stdout + quiet.stderr
+    states = statuses(summary(monorepo.app))
+    assert states["manifest"] == ("skipped", f"no image changed since {sha}")
+    assert states["publish-api"][0] == "skipped"
+    assert git("ls-remote", str(monorepo.manifests), "refs/heads/main", cwd=monorepo.tmp) == head

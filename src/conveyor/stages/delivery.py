@@ -210,6 +210,13 @@ def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
             probe = f"probe {config.smoke[env].url} until it serves the new version"
             wanted.append(("verify", run_verify, stages.smoke, probe, None))
     present = [name for name, *_ in wanted]
+    # an image whose paths did not change is neither built nor pinned again
+    unchanged = {
+        spec.name: reason
+        for spec in specs
+        if spec.suffix is not None and (reason := ctx.changes.skip_reason(spec.paths))
+    }
+    nothing = f"no image changed since {ctx.changes.base}" if len(unchanged) == len(specs) else None
     definitions = []
     for name, function, options, description, image in wanted:
         kind = name if image is None else name.removesuffix(f"-{image.suffix}")
@@ -225,9 +232,17 @@ def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
                 retries=options.retries,
                 description=description,
                 details=plan_details(ctx, kind, image),
+                skip_reason=unchanged.get(image.name)
+                if image is not None
+                else _after(kind, nothing),
             )
         )
     return definitions
+
+
+def _after(kind: str, nothing: str | None) -> str | None:
+    """Why the delivery stages after publish do not run: no image changed (or ``None``)."""
+    return nothing if kind in {"manifest", "policy", "verify"} else None
 
 
 def _for_image(spec: ImageSpec) -> Callable[[DeliveryFunction], DeliveryFunction]:

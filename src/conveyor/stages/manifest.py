@@ -194,7 +194,8 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     """Pin the environment to the pushed digests (see :func:`pin_environment`).
 
     Every image's ``publish`` (``publish-<name>`` with ``[images]``) is pinned
-    in one commit; ``images`` lists the references pinned.
+    in one commit; ``images`` lists the references pinned.  An image left
+    out because nothing changed under its ``paths`` keeps its pin.
 
     An environment that already pins a newer source commit is left alone: the
     stage succeeds with ``superseded`` naming what is pinned.
@@ -202,9 +203,11 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     env_name, _ = environment(ctx.config)
     warnings: list[str] = []
     notes: list[str] = []
+    # an image whose paths did not change was not published: its pin stays as it is
     pins = [
         (spec.image_name(env_name), parse(inputs[spec.stage("publish")]["image.ref"]))
         for spec in ctx.config.image_specs()
+        if spec.stage("publish") in inputs
     ]
     ref = pins[0][1]
     update = functools.partial(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -267,3 +268,57 @@ services = [{ name = "db", image = "postgres:16.4", port = 5432 }]
     assert stages["integration"]["services"] == ["db: postgres:16.4"]
     assert '    integration__service0[("db: postgres:16.4")] -.- integration' in mermaid
     assert '"integration/service0" [label="db: postgres:16.4", shape=cylinder' in dot
+
+
+@pytest.fixture
+def monorepo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """examples/monorepo committed, then a commit that changes only the web service."""
+    repo = tmp_path / "monorepo"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "examples" / "monorepo", repo)
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
+    base = commit_all(repo, "as deployed")
+    web = repo / "services" / "web" / "app.py"
+    web.write_text(web.read_text() + "\n# web only\n")
+    commit_all(repo, "web only")
+    monkeypatch.chdir(repo)
+    for name in ("CONVEYOR_SOURCE_SHA", "GITHUB_SHA", "CI_COMMIT_SHA"):
+        monkeypatch.delenv(name, raising=False)
+    return repo, base
+
+
+def test_plan_emits_the_fan_out_of_the_changed_images(monorepo: tuple[Path, str]) -> None:
+    _, base = monorepo
+
+    every = runner.invoke(app, ["plan", "--format", "github-matrix"])
+    changed = runner.invoke(app, ["plan", "--format", "github-matrix", "--changed-since", base])
+    gitlab = runner.invoke(app, ["plan", "--format", "gitlab-matrix", "--changed-since", base])
+
+    assert every.exit_code == 0, every.output
+    assert json.loads(every.output) == {"include": [{"image": "api"}, {"image": "web"}]}
+    assert json.loads(changed.output) == {"include": [{"image": "web"}]}
+    assert gitlab.output == 'parallel:\n  matrix:\n    - CONVEYOR_IMAGE_NAME: ["web"]\n'
+
+
+def test_one_job_of_the_fan_out_delivers_its_own_image(monorepo: tuple[Path, str]) -> None:
+    result = runner.invoke(app, ["plan", "--image", "api"])
+
+    assert result.exit_code == 0, result.output
+    other = "skip - another job delivers it (this one: --image api)"
+    assert f"build-web: {other}" in result.output
+    lines = {line.split(" ")[0].rstrip(":"): line for line in result.output.splitlines()}
+    assert lines["publish-web"].endswith(other)
+    assert "skip" not in lines["publish-api"]
+    assert "manifest (needs publish-api):" in result.output
+
+
+def test_an_unknown_image_is_a_usage_error(monorepo: tuple[Path, str]) -> None:
+    conveyor = Path(sys.executable).parent / "conveyor"
+    result = subprocess.run(
+        [str(conveyor), "plan", "--image", "nope"], capture_output=True, text=True, check=False
+    )
+
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: conveyor plan: Invalid value for '--image': 'nope' is not an image of this "
+        "pipeline (images: api, web) (see 'conveyor plan --help')\n"
+    )

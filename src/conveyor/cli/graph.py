@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli.run import ChangedSinceOption, ConfigOption
+from conveyor.cli.run import ChangedSinceOption, ConfigOption, ImageOption
 
 
 class GraphFormat(StrEnum):
@@ -18,11 +18,21 @@ class GraphFormat(StrEnum):
     JSON = "json"
 
 
+class PlanFormat(StrEnum):
+    TEXT = "text"
+    GITHUB_MATRIX = "github-matrix"
+    GITLAB_MATRIX = "gitlab-matrix"
+
+
 def _pipeline(  # type: ignore[no-untyped-def]
-    config: Path | None, sha: str | None, changed_since: str | None = None, changes: bool = False
+    config: Path | None,
+    sha: str | None,
+    changed_since: str | None = None,
+    changes: bool = False,
+    image: list[str] | None = None,
 ):
     from conveyor.changes import UNKNOWN
-    from conveyor.cli.common import load
+    from conveyor.cli.common import load, selected_images
     from conveyor.engines.unavailable import NoEngine
     from conveyor.stages.context import DeliveryContext
     from conveyor.stages.delivery import delivery_pipeline
@@ -38,8 +48,15 @@ def _pipeline(  # type: ignore[no-untyped-def]
         from conveyor.changes import detect
 
         found = detect(cfg.root, resolved, changed_since)
-    ctx = DeliveryContext(cfg, NoEngine(), resolved, cfg.root / ".conveyor" / "plan", changes=found)
-    return cfg, resolved, delivery_pipeline(ctx), found
+    ctx = DeliveryContext(
+        cfg,
+        NoEngine(),
+        resolved,
+        cfg.root / ".conveyor" / "plan",
+        changes=found,
+        images=selected_images(cfg, image),
+    )
+    return cfg, resolved, delivery_pipeline(ctx), ctx
 
 
 def graph(
@@ -66,13 +83,27 @@ def plan(
     only: Annotated[list[str] | None, typer.Option("--only")] = None,
     skip: Annotated[list[str] | None, typer.Option("--skip")] = None,
     changed_since: ChangedSinceOption = None,
+    image: ImageOption = None,
+    format: Annotated[
+        PlanFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text; or the images to deliver as a GitHub Actions matrix (JSON) "
+            "or a GitLab parallel:matrix (YAML), one job per image.",
+        ),
+    ] = PlanFormat.TEXT,
 ) -> None:
     """Show what would run, with every reference resolved; nothing is built or pushed."""
     from conveyor.policy.rules import check_publish_address
     from conveyor.secrets import Redactor
 
     redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
-    cfg, sha, pipeline, changes = _pipeline(config, None, changed_since, changes=True)
+    cfg, sha, pipeline, ctx = _pipeline(config, None, changed_since, changes=True, image=image)
+    changes = ctx.changes
+    if format is not PlanFormat.TEXT:
+        typer.echo(fan_out(ctx, format), nl=False)
+        return
     selection = pipeline.select(tuple(only or ()), tuple(skip or ()))
     typer.echo(f"plan for {cfg.app.name} at {sha}")
     if changes.known:
@@ -101,3 +132,23 @@ def plan(
         typer.echo(f"\npolicy: {violation.message} ({violation.hint})", err=True)
     if violations:
         raise typer.Exit(4)
+
+
+def fan_out(ctx, format: PlanFormat) -> str:  # type: ignore[no-untyped-def]
+    """The images to deliver, one CI job each: ``conveyor run --image NAME`` in every job.
+
+    GitHub: ``{"include": [{"image": "api"}, ...]}`` for ``strategy.matrix``
+    (``fromJSON``); an empty ``include`` means nothing to deliver.  GitLab:
+    a ``parallel: matrix:`` entry with ``CONVEYOR_IMAGE_NAME``.
+    """
+    import json
+
+    from conveyor.stages.delivery import delivered_images
+
+    names = delivered_images(ctx)
+    if format is PlanFormat.GITHUB_MATRIX:
+        return json.dumps({"include": [{"image": name} for name in names]}) + "\n"
+    if not names:
+        return "parallel:\n  matrix: []\n"
+    listed = ", ".join(json.dumps(name) for name in names)
+    return f"parallel:\n  matrix:\n    - CONVEYOR_IMAGE_NAME: [{listed}]\n"

@@ -40,6 +40,14 @@ ChangedSinceOption = Annotated[
         "(default: the base CI names; none: everything runs).",
     ),
 ]
+ImageOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--image",
+        metavar="NAME",
+        help="Deliver only this image (one job of a fan-out); the others are skipped.",
+    ),
+]
 EngineOption = Annotated[
     EngineName, typer.Option("--engine", help="dagger, podman, or auto (Dagger when available).")
 ]
@@ -64,14 +72,16 @@ def run(
         Output, typer.Option("--output", help="live (table), plain (log lines), or auto.")
     ] = Output.AUTO,
     changed_since: ChangedSinceOption = None,
+    image: ImageOption = None,
 ) -> None:
     """Run the pipeline: test, build, scan, smoke, publish, manifest (and verify, policy)."""
     import anyio
 
-    from conveyor.cli.common import load
+    from conveyor.cli.common import load, selected_images
     from conveyor.cli.runner import run_delivery
 
     cfg = load(config)
+    images = selected_images(cfg, image)
     live = output is Output.LIVE or (
         output is Output.AUTO and sys.stdout.isatty() and not os.environ.get("CI")
     )
@@ -85,6 +95,7 @@ def run(
             on_failure=on_failure.value if on_failure else None,
             live=live,
             changed_since=changed_since,
+            images=images,
         )
     )
     if code:

@@ -168,6 +168,7 @@ async def run_delivery(
     live: bool = False,
     console: Console | None = None,
     changed_since: str | None = None,
+    images: frozenset[str] | None = None,
 ) -> int:
     """Run the pipeline for ``config``; print the table; return the exit code.
 
@@ -193,6 +194,7 @@ async def run_delivery(
                     console=console,
                     interruption=interruption,
                     changed_since=changed_since,
+                    images=images,
                 )
             finally:
                 watching.cancel_scope.cancel()
@@ -235,6 +237,7 @@ async def _deliver(
     console: Console | None,
     interruption: Interruption,
     changed_since: str | None,
+    images: frozenset[str] | None,
 ) -> tuple[int, PipelineResult, Path]:
     console = console or (Console() if live else Console(width=120))
     sha = resolve_sha(config.resolve(config.app.source))
@@ -261,6 +264,7 @@ async def _deliver(
                 registry_auth=auth,
                 git_token=token,
                 changes=changes,
+                images=images,
             )
             pipeline, result = await deliver(
                 ctx,

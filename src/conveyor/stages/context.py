@@ -60,6 +60,8 @@ class DeliveryContext:
         changes: The files this commit changed (``--changed-since``, or what
             CI says); stages and images with ``paths`` run only when one
             of them changed.  Default: unknown, everything runs.
+        images: The images this run delivers (``--image``, one job of a
+            fan-out); ``None``: every image.
     """
 
     config: Config
@@ -74,6 +76,7 @@ class DeliveryContext:
     render: Renderer = field(default=render, compare=False)
     workdir: Path | None = None
     changes: Changes = UNKNOWN
+    images: frozenset[str] | None = None
 
     @property
     def short_sha(self) -> str:

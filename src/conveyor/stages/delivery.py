@@ -214,9 +214,15 @@ def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
     unchanged = {
         spec.name: reason
         for spec in specs
-        if spec.suffix is not None and (reason := ctx.changes.skip_reason(spec.paths))
+        if spec.suffix is not None and (reason := _not_delivered(ctx, spec))
     }
-    nothing = f"no image changed since {ctx.changes.base}" if len(unchanged) == len(specs) else None
+    nothing = None
+    if len(unchanged) == len(specs):
+        nothing = (
+            f"no image changed since {ctx.changes.base}"
+            if ctx.images is None
+            else "this job delivers no image"
+        )
     definitions = []
     for name, function, options, description, image in wanted:
         kind = name if image is None else name.removesuffix(f"-{image.suffix}")
@@ -238,6 +244,18 @@ def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
             )
         )
     return definitions
+
+
+def _not_delivered(ctx: DeliveryContext, spec: ImageSpec) -> str | None:
+    """Why this run does not deliver the image of ``spec`` (``None``: it does)."""
+    if ctx.images is not None and spec.name not in ctx.images:
+        return f"another job delivers it (this one: --image {', '.join(sorted(ctx.images))})"
+    return ctx.changes.skip_reason(spec.paths)
+
+
+def delivered_images(ctx: DeliveryContext) -> list[str]:
+    """The images this run would deliver: selected by ``--image`` and changed."""
+    return [spec.name for spec in ctx.config.image_specs() if _not_delivered(ctx, spec) is None]
 
 
 def _after(kind: str, nothing: str | None) -> str | None:

@@ -39,9 +39,9 @@ FETCH = (
 
 
 def podman(*args: str) -> str:
-    return subprocess.run(
-        ["podman", *args], check=True, capture_output=True, text=True, timeout=120
-    ).stdout
+    done = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr}"
+    return done.stdout
 
 
 @pytest.fixture(scope="session")

@@ -39,7 +39,9 @@ FETCH = (
 
 
 def podman(*args: str) -> str:
-    done = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["podman", *args], check=False, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr}"
     return done.stdout
 

@@ -20,6 +20,7 @@
     │   ├── EngineUnavailableError  the engine asked for cannot run here
     │   ├── CommandFailedError    a process exited non-zero (command, exit code, stderr tail)
     │   │   └── CommandTimeoutError  a process ran past its time limit and was killed
+    │   ├── ServiceStartError     a stage's service did not start or never opened its port
     │   ├── RegistryAuthError     the registry refused the credentials (401/403) or wants some
     │   └── RegistryAnswerError   the registry answered neither "found" nor "absent"
     ├── UnreachableError          a registry, git remote or URL did not answer
@@ -263,6 +264,46 @@ class CommandTimeoutError(CommandFailedError):
             text += "\n" + "\n".join(f"  | {line}" for line in tail)
         EngineError.__init__(
             self, text, hint="check what it waits for (a remote that does not answer, a prompt)"
+        )
+
+
+class ServiceStartError(EngineError):
+    """A service of a run did not start, or did not accept connections on its port in time.
+
+    Carries the service's name, image and port, why it failed and the last
+    lines of its log (already redacted by the engine; ``None`` when it never ran).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        image: str,
+        port: int,
+        reason: str,
+        log: str | None = None,
+        *,
+        tail: int = 20,
+    ) -> None:
+        self.service = service
+        self.image = image
+        self.port = port
+        self.reason = reason
+        self.log = log
+        text = f"service {service!r} (image {image}, port {port}) {reason}"
+        if log is not None:  # None: it never ran, the reason says why
+            lines = log.rstrip().splitlines()[-tail:]
+            text += (
+                "\n  it logged nothing"
+                if not lines
+                else (
+                    f"\n  its last {len(lines)} log line(s):\n"
+                    + "\n".join(f"  | {line}" for line in lines)
+                )
+            )
+        super().__init__(
+            text,
+            hint=f"check the service's image, command and env in the stage's services, and that "
+            f"it listens on port {port} on every interface (0.0.0.0), not only on 127.0.0.1",
         )
 
 

@@ -373,8 +373,49 @@ async def test_export_tarball_is_a_docker_archive(
     dest = await engine.export_tarball(small_image, dest)  # overwriting is fine
     with tarfile.open(dest) as archive:
         manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
-    assert manifest[0]["RepoTags"] == [small_image.local_ref]
+    # saved by its id: no local name, which another build may have moved meanwhile
+    assert manifest[0]["Config"] == f"{small_image.id.removeprefix('sha256:')}.json"
+    assert manifest[0]["RepoTags"] == []
     assert manifest[0]["Layers"]
+
+
+def serving_context(directory: Path, base_image: str, which: str) -> Path:
+    """An image serving the file ``which`` (its own name) over HTTP on port 8000."""
+    write_dockerfile(
+        directory,
+        f"FROM {base_image}\nWORKDIR /srv\nRUN echo {which} > which\n"
+        'CMD ["python3", "-m", "http.server", "8000"]\n',
+    )
+    return directory
+
+
+async def test_export_and_service_use_the_built_image_not_its_mutable_local_name(
+    engine: PodmanEngine, base_image: str, tag: str, tmp_path: Path
+) -> None:
+    first = await engine.build(
+        BuildSpec(context=serving_context(tmp_path / "first", base_image, "first"), tag=tag)
+    )
+    # another pipeline of the same commit on this host builds under the same name
+    second = await engine.build(
+        BuildSpec(context=serving_context(tmp_path / "second", base_image, "second"), tag=tag)
+    )
+    assert first.local_ref == second.local_ref == tag
+    assert first.id != second.id
+
+    dest = await engine.export_tarball(first, tmp_path / "image.tar")
+    with tarfile.open(dest) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+    assert manifest[0]["Config"] == f"{first.id.removeprefix('sha256:')}.json"
+
+    async with engine.service(ServiceSpec(first, 8000)) as endpoint, httpx.AsyncClient() as client:
+        served = None
+        with anyio.fail_after(30):
+            while served is None:
+                try:
+                    served = (await client.get(f"{endpoint.url}/which")).text
+                except httpx.TransportError:
+                    await anyio.sleep(0.2)
+    assert served == "first\n"
 
 
 async def test_publish_returns_the_registry_digest_and_inspect_remote_sees_it(

@@ -115,9 +115,9 @@ async def open_engine(
         try:
             yield podman
         finally:
-            # every container of this run, whatever ended it (a signal, an error)
+            # every container and network of this run, whatever ended it (a signal, an error)
             with anyio.CancelScope(shield=True), anyio.move_on_after(60):
-                await podman.remove_containers()
+                await podman.remove_leftovers()
 
 
 def preflight(config: Config, sha: str) -> None:

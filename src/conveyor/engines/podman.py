@@ -29,10 +29,19 @@ from typing import Literal
 import anyio
 
 from conveyor.engines.authfile import authfile
-from conveyor.engines.podman_args import ca_args, cache_args, env_args, flag_value, pairs
+from conveyor.engines.podman_args import (
+    SESSION_LABEL,
+    ca_args,
+    cache_args,
+    env_args,
+    flag_value,
+    label_args,
+    pairs,
+)
 from conveyor.engines.podman_build import IGNORE_FILES, ignore_file, keyed_dockerfile
 from conveyor.engines.podman_check import EngineCheck, check_tools
 from conveyor.engines.podman_outputs import export_outputs
+from conveyor.engines.podman_services import DEFAULT_SERVICE_TIMEOUT, PodmanServices
 from conveyor.engines.port import (
     BuildSpec,
     BuiltImage,
@@ -62,10 +71,6 @@ INSTALL_HINTS = {
     "skopeo": "install skopeo ('apt-get install skopeo', or run scripts/setup.sh)",
     "buildah": "install buildah ('apt-get install buildah', or run scripts/setup.sh)",
 }
-# Tools that do not read the system bundle look at these variables.
-LABEL = "io.conveyor.engine"
-SESSION_LABEL = "io.conveyor.session"
-"""Names the engine instance that made a container: what :meth:`remove_containers` removes."""
 _UNREACHABLE = (
     "connection refused",
     "no such host",
@@ -106,6 +111,8 @@ class PodmanEngine:
             or an answer before the registry counts as unreachable.
         registry_ca: A CA bundle (PEM) the registry's HTTPS certificate may
             chain to, besides the system's and ``certs.d``'s.
+        service_timeout: Seconds a run's service may take from its start until
+            its port accepts connections.
     """
 
     name = "podman"
@@ -121,6 +128,7 @@ class PodmanEngine:
         layer_cache: bool = True,
         registry_timeout: float = DEFAULT_TIMEOUT,
         registry_ca: Path | None = None,
+        service_timeout: float = DEFAULT_SERVICE_TIMEOUT,
     ) -> None:
         self._podman = podman
         self._skopeo = skopeo
@@ -131,6 +139,7 @@ class PodmanEngine:
         self._registry_timeout = registry_timeout
         self.session = uuid.uuid4().hex
         self._registry_ca = registry_ca
+        self._services = PodmanServices(self._exec, podman, self.session, service_timeout)
 
     async def _exec(
         self,
@@ -158,11 +167,15 @@ class PodmanEngine:
 
         A non-zero exit is returned in the result.  ``spec.outputs`` are
         copied to ``spec.export_dir`` either way; missing ones are left out
-        of ``RunResult.exported``.
+        of ``RunResult.exported``.  ``spec.services`` run on a network of the
+        run's own, reachable by their names, ready before the command starts
+        and removed after it, however it ends
+        (:mod:`~conveyor.engines.podman_services`).
 
         Raises:
             EngineError: the source, CA bundle or a cache name is invalid, or
                 outputs were asked for without an export directory.
+            ServiceStartError: a service did not start or never opened its port.
             ToolMissingError: podman is not installed.
         """
         source = _existing_dir(spec.source, "source directory")
@@ -171,19 +184,27 @@ class PodmanEngine:
                 f"outputs {list(spec.outputs)} were requested without an export directory",
                 hint="set RunSpec.export_dir",
             )
+        for secret in spec.secrets:
+            self._redactor.add(secret)  # a service's log lines may print one too
+        async with self._services.network(spec.services) as network_args:
+            return await self._run_container(spec, source, network_args)
+
+    async def _run_container(
+        self, spec: RunSpec, source: Path, network_args: Sequence[str]
+    ) -> RunResult:
         name = f"conveyor-run-{uuid.uuid4().hex[:12]}"
         with tempfile.TemporaryDirectory(prefix="conveyor-run-") as scratch:
             upper, work = Path(scratch) / "upper", Path(scratch) / "work"
             upper.mkdir()
             work.mkdir()
             argv = [
-                self._podman, "run", "--rm", "--name", name, "--label", f"{LABEL}=run",
-            "--label", f"{SESSION_LABEL}={self.session}",
+                self._podman, "run", "--rm", "--name", name, *label_args("run", self.session),
                 "--pull=missing",
                 # The command is the whole argv, as with Dagger's with_exec.
                 "--entrypoint", "",
                 "-v", f"{source}:{spec.workdir}:O,upperdir={upper},workdir={work}",
                 "-w", spec.workdir,
+                *network_args,
                 *env_args(spec.env, spec.secrets),
                 *cache_args(spec.caches),
                 *ca_args(spec.ca_bundle),
@@ -300,8 +321,9 @@ class PodmanEngine:
         await anyio.to_thread.run_sync(_clear_destination, dest)
         try:
             await self._exec(
+                # by id, not by the local name another pipeline of this commit may re-tag
                 [self._podman, "save", "--format", self._archive_format, "-o", str(dest),
-                 image.local_ref],
+                 image.id],
             )  # fmt: skip
         except BaseException:
             # a failed or cancelled save leaves no partial archive behind
@@ -436,11 +458,11 @@ class PodmanEngine:
     async def _service(self, spec: ServiceSpec) -> AsyncIterator[Endpoint]:
         name = f"conveyor-svc-{uuid.uuid4().hex[:12]}"
         argv = [
-            self._podman, "run", "-d", "--name", name, "--label", f"{LABEL}=service",
-            "--label", f"{SESSION_LABEL}={self.session}",
+            self._podman, "run", "-d", "--name", name, *label_args("service", self.session),
             "--pull=missing", "-p", f"127.0.0.1::{spec.port}",
             *env_args(spec.env, ()),
-            spec.image.local_ref,
+            # by id: the local name is mutable (another pipeline of this commit re-tags it)
+            spec.image.id,
         ]  # fmt: skip
         try:
             await self._exec(argv, failure_hint="the service image could not be started")
@@ -452,21 +474,28 @@ class PodmanEngine:
             with anyio.CancelScope(shield=True):
                 await self._exec([self._podman, "rm", "-f", "-t", "0", name], check=False)
 
-    async def remove_containers(self) -> list[str]:
-        """Remove every container this engine started that is still there; their names.
+    async def remove_leftovers(self) -> list[str]:
+        """Remove every container and network of this engine still there; their names.
 
-        Each operation removes its own container however it ends; this is
-        the sweep after a run, for what an interrupted removal left.
+        Each operation removes what it made however it ends; this is the
+        sweep after a run, for what an interrupted removal left.  Containers
+        go first: a network is removed once nothing is attached to it.
         """
+        label = f"label={SESSION_LABEL}={self.session}"
         listed = await self._exec(
-            [self._podman, "ps", "-a", "--filter", f"label={SESSION_LABEL}={self.session}",
-             "--format", "{{.Names}}"],
-            check=False,
-        )  # fmt: skip
+            [self._podman, "ps", "-a", "--filter", label, "--format", "{{.Names}}"], check=False
+        )
         names = listed.stdout.split() if listed.ok else []
         if names:
             await self._exec([self._podman, "rm", "-f", "-t", "0", "--", *names], check=False)
-        return names
+        listed = await self._exec(
+            [self._podman, "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+            check=False,
+        )
+        networks = listed.stdout.split() if listed.ok else []
+        if networks:
+            await self._exec([self._podman, "network", "rm", "-f", *networks], check=False)
+        return names + networks
 
     # -- doctor ------------------------------------------------------------------
 

@@ -13,10 +13,19 @@ from conveyor.secrets import Secret
 CA_PATH = "/etc/ssl/certs/ca-certificates.crt"
 CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "PIP_CERT", "NODE_EXTRA_CA_CERTS")
 VOLUME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+LABEL = "io.conveyor.engine"
+"""What made a container or network: ``run``, ``service``, ``network``."""
+SESSION_LABEL = "io.conveyor.session"
+"""Names the engine instance that made a container or network: what its sweep removes."""
 
 
 def flag_value(value: bool) -> str:
     return "true" if value else "false"
+
+
+def label_args(kind: str, session: str) -> list[str]:
+    """The labels of everything the engine makes: what it is, and which engine made it."""
+    return ["--label", f"{LABEL}={kind}", "--label", f"{SESSION_LABEL}={session}"]
 
 
 def pairs(flag: str, values: Mapping[str, str]) -> list[str]:

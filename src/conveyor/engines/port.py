@@ -30,6 +30,15 @@ class ServiceBinding:
 
     The engine starts it before the command, waits until ``port`` accepts
     connections and removes it afterwards, whatever happened.
+
+    Attributes:
+        name: The host name the run's container reaches it by (``db``).
+        image: A reference the engine pulls (a pinned registry image) or, on
+            podman, a locally built ``localhost/...`` image.
+        port: The TCP port it serves on, on every interface of its container.
+        env: Its environment (plain values: a secret goes to the run, not here).
+        command: Replaces the image's default command; its entrypoint is kept
+            (compose's ``command``).  Empty: the image's own command.
     """
 
     name: str
@@ -166,7 +175,15 @@ class Engine(Protocol):
     name: str
 
     async def run(self, spec: RunSpec) -> RunResult:
-        """Run a command; a non-zero exit is a result, not an exception."""
+        """Run a command; a non-zero exit is a result, not an exception.
+
+        Each of ``spec.services`` is started first, reachable from the
+        command's container by its name, and waited for until its port
+        accepts connections; a bounded wait: one that never answers raises
+        ``ServiceStartError`` (its name, image, port and last log lines).
+        The services are removed afterwards, however the run ends (success,
+        failure, cancellation, timeout).
+        """
         ...
 
     async def build(self, spec: BuildSpec) -> BuiltImage:

@@ -1,0 +1,281 @@
+"""Services of a run on real podman: a network of the run's own, reached by name, waited for.
+
+The services are real servers in an image built here from the base image (a
+small HTTP server, tests/engines/resources/service/serve.py); the run's
+container fetches from them by name.  Each test has its own engine, whose
+session label finds exactly what it made, whatever other tests run beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from conveyor.engines.podman import PodmanEngine
+from conveyor.engines.podman_args import LABEL, SESSION_LABEL
+from conveyor.engines.port import RunSpec, ServiceBinding
+from conveyor.errors import ServiceStartError
+from conveyor.process import ExitRecorder, observe_processes
+from conveyor.secrets import Secret
+
+pytestmark = [pytest.mark.anyio, pytest.mark.podman, pytest.mark.timeout(120)]
+
+RESOURCES = Path(__file__).parent / "resources" / "service"
+TOKEN = Secret("API_TOKEN", "svc-s3cret-77e1")
+FETCH = (
+    "import sys, urllib.request\n"
+    "for url in sys.argv[1:]:\n"
+    "    print(url, urllib.request.urlopen(url, timeout=10).read().decode())\n"
+)
+
+
+def podman(*args: str) -> str:
+    done = subprocess.run(
+        ["podman", *args], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="session")
+def service_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base image with serve.py as its command: answers GET with $GREETING on a port."""
+    containerfile = (
+        f"FROM {base_image}\n"
+        "COPY serve.py /srv/serve.py\n"
+        'CMD ["python3", "/srv/serve.py", "8000"]\n'
+    )
+    digest = hashlib.sha256((containerfile + (RESOURCES / "serve.py").read_text()).encode())
+    tag = f"localhost/conveyor-test/service:{digest.hexdigest()[:12]}"
+    context = tmp_path_factory.mktemp("service-image")
+    shutil.copy2(RESOURCES / "serve.py", context / "serve.py")
+    (context / "Containerfile").write_text(containerfile)
+    podman("build", "-q", "--pull=never", "-t", tag, str(context))
+    yield tag
+    subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    return src
+
+
+def leftovers(engine: PodmanEngine) -> tuple[list[str], list[str]]:
+    """The containers and networks of ``engine``'s session that are still there."""
+    label = f"label={SESSION_LABEL}={engine.session}"
+    containers = podman("ps", "-a", "--filter", label, "--format", "{{.Names}}").split()
+    networks = podman("network", "ls", "--filter", label, "--format", "{{.Name}}").split()
+    return containers, networks
+
+
+def of_kind(engine: PodmanEngine, kind: str) -> list[str]:
+    """The names of the session's containers labelled ``io.conveyor.engine=kind``."""
+    return podman(
+        "ps", "-a", "--filter", f"label={SESSION_LABEL}={engine.session}",
+        "--filter", f"label={LABEL}={kind}", "--format", "{{.Names}}",
+    ).split()  # fmt: skip
+
+
+class Started:
+    """Process hooks that record every command started (conveyor.process's own mechanism)."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, ...]] = []
+
+    @contextmanager
+    def process(self, name: str, command: Sequence[str]) -> Iterator[ExitRecorder]:
+        self.commands.append(tuple(command))
+        yield lambda code: None
+
+    def runs(self) -> list[tuple[str, ...]]:
+        """The ``podman run --rm`` commands: the run's own container, never a service's."""
+        return [c for c in self.commands if c[1:3] == ("run", "--rm")]
+
+
+async def test_services_are_reached_by_name_and_removed_afterwards(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine()
+    spec = RunSpec(
+        base_image,
+        ["python3", "-c", FETCH, "http://web:8000/", "http://api:9000/"],
+        source,
+        services=[
+            ServiceBinding("web", service_image, 8000, env={"GREETING": "from-web"}),
+            # the command replaces the image's: serve.py on another port
+            ServiceBinding(
+                "api",
+                service_image,
+                9000,
+                env={"GREETING": "from-api"},
+                command=["python3", "/srv/serve.py", "9000"],
+            ),
+        ],
+    )
+
+    result = await engine.run(spec)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == ["http://web:8000/ from-web", "http://api:9000/ from-api"]
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_failing_command_still_removes_its_services(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine()
+    spec = RunSpec(
+        base_image,
+        ["sh", "-c", "exit 7"],
+        source,
+        services=[ServiceBinding("web", service_image, 8000)],
+    )
+
+    result = await engine.run(spec)
+
+    assert result.exit_code == 7
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_service_that_never_opens_its_port_fails_within_the_bound(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine(service_timeout=2)
+    started = Started()
+    spec = RunSpec(
+        base_image,
+        ["true"],
+        source,
+        secrets=[TOKEN],
+        services=[
+            ServiceBinding(
+                "db",
+                service_image,
+                5432,
+                env={"LEAKED": TOKEN.reveal()},
+                command=["sh", "-c", 'echo "db booting, token $LEAKED"; sleep 600'],
+            )
+        ],
+    )
+
+    begun = time.monotonic()
+    with observe_processes(started), pytest.raises(ServiceStartError) as caught:
+        await engine.run(spec)
+    waited = time.monotonic() - begun
+
+    error = caught.value
+    assert (error.service, error.image, error.port) == ("db", service_image, 5432)
+    assert f"service 'db' (image {service_image}, port 5432)" in str(error)
+    assert "did not accept connections on port 5432 within 2s" in str(error)
+    assert "  | db booting, token ***" in str(error)
+    assert TOKEN.reveal() not in str(error)
+    assert "on every interface" in (error.hint or "")
+    assert 2 <= waited < 20
+    assert started.runs() == []  # the command never started
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_service_that_exits_fails_at_once_with_its_last_log_lines(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine(service_timeout=60)
+    spec = RunSpec(
+        base_image,
+        ["true"],
+        source,
+        services=[
+            ServiceBinding(
+                "db",
+                service_image,
+                5432,
+                command=["sh", "-c", "echo 'cannot bind 5432' >&2; exit 3"],
+            )
+        ],
+    )
+
+    begun = time.monotonic()
+    with pytest.raises(ServiceStartError) as caught:
+        await engine.run(spec)
+
+    assert time.monotonic() - begun < 20  # not the 60 s bound
+    assert "exited with code 3 before its port accepted connections" in str(caught.value)
+    assert "  | cannot bind 5432" in str(caught.value)
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_service_image_that_cannot_start_is_named(base_image: str, source: Path) -> None:
+    engine = PodmanEngine()
+    missing = f"localhost/conveyor-test/absent:{uuid.uuid4().hex[:8]}"
+    spec = RunSpec(base_image, ["true"], source, services=[ServiceBinding("db", missing, 5432)])
+
+    with pytest.raises(ServiceStartError) as caught:
+        await engine.run(spec)
+
+    assert f"service 'db' (image {missing}, port 5432) could not be started: " in str(caught.value)
+    assert "log line" not in str(caught.value)
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_cancelled_run_removes_its_container_services_and_network(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine()
+    spec = RunSpec(
+        base_image, ["sleep", "60"], source, services=[ServiceBinding("web", service_image, 8000)]
+    )
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(engine.run, spec)
+        with anyio.fail_after(60):
+            while True:
+                if of_kind(engine, "run"):
+                    break
+                await anyio.sleep(0.1)
+        assert len(of_kind(engine, "service")) == 1
+        group.cancel_scope.cancel()
+
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_timeout_while_waiting_for_a_service_removes_it_and_the_network(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine(service_timeout=60)
+    spec = RunSpec(
+        base_image,
+        ["true"],
+        source,
+        services=[ServiceBinding("db", service_image, 5432, command=["sleep", "600"])],
+    )
+
+    with anyio.move_on_after(4) as scope:
+        await engine.run(spec)
+
+    assert scope.cancelled_caught
+    assert leftovers(engine) == ([], [])
+
+
+async def test_the_sweep_removes_the_sessions_containers_and_networks(base_image: str) -> None:
+    engine = PodmanEngine()
+    labels = ["--label", f"{LABEL}=network", "--label", f"{SESSION_LABEL}={engine.session}"]
+    network = f"conveyor-net-test-{uuid.uuid4().hex[:8]}"
+    container = f"conveyor-svc-test-{uuid.uuid4().hex[:8]}"
+    # what an interrupted removal would have left
+    podman("network", "create", *labels, network)
+    podman("create", "--name", container, *labels, "--network", network, base_image, "true")
+
+    removed = await engine.remove_leftovers()
+
+    assert removed == [container, network]
+    assert leftovers(engine) == ([], [])

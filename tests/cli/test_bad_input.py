@@ -397,7 +397,8 @@ CASES = [
         ),
         ("graph",),
         3,
-        f"error: {TOML}: stages.it.services[0].image: is required",
+        f"error: {TOML}: stages.it.services[0]: set image (a pinned image) or build (an image "
+        "this pipeline builds), exactly one",
     ),
     Case(
         "stage-without-command",

@@ -331,13 +331,29 @@ class ServiceConfig(Model):
 
     Started before the stage, reachable from its container by ``name``,
     waited for until ``port`` accepts connections, removed afterwards.
+    ``build = "hello"`` runs the image this pipeline built (``app.name``,
+    or an ``[images]`` name) instead: the stage then needs its build.
     """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
-    image: Argument = Field(min_length=1)
+    image: Argument | None = Field(default=None, min_length=1)
+    build: str | None = Field(default=None, min_length=1)
     port: StrictInt = Field(ge=1, le=65535)
     env: dict[str, str] = Field(default_factory=dict)
     command: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ServiceConfig:
+        if (self.image is None) == (self.build is None):
+            raise ValueError(
+                "set image (a pinned image) or build (an image this pipeline builds), exactly one"
+            )
+        return self
+
+    @property
+    def shown(self) -> str:
+        """The image as ``conveyor graph`` draws it."""
+        return self.image or f"the {self.build} image built"
 
     @field_validator("env")
     @classmethod
@@ -666,7 +682,8 @@ class Config(Model):
         for name, stage in self.stages.custom.items():
             images[f"stages.{name}.image"] = stage.image
             for index, service in enumerate(stage.services):
-                images[f"stages.{name}.services[{index}].image"] = service.image
+                if service.image is not None:
+                    images[f"stages.{name}.services[{index}].image"] = service.image
         for field, image in images.items():
             if image is None or "@" in image:
                 continue

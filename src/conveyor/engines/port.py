@@ -39,6 +39,9 @@ class ServiceBinding:
         env: Its environment (plain values: a secret goes to the run, not here).
         command: Replaces the image's default command; its entrypoint is kept
             (compose's ``command``).  Empty: the image's own command.
+        built: The image this run built, when the service runs it (``image``
+            is then its id): an engine without a local image store (Dagger)
+            starts the built container itself.
     """
 
     name: str
@@ -46,6 +49,7 @@ class ServiceBinding:
     port: int
     env: Mapping[str, str] = field(default_factory=dict)
     command: Sequence[str] = ()
+    built: BuiltImage | None = None
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from conveyor.atomic import write_atomically
-from conveyor.config.models import CustomStageConfig
+from conveyor.config.models import CustomStageConfig, ServiceConfig
 from conveyor.engines.port import CacheMount, RunSpec, ServiceBinding
 from conveyor.errors import StageCommandError, TestsFailedError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.secrets import Redactor, Secret
-from conveyor.stages.context import DeliveryContext
+from conveyor.stages.context import DeliveryContext, built_image
 from conveyor.stages.junit import summarize
 
 
@@ -107,14 +107,27 @@ def custom_command(
         env={**stage_environment(ctx, inputs), **options.env},
         secrets=tuple(options.secrets),
         caches=dict(options.caches),
-        services=tuple(
-            ServiceBinding(
-                name=s.name, image=s.image, port=s.port, env=dict(s.env), command=tuple(s.command)
-            )
-            for s in options.services
-        ),
+        services=tuple(service_binding(ctx, s, inputs) for s in options.services),
         outputs=tuple(options.outputs),
         junit=options.junit,
+    )
+
+
+def service_binding(
+    ctx: DeliveryContext, service: ServiceConfig, inputs: StageInputs
+) -> ServiceBinding:
+    """What the engine starts for ``service``: its image, or the image the pipeline built."""
+    built = None
+    if service.build is not None:
+        spec = next(s for s in ctx.config.image_specs() if s.name == service.build)
+        built = built_image(inputs[spec.stage("build")])
+    return ServiceBinding(
+        name=service.name,
+        image=built.id if built is not None else service.image or "",
+        port=service.port,
+        env=dict(service.env),
+        command=tuple(service.command),
+        built=built,
     )
 
 

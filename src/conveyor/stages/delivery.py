@@ -300,8 +300,13 @@ def custom_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
         details = {"image": options.image, "command": shown}
         if options.services:
             details["services"] = ", ".join(
-                f"{s.name} ({s.image}, port {s.port})" for s in options.services
+                f"{s.name} ({s.shown}, port {s.port})" for s in options.services
             )
+        builds = tuple(
+            build_stage(ctx, name, index, s.build)
+            for index, s in enumerate(options.services)
+            if s.build is not None
+        )
         if options.outputs:
             details["outputs"] = ", ".join(options.outputs)
         if options.paths:
@@ -310,7 +315,7 @@ def custom_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
             StageDefinition(
                 name,
                 custom_stage(name),
-                needs=tuple(options.needs),
+                needs=tuple(dict.fromkeys([*options.needs, *builds])),
                 timeout=options.timeout,
                 retries=options.retries,
                 always=options.always,
@@ -319,10 +324,27 @@ def custom_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
                 origin=f"stages.{name}",
                 details=details,
                 skip_reason=ctx.changes.skip_reason(options.paths),
-                services=tuple(f"{s.name}: {s.image}" for s in options.services),
+                services=tuple(f"{s.name}: {s.shown}" for s in options.services),
             )
         )
     return definitions
+
+
+def build_stage(ctx: DeliveryContext, stage: str, index: int, image: str) -> str:
+    """The build stage of ``image``, which a service of ``stage`` runs.
+
+    Raises:
+        ConfigError: no image of this pipeline has that name.
+    """
+    specs = {spec.name: spec for spec in ctx.config.image_specs()}
+    if image not in specs:
+        raise ConfigError(
+            ctx.config.root / "conveyor.toml",
+            f"stages.{stage}.services[{index}].build",
+            f"{image!r} is not an image of this pipeline (images: {', '.join(specs)})",
+            hint="name the app (app.name) or one of [images]",
+        )
+    return specs[image].stage("build")
 
 
 def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeline:

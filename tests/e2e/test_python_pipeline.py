@@ -49,6 +49,15 @@ async def agree(ctx):
     return {{"agreed": "yes", "probe exit": str(probe.exit_code)}}
 
 
+@stage(needs=["build"], gate=False, description="the app built again, with another version")
+async def rebuild(ctx):
+    image = await ctx.build(".", build_args={{"BASE_IMAGE": IMAGE, "GIT_SHA": "rebuilt"}})
+    async with ctx.service(image, 8080) as endpoint:
+        async with httpx.AsyncClient() as client:
+            answer = await client.get(endpoint.url + "/version", timeout=10)
+    return {{"version": answer.json()["version"]}}
+
+
 @stage(name="smoke", replaces=True, description="the built-in smoke test, then our own probe")
 async def smoke(ctx):
     outputs = await ctx.builtin()
@@ -101,6 +110,8 @@ def test_python_stages_run_containers_and_share_outputs_with_toml_stages(world: 
     assert outputs["smoke"]["version"] == sha
     assert outputs["smoke"]["url"].endswith("/version")
     assert int(outputs["smoke"]["attempts"]) >= 1
+    # ctx.build built through the engine, with the arguments given, and ctx.service ran it
+    assert outputs["rebuild"] == {"version": "rebuilt"}
     # a second ctx.run of a stage keeps its own log
     artifacts = Path(outputs["echo-count"]["log"]).parents[1]
     assert (artifacts / "count" / "output.log").read_text() == f"counted on {sha}\n"

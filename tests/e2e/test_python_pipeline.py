@@ -20,6 +20,8 @@ IMAGE = "127.0.0.1:5000/conveyor/python:3.11"
 PIPELINE = f'''\
 """The example's Python stages."""
 
+from pathlib import Path
+
 import httpx
 
 from conveyor.dsl import stage
@@ -65,7 +67,7 @@ async def smoke(ctx):
         async with httpx.AsyncClient() as client:
             answer = await client.get(endpoint.url + "/version", timeout=10)
     return {{**outputs, "version": answer.json()["version"]}}
-'''.replace("import httpx\n", "import httpx\nfrom pathlib import Path\n")
+'''
 
 TOML = f"""
 [run]

@@ -41,6 +41,11 @@ EXPECTED: dict[str, tuple[tuple[str, ...], type, str | None]] = {
         dagger.Directory,
         "never",
     ),
+    "stage": (
+        ("source", "name", "sha", "config", "environment", *CREDENTIALS, "git_token"),
+        str,
+        "never",
+    ),
     "promote": (("source", "to", "from_", "config", "git_token", "forge_token"), str, "never"),
 }
 
@@ -130,7 +135,7 @@ def test_the_module_lock_matches_the_core_dependencies() -> None:
     assert recorded_plain == declared, "pipelines/uv.lock is stale: run scripts/lock-pipelines.sh"
 
 
-def test_one_function_per_stage_plus_ci_and_promote() -> None:
+def test_one_function_per_stage_plus_ci_stage_and_promote() -> None:
     assert set(functions()) == set(EXPECTED)
 
 
@@ -158,7 +163,7 @@ def test_source_defaults_to_the_repository_without_local_clutter(name: str) -> N
     assert ".venv" in source.ignore
 
 
-@pytest.mark.parametrize("name", ["publish", "manifest", "ci"])
+@pytest.mark.parametrize("name", ["publish", "manifest", "ci", "stage"])
 def test_push_like_functions_take_secrets_as_dagger_secrets_and_a_required_sha(name: str) -> None:
     parameters = functions()[name].parameters
 
@@ -210,7 +215,7 @@ async def test_registration_fits_the_dagger_schema() -> None:
     registered = {call["name"] for call in double.calls("function")} - {""}  # "": constructor
     assert registered == set(EXPECTED)
     never = double.calls("withCachePolicy")
-    assert len(never) == 4
+    assert len(never) == 5
     assert all(c["policy"] == "Never" for c in never)
     sources = [c for c in double.calls("withArg") if c["name"] == "source"]
     assert len(sources) == len(EXPECTED)
@@ -236,6 +241,10 @@ REGISTERED: dict[str, tuple[tuple[str, ...], str]] = {
     "ci": (
         ("source", "sha", "config", "environment", *CREDENTIALS, "git_token", "strict"),
         "Run the whole delivery DAG; returns the reports: summary.json, test/, scan/.",
+    ),
+    "stage": (
+        ("source", "name", "sha", "config", "environment", *CREDENTIALS, "git_token"),
+        "Run one stage of the DAG and every stage it needs; returns its outputs (key=value).",
     ),
     "promote": (
         ("source", "to", "from", "config", "git_token", "forge_token"),

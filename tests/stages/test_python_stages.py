@@ -13,7 +13,7 @@ import pytest
 
 from conveyor.config.loader import load_config
 from conveyor.engines.unavailable import NoEngine
-from conveyor.errors import ConfigError, StageOutputError
+from conveyor.errors import ConfigError, PolicyError, StageOutputError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.pipeline.result import Status
 from conveyor.stages.context import DeliveryContext
@@ -323,3 +323,49 @@ def test_a_missing_pipeline_file_names_the_setting(tmp_path: Path) -> None:
     assert raised.value.problem == (
         f"'ci/pipeline.py' is not a file ({tmp_path / 'ci' / 'pipeline.py'})"
     )
+
+
+@pytest.mark.parametrize(
+    ("call", "image", "tag"),
+    [
+        ("ctx.run('ruff', ['ruff'])", "ruff", "none, which means latest"),
+        ("ctx.run('tools/ruff:latest', ['ruff'])", "tools/ruff:latest", "latest"),
+        (
+            "ctx.run('a/b:1', ['x'], services=[Service(name='db', image='postgres', port=5432)])",
+            "postgres",
+            "none, which means latest",
+        ),
+    ],
+    ids=["untagged", "latest", "service"],
+)
+@pytest.mark.anyio
+async def test_ctx_run_refuses_mutable_images_before_the_engine(
+    tmp_path: Path, call: str, image: str, tag: str
+) -> None:
+    pipeline = (
+        "from conveyor.dsl import Service, stage\n\n"
+        f"@stage\nasync def lint(ctx):\n    await {call}\n"
+    )
+    ctx = project(tmp_path, pipeline)
+
+    _, result = await deliver(ctx, only=["lint"])
+
+    # refused by the rule, not by the engine (which refuses every operation here)
+    assert isinstance(result["lint"].error, PolicyError)
+    assert result["lint"].reason == (
+        f"image {image!r} refused: stage 'lint' runs it with a mutable tag ({tag})"
+    )
+
+
+@pytest.mark.anyio
+async def test_ctx_run_takes_pinned_images_to_the_engine(tmp_path: Path) -> None:
+    pipeline = (
+        "from conveyor.dsl import stage\n\n"
+        "@stage\nasync def lint(ctx):\n"
+        "    await ctx.run('tools/ruff@sha256:' + 'a' * 64, ['ruff'])\n"
+    )
+    ctx = project(tmp_path, pipeline)
+
+    _, result = await deliver(ctx, only=["lint"])
+
+    assert result["lint"].reason == "engine 'none' cannot run here: run was called while planning"

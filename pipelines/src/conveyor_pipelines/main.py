@@ -3,8 +3,10 @@
 Each function runs its stage and every stage it needs, with the same core
 as ``conveyor run`` (``conveyor.stages.delivery``): nothing is pushed before
 tests, scan and smoke pass, a pushed tag is never overwritten, and production
-changes go through a pull request.  ``ci`` runs the whole DAG; ``promote``
-calls ``conveyor.gitops.promotion.promote``.
+changes go through a pull request.  ``ci`` runs the whole DAG (the user's
+stages of conveyor.toml and ``run.pipeline`` included); ``stage --name X``
+runs one stage with what it needs; ``promote`` calls
+``conveyor.gitops.promotion.promote``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,10 @@ GitToken = Annotated[
 Environment = Annotated[
     str | None,
     Doc("GitOps environment the manifest stage commits to (default: stages.manifest.environment)"),
+]
+StageName = Annotated[
+    str,
+    Doc("The stage to run (built-in, [stages.<name>] or run.pipeline's), e.g. lint"),
 ]
 Strict = Annotated[
     bool, Doc("Fail the call when a stage fails (the reports are then not returned)")
@@ -199,6 +205,30 @@ class Conveyor:
             if strict:
                 raise_for_failure(delivery)
         return artifacts()
+
+    @function(cache="never")  # type: ignore[call-overload, untyped-decorator]  # dagger-io's overloads omit cache
+    async def stage(  # noqa: PLR0917 - Dagger passes every argument by name
+        self,
+        source: Source,
+        name: StageName,
+        sha: Sha,
+        config: ConfigPath = "conveyor.toml",
+        environment: Environment = None,
+        registry_username: RegistryUsername = None,
+        registry_password: RegistryPassword = None,
+        git_token: GitToken = None,
+    ) -> str:
+        """Run one stage of the DAG and every stage it needs; returns its outputs (key=value).
+
+        Any stage: a built-in, a [stages.<name>] table of conveyor.toml or a
+        Python stage of run.pipeline, as conveyor run --only NAME runs it.
+        Never cached: the stage may push (publish) or commit (manifest).
+        """
+        call = Call(
+            source, sha, config, environment, registry_username, registry_password, git_token
+        )
+        delivery = await run_stages(call, only=(name,))
+        return describe(delivery.outputs(name))
 
     @function(cache="never")  # type: ignore[call-overload, untyped-decorator]  # dagger-io's overloads omit cache
     async def promote(  # noqa: PLR0917 - Dagger passes every argument by name

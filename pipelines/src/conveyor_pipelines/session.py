@@ -189,8 +189,11 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
         render=DaggerRenderer(dag, await scratch(".")),
         workdir=await scratch(GITOPS_DIR),
     )
-    selected = _selection(config, delivery_pipeline(ctx).order, only)
-    if config.gitops is not None and (not selected or {"manifest", "policy"} & set(selected)):
+    described = delivery_pipeline(ctx)
+    selected = _selection(config, described.order, only)
+    # what runs: the selection and what it needs (a user's stage may need the manifest)
+    running = described.upstream(selected) if selected else set(described.order)
+    if config.gitops is not None and {"manifest", "policy"} & running:
         check_manifest_repo(config)
     # The engine gives the module TRACEPARENT and OTEL_*: the run's spans nest
     # under the function call, beside Dagger's own.

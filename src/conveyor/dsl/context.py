@@ -19,7 +19,7 @@ from pathlib import Path
 from conveyor.config.models import Config
 from conveyor.engines.port import BuildSpec, BuiltImage, Endpoint, Engine, ServiceSpec
 from conveyor.engines.port import ServiceBinding as Service  # re-exported by conveyor.dsl
-from conveyor.errors import ConveyorError, StageCommandError
+from conveyor.errors import ConveyorError, PolicyError, StageCommandError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.secrets import Secret
 from conveyor.stages.container import ContainerCommand, run_in_container, stage_environment
@@ -137,8 +137,11 @@ class StageContext:
             check: Raise when the command exits non-zero (else return the code).
 
         Raises:
+            PolicyError: the image (or a service's) has no tag or a mutable one.
             StageCommandError: ``check`` and the command exited non-zero.
         """
+        for shown in (image, *(service.image for service in services)):
+            self._refuse_mutable(shown)
         number = next(self._runs)
         label = self.name if number == 1 else f"{self.name}/run-{number}"
         argv = ("sh", "-c", command) if isinstance(command, str) else tuple(command)
@@ -165,6 +168,23 @@ class StageContext:
         prefix = "output."
         files = {k.removeprefix(prefix): Path(v) for k, v in done.items() if k.startswith(prefix)}
         return Ran(int(done["exit_code"]), Path(done["log"]), files)
+
+    def _refuse_mutable(self, image: str) -> None:
+        """As conveyor.toml's stage images: a tag (not ``latest``, not a mutable one) or a digest.
+
+        Raises:
+            PolicyError: the image names no tag, or a mutable one.
+        """
+        if "@" in image:
+            return
+        tag = image.rsplit("/", 1)[-1].partition(":")[2]
+        if not tag or tag in {"latest", *self.config.policy.mutable_tags}:
+            raise PolicyError(
+                image,
+                f"stage {self.name!r} runs it with a mutable tag "
+                f"({tag or 'none, which means latest'})",
+                hint="pin a version or a digest, as for the images of conveyor.toml",
+            )
 
     async def build(
         self,

@@ -67,6 +67,7 @@ def test_graph_loads_the_configuration_but_no_stage() -> None:
     assert sorted(stages) == [
         "conveyor.stages.context",  # what every stage receives
         "conveyor.stages.delivery",  # the graph
+        "conveyor.stages.python",  # the example's pipeline.py (run.pipeline)
     ]
     # no commit to resolve (plan does it): no git, so no process machinery either
     for heavy in (
@@ -76,5 +77,6 @@ def test_graph_loads_the_configuration_but_no_stage() -> None:
         "conveyor.scan.trivy",
         "conveyor.process",
         "conveyor.stages.source",
+        "conveyor.stages.container",  # a Python stage's runner, imported when it runs
     ):
         assert heavy not in modules

@@ -119,7 +119,10 @@ def test_example_pipeline_publishes_pins_and_traces(
     stage_spans = sorted(r["name"] for r in records if str(r["name"]).startswith("stage "))
     assert stage_spans == sorted(
         f"stage {s}"
-        for s in ("test", "build", "scan", "smoke", "publish", "manifest", "policy", "report")
+        for s in (
+            *("test", "build", "lint", "scan", "smoke", "integration", "publish", "manifest"),
+            *("policy", "release-notes", "report"),
+        )
     )
     assert {r["trace_id"] for r in records} == {TRACE_ID}
     assert sum(1 for r in records if r["name"] == "conveyor.run") == 1
@@ -141,15 +144,25 @@ def test_example_pipeline_publishes_pins_and_traces(
     assert [row["name"] for row in data["stages"]] == [
         "test",
         "build",
+        "lint",
         "scan",
         "smoke",
+        "integration",
         "publish",
         "manifest",
+        "release-notes",
         "policy",
     ]
     assert all(row["status"] == "success" and row["reason"] == "" for row in data["stages"])
     assert all(row["attempts"] == 1 and row["duration"] > 0 for row in data["stages"])
     assert data["outputs"]["publish"]["image.ref"] == f"{world.registry}/hello:{sha}@{digest}"
+    # the example's own stages: the lint gate, the integration checks against the built
+    # image served by name, the Python stage's release notes naming the published image
+    assert data["outputs"]["integration"]["tests"] == "3"
+    assert data["outputs"]["integration"]["failures"] == "0"
+    notes = Path(data["outputs"]["release-notes"]["notes"]).read_text()
+    assert f"- image: `{world.registry}/hello:{sha}@{digest}`" in notes
+    assert "- unit tests: 4 run, 0 failed" in notes
 
 
 def test_critical_finding_stops_the_dag_before_publish(world: World) -> None:

@@ -22,7 +22,6 @@ from conveyor.engines.port import ServiceBinding as Service  # re-exported by co
 from conveyor.errors import ConveyorError, PolicyError, StageCommandError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.secrets import Secret
-from conveyor.stages.container import ContainerCommand, run_in_container, stage_environment
 from conveyor.stages.context import DeliveryContext
 
 Builtin = Callable[[DeliveryContext, StageInputs], Awaitable[Outputs]]
@@ -140,6 +139,13 @@ class StageContext:
             PolicyError: the image (or a service's) has no tag or a mutable one.
             StageCommandError: ``check`` and the command exited non-zero.
         """
+        # imported when a stage runs: describing the pipeline loads no runner
+        from conveyor.stages.container import (  # noqa: PLC0415
+            ContainerCommand,
+            run_in_container,
+            stage_environment,
+        )
+
         for shown in (image, *(service.image for service in services)):
             self._refuse_mutable(shown)
         number = next(self._runs)

@@ -146,7 +146,7 @@ def test_reports_junit_container_scanning_and_the_rest_as_artifacts() -> None:
         "expire_in": "30 days",
         "paths": ["out/"],
         "reports": {
-            "junit": "out/test/**/*.xml",
+            "junit": ["out/*.xml", "out/**/*.xml"],
             "container_scanning": "out/gl-container-scanning-report.json",
         },
     }

@@ -7,6 +7,7 @@ registry; only Trivy is a double, as in the example's own end-to-end test.
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree
 
 from e2e.conftest import World, git
 from e2e.test_example_pipeline import statuses, summary
@@ -23,7 +24,7 @@ def test_a_failing_custom_gate_stops_publish(world: World) -> None:
     add_stages(
         world,
         f"""
-[stages.lint]
+[stages.style]
 image = "{IMAGE}"
 script = "echo 'app.py:1: E999 not linted' >&2; exit 3"
 description = "the linter"
@@ -35,14 +36,24 @@ description = "the linter"
     done = world.run("alpine-310.json")
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "stage 'lint' failed (exit code 3)" in done.stdout + done.stderr
+    assert "stage 'style' failed (exit code 3)" in done.stdout + done.stderr
     assert "E999 not linted" in done.stdout + done.stderr
     data = summary(world.app)
-    assert statuses(data)["lint"][0] == "failed"
+    assert statuses(data)["style"][0] == "failed"
     assert statuses(data)["publish"][0] == "skipped"
     assert "publish: skipped" in done.stdout
+    # the stages as a JUnit report: the gate failed, publish was skipped
+    runs = sorted((world.app / ".conveyor" / "runs").iterdir())
+    report = ElementTree.parse(runs[-1] / "artifacts" / "stages.junit.xml").getroot()
+    cases = {case.get("name"): case for case in report.iter("testcase")}
+    failure = cases["style"].find("failure")
+    assert failure is not None
+    assert "stage 'style' failed (exit code 3)" in (failure.get("message") or "")
+    assert cases["publish"].find("skipped") is not None
+    assert cases["build"].find("failure") is None and cases["build"].find("skipped") is None
+    assert report.get("failures") == "1"
     # its output is kept among the run's artifacts
-    logs = sorted((world.app / ".conveyor" / "runs").glob("*/artifacts/lint/output.log"))
+    logs = sorted((world.app / ".conveyor" / "runs").glob("*/artifacts/style/output.log"))
     assert "E999 not linted" in logs[-1].read_text()
     # nothing pushed, nothing committed
     assert world.inspect(sha).returncode != 0
@@ -53,7 +64,7 @@ def test_a_stage_after_the_manifest_gets_the_published_image(world: World) -> No
     add_stages(
         world,
         f"""
-[stages.lint]
+[stages.style]
 image = "{IMAGE}"
 command = ["python3", "-c", "import app"]
 
@@ -77,7 +88,7 @@ command = ["true"]
     digest = world.digest(sha)
     data = summary(world.app)
     order = [row["name"] for row in data["stages"]]
-    assert order.index("lint") < order.index("publish") < order.index("manifest")
+    assert order.index("style") < order.index("publish") < order.index("manifest")
     assert order.index("manifest") < order.index("e2e")
     assert all(status == "success" for status, _ in statuses(data).values())
     seen = Path(data["outputs"]["e2e"]["output.out/seen.txt"]).read_text()
@@ -90,13 +101,13 @@ def test_only_and_skip_select_custom_stages(world: World) -> None:
     add_stages(
         world,
         f"""
-[stages.lint]
+[stages.style]
 image = "{IMAGE}"
 script = "echo linted"
 
 [stages.types]
 image = "{IMAGE}"
-needs = ["lint"]
+needs = ["style"]
 script = "echo typed"
 """,
     )
@@ -106,7 +117,7 @@ script = "echo typed"
 
     assert only.returncode == 0, only.stdout + only.stderr
     ran = {n for n, (status, _) in statuses(summary(world.app)).items() if status == "success"}
-    assert ran == {"lint", "types"}
+    assert ran == {"style", "types"}
     assert world.inspect(sha).returncode != 0
 
     skipped = world.run("alpine-310.json", "--skip", "types")
@@ -114,7 +125,7 @@ script = "echo typed"
     # a gate skipped on request: nothing is published without it
     assert skipped.returncode == 0, skipped.stdout + skipped.stderr
     rows = statuses(summary(world.app))
-    assert rows["lint"][0] == "success"
+    assert rows["style"][0] == "success"
     assert rows["types"] == ("skipped", "requested with --skip")
     assert rows["publish"] == ("skipped", "dependency 'types' was skipped")
     assert world.inspect(sha).returncode != 0

@@ -472,6 +472,9 @@ async def write_summary(
 ) -> Outputs:
     """Write ``summary.json``: every stage's status, reason, duration, attempts and outputs.
 
+    Beside it ``stages.junit.xml`` shows the same stages as a JUnit report
+    (one test case per stage) for CI test views.
+
     The statuses come from ``ctx.journal`` (the runner passes it among the
     run's hooks); a stage the journal did not see is ``unknown``.  ``ok`` is
     true when no stage failed, was cancelled or is unknown, so a CI job can
@@ -517,10 +520,14 @@ async def write_summary(
         "stages": rows,
         "outputs": {name: dict(outputs) for name, outputs in inputs.items()},
     }
+    from conveyor.stages import stage_report  # noqa: PLC0415 - graph and plan write no report
+
     path = ctx.artifacts / "summary.json"
+    report = stage_report.stages_junit(rows, app=ctx.config.app.name, run_id=ctx.journal.run_id)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(path, json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        write_atomically(ctx.artifacts / stage_report.FILE_NAME, report)
     except OSError as error:
         # bookkeeping, not delivery: what was pushed and committed stays the run's result
         return {"ok": str(ok).lower(), "warning": f"{path}: {error.strerror or error}"}

@@ -6,6 +6,7 @@ import json
 import socket
 import subprocess
 import tarfile
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -300,6 +301,40 @@ async def test_build_with_args_labels_and_secret(
     assert token_length.strip() == str(len(TOKEN.reveal()))
     assert TOKEN.reveal() not in podman("image", "history", "--no-trunc", tag)
     assert TOKEN.reveal() not in json.dumps(info)
+
+
+async def test_a_cancelled_build_leaves_no_temporary_directory(
+    engine: PodmanEngine, base_image: str, tmp_path: Path
+) -> None:
+    # buildah's own temporary directories land in the build's scratch directory,
+    # which goes with the build however it ends (a cancel, a signal's cancellation)
+    marker = uuid.uuid4().hex
+    context = write_dockerfile(
+        tmp_path / "ctx", f"FROM {base_image}\nRUN echo {marker} && sleep 60\n"
+    )
+    before = build_scratch()
+
+    async def build() -> None:
+        await engine.build(BuildSpec(context=context))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(build)
+        with anyio.fail_after(60):
+            while True:
+                if holds_buildah_files(build_scratch() - before):
+                    break
+                await anyio.sleep(0.1)
+        group.cancel_scope.cancel()
+    assert build_scratch() - before == set()
+
+
+def build_scratch() -> set[Path]:
+    """The podman engine's build scratch directories in the system's temp directory."""
+    return set(Path(tempfile.gettempdir()).glob("conveyor-build-*"))
+
+
+def holds_buildah_files(directories: set[Path]) -> bool:
+    return any(next(d.glob("buildah*"), None) for d in directories)
 
 
 async def test_a_changed_build_arg_reaches_env_despite_buildah_layer_cache(

@@ -18,6 +18,7 @@ source tree is untouched; the ``outputs`` are then copied from that layer to
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 import uuid
@@ -148,11 +149,15 @@ class PodmanEngine:
         secrets: Sequence[Secret] = (),
         check: bool = True,
         failure_hint: str | None = None,
+        tmpdir: Path | None = None,
     ) -> ProcessResult:
         tool = "skopeo" if argv[0] == self._skopeo else "podman"
+        environ = self._environ
+        if tmpdir is not None:  # its temporary files go where this run removes them
+            environ = {**(os.environ if environ is None else environ), "TMPDIR": str(tmpdir)}
         return await run_process(
             argv,
-            environ=self._environ,
+            environ=environ,
             secrets=secrets,
             check=check,
             redactor=self._redactor,
@@ -274,7 +279,11 @@ class PodmanEngine:
                 hint="save it as UTF-8",
             ) from None
         keyed = keyed_dockerfile(written, spec.build_args)
-        with tempfile.TemporaryDirectory(prefix="conveyor-build-") as scratch:
+        # buildah's own temporary directories go into scratch too: a build killed by a
+        # cancel or a signal leaves nothing behind in /var/tmp
+        with tempfile.TemporaryDirectory(
+            prefix="conveyor-build-", ignore_cleanup_errors=True
+        ) as scratch:
             iidfile = Path(scratch) / "iid"
             ignorefile = Path(scratch) / "ignore"
             ignorefile.write_text(ignore_file(_context_ignore(context)), encoding="utf-8")
@@ -295,7 +304,7 @@ class PodmanEngine:
                 *(["-t", spec.tag] if spec.tag else []),
                 str(context),
             ]  # fmt: skip
-            result = await self._exec(argv, secrets=spec.secrets, check=False)
+            result = await self._exec(argv, secrets=spec.secrets, check=False, tmpdir=Path(scratch))
             if not result.ok:
                 raise CommandFailedError(
                     result.command,

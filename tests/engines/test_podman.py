@@ -304,7 +304,7 @@ async def test_build_with_args_labels_and_secret(
 
 
 async def test_a_cancelled_build_leaves_no_temporary_directory(
-    engine: PodmanEngine, base_image: str, tmp_path: Path
+    engine: PodmanEngine, base_image: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # buildah's own temporary directories land in the build's scratch directory,
     # which goes with the build however it ends (a cancel, a signal's cancellation)
@@ -312,6 +312,8 @@ async def test_a_cancelled_build_leaves_no_temporary_directory(
     context = write_dockerfile(
         tmp_path / "ctx", f"FROM {base_image}\nRUN echo {marker} && sleep 60\n"
     )
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # this test's builds only
     before = build_scratch()
 
     async def build() -> None:

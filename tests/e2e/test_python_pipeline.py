@@ -10,6 +10,7 @@ built-in smoke stage, runs it, then probes the image itself through
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from e2e.conftest import World, git
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from conveyor.dsl import stage
+from conveyor.dsl import Service, stage
 from conveyor.stages.context import built_image
 
 IMAGE = "{IMAGE}"
@@ -58,6 +59,18 @@ async def rebuild(ctx):
         async with httpx.AsyncClient() as client:
             answer = await client.get(endpoint.url + "/version", timeout=10)
     return {{"version": answer.json()["version"]}}
+
+
+@stage(needs=["build"], gate=False, description="the built image as a service of a container")
+async def probe_app(ctx):
+    image = built_image(ctx.outputs["build"])
+    fetch = "import urllib.request as u; print(u.urlopen('http://app:8080/version').read().decode())"
+    ran = await ctx.run(
+        IMAGE,
+        ["python3", "-c", fetch],
+        services=[Service(name="app", image=image.id, port=8080, built=image)],
+    )
+    return {{"answer": ran.output.strip()}}
 
 
 @stage(name="smoke", replaces=True, description="the built-in smoke test, then our own probe")
@@ -114,6 +127,8 @@ def test_python_stages_run_containers_and_share_outputs_with_toml_stages(world: 
     assert int(outputs["smoke"]["attempts"]) >= 1
     # ctx.build built through the engine, with the arguments given, and ctx.service ran it
     assert outputs["rebuild"] == {"version": "rebuilt"}
+    # ctx.run started the built image as a service its container reached by name
+    assert json.loads(outputs["probe-app"]["answer"]) == {"app": "hello", "version": sha}
     # a second ctx.run of a stage keeps its own log
     artifacts = Path(outputs["echo-count"]["log"]).parents[1]
     assert (artifacts / "count" / "output.log").read_text() == f"counted on {sha}\n"

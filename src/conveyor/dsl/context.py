@@ -129,7 +129,8 @@ class StageContext:
             command: The argument vector, or a script for ``sh -c``.
             env: More environment variables.
             secrets: Names of environment variables passed in as secrets.
-            services: :class:`Service` values started for the command, by name.
+            services: :class:`Service` values started for the command, by name
+                (``built=`` an image this run built: ``image`` is then its id).
             outputs: Paths (relative to ``workdir``) copied back afterwards.
             caches: Cache volume name -> mount path.
             source: The directory mounted (relative to conveyor.toml).
@@ -148,7 +149,8 @@ class StageContext:
             stage_environment,
         )
 
-        for shown in (image, *(service.image for service in services)):
+        # a service running an image this run built (``built=``) is addressed by its id
+        for shown in (image, *(s.image for s in services if s.built is None)):
             self._refuse_mutable(shown)
         number = next(self._runs)
         label = self.name if number == 1 else f"{self.name}/run-{number}"

@@ -83,9 +83,6 @@ async def smoke(ctx):
 '''
 
 TOML = f"""
-[run]
-pipeline = "ci/pipeline.py"
-
 [stages.echo-count]
 image = "{IMAGE}"
 needs = ["count"]
@@ -95,10 +92,14 @@ outputs = ["seen.txt"]
 
 
 def use_pipeline(world: World, pipeline: str, toml: str = TOML) -> None:
+    """``ci/pipeline.py`` in place of the example's own pipeline file, ``toml`` added."""
     (world.app / "ci").mkdir()
     (world.app / "ci" / "pipeline.py").write_text(pipeline)
     config = world.app / "conveyor.toml"
-    config.write_text(config.read_text() + toml)
+    text = config.read_text()
+    assert 'pipeline = "pipeline.py"' in text
+    ours = text.replace('pipeline = "pipeline.py"', 'pipeline = "ci/pipeline.py"')
+    config.write_text(ours + toml)
 
 
 def test_python_stages_run_containers_and_share_outputs_with_toml_stages(world: World) -> None:
@@ -142,25 +143,25 @@ from conveyor.dsl import stage
 
 
 @stage
-async def lint(ctx):
+async def types(ctx):
     await ctx.run("{IMAGE}", "echo 'app.py:1: not linted' >&2; exit 3")
     return {{"never": "returned"}}
 '''
 
 
 def test_a_failing_python_gate_stops_publish(world: World) -> None:
-    use_pipeline(world, FAILING, '\n[run]\npipeline = "ci/pipeline.py"\n')
+    use_pipeline(world, FAILING, "")
     head_before = git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp)
     sha = world.commit_app("python gate fails")
 
     done = world.run("alpine-310.json")
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "error in stage lint: stage 'lint' failed (exit code 3)" in done.stderr
+    assert "error in stage types: stage 'types' failed (exit code 3)" in done.stderr
     assert "app.py:1: not linted" in done.stderr
     rows = statuses(summary(world.app))
-    assert rows["lint"][0] == "failed"
+    assert rows["types"][0] == "failed"
     assert rows["publish"][0] == "skipped"
     assert world.inspect(sha).returncode != 0
     assert git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp) == head_before
-    assert "lint" not in summary(world.app)["outputs"]  # a failed stage hands nothing on
+    assert "types" not in summary(world.app)["outputs"]  # a failed stage hands nothing on

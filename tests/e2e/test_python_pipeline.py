@@ -10,6 +10,7 @@ built-in smoke stage, runs it, then probes the image itself through
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from e2e.conftest import World, git
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from conveyor.dsl import stage
+from conveyor.dsl import Service, stage
 from conveyor.stages.context import built_image
 
 IMAGE = "{IMAGE}"
@@ -60,6 +61,18 @@ async def rebuild(ctx):
     return {{"version": answer.json()["version"]}}
 
 
+@stage(needs=["build"], gate=False, description="the built image as a service of a container")
+async def probe_app(ctx):
+    image = built_image(ctx.outputs["build"])
+    fetch = "import urllib.request as u; print(u.urlopen('http://app:8080/version').read().decode())"
+    ran = await ctx.run(
+        IMAGE,
+        ["python3", "-c", fetch],
+        services=[Service(name="app", image=image.id, port=8080, built=image)],
+    )
+    return {{"answer": ran.output.strip()}}
+
+
 @stage(name="smoke", replaces=True, description="the built-in smoke test, then our own probe")
 async def smoke(ctx):
     outputs = await ctx.builtin()
@@ -70,9 +83,6 @@ async def smoke(ctx):
 '''
 
 TOML = f"""
-[run]
-pipeline = "ci/pipeline.py"
-
 [stages.echo-count]
 image = "{IMAGE}"
 needs = ["count"]
@@ -82,10 +92,14 @@ outputs = ["seen.txt"]
 
 
 def use_pipeline(world: World, pipeline: str, toml: str = TOML) -> None:
+    """``ci/pipeline.py`` in place of the example's own pipeline file, ``toml`` added."""
     (world.app / "ci").mkdir()
     (world.app / "ci" / "pipeline.py").write_text(pipeline)
     config = world.app / "conveyor.toml"
-    config.write_text(config.read_text() + toml)
+    text = config.read_text()
+    assert 'pipeline = "pipeline.py"' in text
+    ours = text.replace('pipeline = "pipeline.py"', 'pipeline = "ci/pipeline.py"')
+    config.write_text(ours + toml)
 
 
 def test_python_stages_run_containers_and_share_outputs_with_toml_stages(world: World) -> None:
@@ -114,6 +128,8 @@ def test_python_stages_run_containers_and_share_outputs_with_toml_stages(world: 
     assert int(outputs["smoke"]["attempts"]) >= 1
     # ctx.build built through the engine, with the arguments given, and ctx.service ran it
     assert outputs["rebuild"] == {"version": "rebuilt"}
+    # ctx.run started the built image as a service its container reached by name
+    assert json.loads(outputs["probe-app"]["answer"]) == {"app": "hello", "version": sha}
     # a second ctx.run of a stage keeps its own log
     artifacts = Path(outputs["echo-count"]["log"]).parents[1]
     assert (artifacts / "count" / "output.log").read_text() == f"counted on {sha}\n"
@@ -127,25 +143,25 @@ from conveyor.dsl import stage
 
 
 @stage
-async def lint(ctx):
+async def types(ctx):
     await ctx.run("{IMAGE}", "echo 'app.py:1: not linted' >&2; exit 3")
     return {{"never": "returned"}}
 '''
 
 
 def test_a_failing_python_gate_stops_publish(world: World) -> None:
-    use_pipeline(world, FAILING, '\n[run]\npipeline = "ci/pipeline.py"\n')
+    use_pipeline(world, FAILING, "")
     head_before = git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp)
     sha = world.commit_app("python gate fails")
 
     done = world.run("alpine-310.json")
 
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "error in stage lint: stage 'lint' failed (exit code 3)" in done.stderr
+    assert "error in stage types: stage 'types' failed (exit code 3)" in done.stderr
     assert "app.py:1: not linted" in done.stderr
     rows = statuses(summary(world.app))
-    assert rows["lint"][0] == "failed"
+    assert rows["types"][0] == "failed"
     assert rows["publish"][0] == "skipped"
     assert world.inspect(sha).returncode != 0
     assert git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp) == head_before
-    assert "lint" not in summary(world.app)["outputs"]  # a failed stage hands nothing on
+    assert "types" not in summary(world.app)["outputs"]  # a failed stage hands nothing on

@@ -357,12 +357,22 @@ async def test_ctx_run_refuses_mutable_images_before_the_engine(
     )
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        "ctx.run('tools/ruff@sha256:' + 'a' * 64, ['ruff'])",
+        # a service of the image this run built is addressed by its id, not a tag
+        "ctx.run('a/b:1', ['x'], services=[Service(name='app', image='f00d', port=8080,"
+        " built=BuiltImage(id='f00d', local_ref='f00d'))])",
+    ],
+    ids=["digest", "built-service"],
+)
 @pytest.mark.anyio
-async def test_ctx_run_takes_pinned_images_to_the_engine(tmp_path: Path) -> None:
+async def test_ctx_run_takes_pinned_images_to_the_engine(tmp_path: Path, call: str) -> None:
     pipeline = (
-        "from conveyor.dsl import stage\n\n"
-        "@stage\nasync def lint(ctx):\n"
-        "    await ctx.run('tools/ruff@sha256:' + 'a' * 64, ['ruff'])\n"
+        "from conveyor.dsl import Service, stage\n"
+        "from conveyor.engines.port import BuiltImage\n\n"
+        f"@stage\nasync def lint(ctx):\n    await {call}\n"
     )
     ctx = project(tmp_path, pipeline)
 

@@ -16,10 +16,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import anyio
+
 from conveyor.config.models import Config
 from conveyor.engines.port import BuildSpec, BuiltImage, Endpoint, Engine, ServiceSpec
 from conveyor.engines.port import ServiceBinding as Service  # re-exported by conveyor.dsl
-from conveyor.errors import ConveyorError, PolicyError, StageCommandError
+from conveyor.errors import ConveyorError, PolicyError, StageCommandError, UnreachableError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.secrets import Secret
 from conveyor.stages.context import DeliveryContext
@@ -127,7 +129,8 @@ class StageContext:
             command: The argument vector, or a script for ``sh -c``.
             env: More environment variables.
             secrets: Names of environment variables passed in as secrets.
-            services: :class:`Service` values started for the command, by name.
+            services: :class:`Service` values started for the command, by name
+                (``built=`` an image this run built: ``image`` is then its id).
             outputs: Paths (relative to ``workdir``) copied back afterwards.
             caches: Cache volume name -> mount path.
             source: The directory mounted (relative to conveyor.toml).
@@ -146,7 +149,8 @@ class StageContext:
             stage_environment,
         )
 
-        for shown in (image, *(service.image for service in services)):
+        # a service running an image this run built (``built=``) is addressed by its id
+        for shown in (image, *(s.image for s in services if s.built is None)):
             self._refuse_mutable(shown)
         number = next(self._runs)
         label = self.name if number == 1 else f"{self.name}/run-{number}"
@@ -220,14 +224,25 @@ class StageContext:
 
     @asynccontextmanager
     async def service(
-        self, image: BuiltImage, port: int, *, env: Mapping[str, str] | None = None
+        self,
+        image: BuiltImage,
+        port: int,
+        *,
+        env: Mapping[str, str] | None = None,
+        ready_within: float = 60.0,
     ) -> AsyncIterator[Endpoint]:
         """Run ``image`` as a service for the block; yields where this process reaches it.
 
         ``image`` is one :meth:`build` returned, or the build stage's
-        (``conveyor.stages.context.built_image(ctx.outputs["build"])``).
+        (``conveyor.stages.context.built_image(ctx.outputs["build"])``).  The
+        block starts once the port accepts connections; the service is
+        removed when it ends, however it ends.
+
+        Raises:
+            UnreachableError: the port accepted no connection within ``ready_within`` seconds.
         """
         async with self.engine.service(ServiceSpec(image, port, dict(env or {}))) as endpoint:
+            await _wait_until_accepting(endpoint, ready_within, image.local_ref)
             yield endpoint
 
     async def builtin(self) -> dict[str, str]:
@@ -242,3 +257,24 @@ class StageContext:
                 hint="declare it @stage(name=..., replaces=True) with a built-in's name",
             )
         return dict(await self._builtin(self.delivery, self.outputs))
+
+
+async def _wait_until_accepting(endpoint: Endpoint, within: float, image: str) -> None:
+    """Return once ``endpoint`` accepts a TCP connection; wait a little longer each time."""
+    delay = 0.05
+    with anyio.move_on_after(within):
+        while True:
+            try:
+                stream = await anyio.connect_tcp(endpoint.host, endpoint.port)
+            except OSError:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            await stream.aclose()
+            return
+    raise UnreachableError(
+        "service",
+        f"{image} at {endpoint.host}:{endpoint.port}",
+        f"its port accepted no connection within {within:g}s",
+        hint="check the port the image listens on, or raise ready_within",
+    )

@@ -1,15 +1,14 @@
 """Services of a run on real podman: a network of the run's own, reached by name, waited for.
 
 The services are real servers in an image built here from the base image (a
-small HTTP server, tests/engines/resources/service/serve.py); the run's
+small HTTP server, tests/resources/service/serve.py, the ``service_image``
+fixture of tests/conftest.py); the run's
 container fetches from them by name.  Each test has its own engine, whose
 session label finds exactly what it made, whatever other tests run beside it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import subprocess
 import time
 import uuid
@@ -29,7 +28,6 @@ from conveyor.secrets import Secret
 
 pytestmark = [pytest.mark.anyio, pytest.mark.podman, pytest.mark.timeout(120)]
 
-RESOURCES = Path(__file__).parent / "resources" / "service"
 TOKEN = Secret("API_TOKEN", "svc-s3cret-77e1")
 FETCH = (
     "import sys, urllib.request\n"
@@ -44,24 +42,6 @@ def podman(*args: str) -> str:
     )
     assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr}"
     return done.stdout
-
-
-@pytest.fixture(scope="session")
-def service_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base image with serve.py as its command: answers GET with $GREETING on a port."""
-    containerfile = (
-        f"FROM {base_image}\n"
-        "COPY serve.py /srv/serve.py\n"
-        'CMD ["python3", "/srv/serve.py", "8000"]\n'
-    )
-    digest = hashlib.sha256((containerfile + (RESOURCES / "serve.py").read_text()).encode())
-    tag = f"localhost/conveyor-test/service:{digest.hexdigest()[:12]}"
-    context = tmp_path_factory.mktemp("service-image")
-    shutil.copy2(RESOURCES / "serve.py", context / "serve.py")
-    (context / "Containerfile").write_text(containerfile)
-    podman("build", "-q", "--pull=never", "-t", tag, str(context))
-    yield tag
-    subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True)
 
 
 @pytest.fixture

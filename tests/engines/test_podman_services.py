@@ -22,7 +22,7 @@ import pytest
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.podman_args import LABEL, SESSION_LABEL
 from conveyor.engines.port import RunSpec, ServiceBinding
-from conveyor.errors import ServiceStartError
+from conveyor.errors import EngineUnavailableError, ServiceStartError
 from conveyor.process import ExitRecorder, observe_processes
 from conveyor.secrets import Secret
 
@@ -258,4 +258,57 @@ async def test_the_sweep_removes_the_sessions_containers_and_networks(base_image
     removed = await engine.remove_leftovers()
 
     assert removed == [container, network]
+    assert leftovers(engine) == ([], [])
+
+
+async def test_concurrent_runs_each_reach_their_own_service_of_the_same_name(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine()
+    said: dict[str, str] = {}
+
+    async def run(greeting: str) -> None:
+        spec = RunSpec(
+            base_image,
+            ["python3", "-c", FETCH, "http://web:8000/"],
+            source,
+            services=[ServiceBinding("web", service_image, 8000, env={"GREETING": greeting})],
+        )
+        result = await engine.run(spec)
+        assert result.exit_code == 0, result.stderr
+        said[greeting] = result.stdout.strip()
+
+    async with anyio.create_task_group() as group:
+        for greeting in ("first", "second", "third"):
+            group.start_soon(run, greeting)
+
+    assert said == {g: f"http://web:8000/ {g}" for g in ("first", "second", "third")}
+    assert leftovers(engine) == ([], [])
+
+
+async def test_rootless_podman_is_refused_before_anything_is_made(
+    service_image: str, base_image: str, source: Path, tmp_path: Path
+) -> None:
+    # A double of one answer of podman's: rootless podman cannot be set up on this machine.
+    # Every other command goes to the real podman; the double logs what it was asked.
+    log = tmp_path / "asked.log"
+    double = tmp_path / "podman"
+    double.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        'if [ "$1" = info ]; then echo true; exit 0; fi\n'
+        'exec podman "$@"\n'
+    )
+    double.chmod(0o755)
+    engine = PodmanEngine(podman=str(double))
+    spec = RunSpec(
+        base_image, ["true"], source, services=[ServiceBinding("web", service_image, 8000)]
+    )
+
+    with pytest.raises(EngineUnavailableError) as caught:
+        await engine.run(spec)
+
+    assert "services need rootful podman" in str(caught.value)
+    assert "--engine dagger" in (caught.value.hint or "")
+    assert log.read_text().splitlines() == ["info --format {{.Host.Security.Rootless}}"]
     assert leftovers(engine) == ([], [])

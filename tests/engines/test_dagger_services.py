@@ -19,7 +19,7 @@ import pytest
 from dagger_query import DaggerApiDouble, QueryFailure
 
 from conveyor.engines.dagger import DaggerEngine
-from conveyor.engines.port import RunSpec, ServiceBinding
+from conveyor.engines.port import BuildSpec, RunSpec, ServiceBinding
 from conveyor.errors import ServiceStartError
 from conveyor.secrets import Secret
 
@@ -163,3 +163,23 @@ async def test_a_local_image_name_is_refused_before_anything_is_sent(tmp_path: P
     assert "service 'web' (image localhost/conveyor-test/service:1, port 8000)" in str(caught.value)
     assert "registry address" in (caught.value.hint or "")
     assert double.documents == []
+
+
+async def test_a_service_of_the_image_this_run_built_runs_that_container(tmp_path: Path) -> None:
+    double = answered()
+    engine = DaggerEngine(double.client())
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    image = await engine.build(BuildSpec(context=tmp_path))
+    app = ServiceBinding("app", image.id, 8080, built=image)
+    spec = RunSpec("python:3.12-slim", ["true"], tmp_path, services=[app])
+
+    await engine.run(spec)
+
+    # nothing pulled for the service: only the command's image is resolved
+    assert double.calls("from") == [{"address": "python:3.12-slim"}]
+    bound = bound_ids(double)
+    assert list(bound) == ["app"]
+    assert "dockerBuild" in lineage(double, bound["app"])
+    assert double.calls("withExposedPort") == [{"port": 8080}]
+    assert double.calls("asService") == [{"useEntrypoint": True}]
+    assert len(double.calls("stop")) == 1

@@ -21,7 +21,7 @@ import pytest
 
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.podman_args import LABEL, SESSION_LABEL
-from conveyor.engines.port import RunSpec, ServiceBinding
+from conveyor.engines.port import BuildSpec, RunSpec, ServiceBinding
 from conveyor.errors import EngineUnavailableError, ServiceStartError
 from conveyor.process import ExitRecorder, observe_processes
 from conveyor.secrets import Secret
@@ -311,4 +311,30 @@ async def test_rootless_podman_is_refused_before_anything_is_made(
     assert "services need rootful podman" in str(caught.value)
     assert "--engine dagger" in (caught.value.hint or "")
     assert log.read_text().splitlines() == ["info --format {{.Host.Security.Rootless}}"]
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_service_of_an_image_the_engine_built_is_run_by_its_id(
+    base_image: str, source: Path, tmp_path: Path
+) -> None:
+    engine = PodmanEngine()
+    context = tmp_path / "app"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {base_image}\nWORKDIR /srv\nRUN echo built > index.html\n"
+        'CMD ["python3", "-m", "http.server", "8080"]\n'
+    )
+    image = await engine.build(BuildSpec(context=context))
+    try:
+        app = ServiceBinding("app", image.id, 8080, built=image)
+        spec = RunSpec(
+            base_image, ["python3", "-c", FETCH, "http://app:8080/"], source, services=[app]
+        )
+
+        result = await engine.run(spec)
+    finally:
+        await anyio.run_process(["podman", "rmi", "-f", image.id], check=False)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "http://app:8080/ built"
     assert leftovers(engine) == ([], [])

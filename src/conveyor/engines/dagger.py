@@ -178,7 +178,8 @@ class DaggerEngine:
         try:
             for binding in bindings:
                 # kept before it starts: a start cut short is stopped too
-                services[binding.name] = chains.bound_service(self.client, binding)
+                built = self._variants(binding.built)[0] if binding.built is not None else None
+                services[binding.name] = chains.bound_service(self.client, binding, built)
                 services[binding.name] = await self._start(binding, services[binding.name])
             yield services
         finally:
@@ -195,13 +196,13 @@ class DaggerEngine:
                 reason = self._redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
                 raise ServiceStartError(
                     binding.name,
-                    binding.image,
+                    binding.shown_image,
                     binding.port,
                     f"did not start on the Dagger engine: {reason or type(exc).__name__}",
                 ) from exc
         raise ServiceStartError(
             binding.name,
-            binding.image,
+            binding.shown_image,
             binding.port,
             f"did not accept connections on port {binding.port} within "
             f"{self.service_timeout:g}s (the Dagger engine's health check)",
@@ -402,7 +403,7 @@ class DaggerEngine:
 
 def _refuse_local_name(binding: ServiceBinding) -> None:
     """Refuse a ``localhost/...`` image: Dagger would ask a registry named ``localhost`` for it."""
-    if binding.image.split("/", 1)[0] == "localhost":
+    if binding.built is None and binding.image.split("/", 1)[0] == "localhost":
         raise ServiceStartError(
             binding.name,
             binding.image,

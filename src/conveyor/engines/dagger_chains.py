@@ -253,13 +253,17 @@ def service(variant: dagger.Container, spec: ServiceSpec) -> dagger.Service:
     return ctr.with_exposed_port(spec.port).as_service(use_entrypoint=True)
 
 
-def bound_service(client: dagger.Client, binding: ServiceBinding) -> dagger.Service:
+def bound_service(
+    client: dagger.Client, binding: ServiceBinding, built: dagger.Container | None = None
+) -> dagger.Service:
     """The service of a run: its image and env, ``port`` exposed (the engine waits for it).
 
-    ``binding.command`` replaces the image's default command; the entrypoint
-    is kept (``useEntrypoint``), as podman runs the service.
+    ``built`` is the container of an image this run built (``binding.built``),
+    run as it is instead of pulling ``binding.image``.  ``binding.command``
+    replaces the image's default command; the entrypoint is kept
+    (``useEntrypoint``), as podman runs the service.
     """
-    ctr = client.container().from_(binding.image)
+    ctr = built if built is not None else client.container().from_(binding.image)
     for name, value in binding.env.items():
         ctr = ctr.with_env_variable(name, value)
     return ctr.with_exposed_port(binding.port).as_service(

@@ -153,7 +153,7 @@ class PodmanServices:
         if not result.ok:
             last = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
             raise ServiceStartError(
-                binding.name, binding.image, binding.port, f"could not be started: {last[0]}"
+                binding.name, binding.shown_image, binding.port, f"could not be started: {last[0]}"
             )
 
     async def _wait_ready(self, network: str, binding: ServiceBinding, name: str) -> None:
@@ -165,7 +165,7 @@ class PodmanServices:
                 if not state.running:
                     raise ServiceStartError(
                         binding.name,
-                        binding.image,
+                        binding.shown_image,
                         binding.port,
                         f"exited with code {state.exit_code} before its port accepted connections",
                         await _logs(self.podman_exec, self.podman, name),
@@ -176,7 +176,7 @@ class PodmanServices:
                 interval = min(interval * 2, MAX_INTERVAL)
         raise ServiceStartError(
             binding.name,
-            binding.image,
+            binding.shown_image,
             binding.port,
             f"did not accept connections on port {binding.port} within {self.ready_within:g}s",
             await _logs(self.podman_exec, self.podman, name),

@@ -25,16 +25,16 @@ pytestmark = pytest.mark.timeout(300)
 IMAGE = "127.0.0.1:5000/conveyor/python:3.11"
 
 
-def add_integration_stage(world: World, service_image: str, script: str, nonce: str) -> None:
+def add_service_stage(world: World, service_image: str, script: str, nonce: str) -> None:
     config = world.app / "conveyor.toml"
     config.write_text(
         config.read_text()
         + f"""
-[stages.integration]
+[stages.reach-web]
 image = "{IMAGE}"
 script = "{script}"
 
-[[stages.integration.services]]
+[[stages.reach-web.services]]
 name = "web"
 image = "{service_image}"
 port = 8000
@@ -80,14 +80,14 @@ def test_a_custom_stage_reaches_its_service_by_name(world: World, service_image:
         "import urllib.request; "
         "print('web says', urllib.request.urlopen('http://web:8000/').read().decode())"
     )
-    add_integration_stage(world, service_image, f'python3 -c \\"{fetch}\\"', nonce)
+    add_service_stage(world, service_image, f'python3 -c \\"{fetch}\\"', nonce)
     world.commit_app("integration with a service")
 
-    done = world.run("alpine-310.json", "--only", "integration")
+    done = world.run("alpine-310.json", "--only", "reach-web")
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert statuses(summary(world.app))["integration"][0] == "success"
-    logs = sorted((world.app / ".conveyor" / "runs").glob("*/artifacts/integration/output.log"))
+    assert statuses(summary(world.app))["reach-web"][0] == "success"
+    logs = sorted((world.app / ".conveyor" / "runs").glob("*/artifacts/reach-web/output.log"))
     assert f"web says {nonce}" in logs[-1].read_text()
     assert containers_mentioning(nonce) == []
 
@@ -96,13 +96,13 @@ def test_a_sigterm_during_the_stage_removes_its_service_and_network(
     world: World, service_image: str, tmp_path: Path
 ) -> None:
     nonce = uuid.uuid4().hex
-    add_integration_stage(world, service_image, "sleep 120", nonce)
+    add_service_stage(world, service_image, "sleep 120", nonce)
     sha = world.commit_app("a long integration stage")
     tmp = tmp_path / "tmpdir"
     tmp.mkdir()
     run = subprocess.Popen(
         [str(conveyor_executable()), "run", "--engine", "podman", "--output", "plain",
-         "--only", "integration"],
+         "--only", "reach-web"],
         cwd=world.app, env={**world.env("alpine-310.json"), "TMPDIR": str(tmp)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -125,6 +125,6 @@ def test_a_sigterm_during_the_stage_removes_its_service_and_network(
 
     assert run.returncode == 128 + signal.SIGTERM, stdout + stderr
     assert "Traceback" not in stderr
-    assert statuses(summary(world.app))["integration"][0] == "cancelled"
+    assert statuses(summary(world.app))["reach-web"][0] == "cancelled"
     assert containers_mentioning(nonce) == []
     assert not network_exists(network)

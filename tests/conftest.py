@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +29,7 @@ for _name in (
 REPO = Path(__file__).resolve().parent.parent
 BASE_IMAGE = "localhost/conveyor/python:3.11"
 REGISTRY_SCRIPT = REPO / "scripts" / "registry.sh"
+SERVE_PY = REPO / "tests" / "resources" / "service" / "serve.py"
 LOOPBACK_PORT = 5000
 REGISTRY_BASE_IMAGE = f"127.0.0.1:{LOOPBACK_PORT}/conveyor/python:3.11"
 """The base image by registry address, as examples/hello names it (scripts/setup.sh pushes it)."""
@@ -43,6 +47,37 @@ def base_image() -> str:
     if found != 0:
         pytest.fail(f"image {BASE_IMAGE} is missing: run scripts/setup.sh (as root) to build it")
     return BASE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def service_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local image of a real HTTP server: tests/resources/service/serve.py on the base image.
+
+    Its command serves ``$GREETING`` on port 8000 (``python3 /srv/serve.py PORT``
+    serves on another).  A name of this session's own (the layers are cached),
+    removed after it: another session's removal never takes it away.
+    """
+    containerfile = (
+        f"FROM {base_image}\n"
+        "COPY serve.py /srv/serve.py\n"
+        'CMD ["python3", "/srv/serve.py", "8000"]\n'
+    )
+    digest = hashlib.sha256((containerfile + SERVE_PY.read_text()).encode()).hexdigest()
+    tag = f"localhost/conveyor-test/service:{digest[:12]}-{uuid.uuid4().hex[:8]}"
+    context = tmp_path_factory.mktemp("service-image")
+    shutil.copy2(SERVE_PY, context / "serve.py")
+    (context / "Containerfile").write_text(containerfile)
+    built = subprocess.run(
+        ["podman", "build", "-q", "--pull=never", "-t", tag, str(context)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    if built.returncode != 0:
+        pytest.fail(f"the service image did not build: {built.stderr.strip()}")
+    yield tag
+    subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -283,6 +283,7 @@ class ServiceStartError(EngineError):
         log: str | None = None,
         *,
         tail: int = 20,
+        hint: str | None = None,
     ) -> None:
         self.service = service
         self.image = image
@@ -302,7 +303,8 @@ class ServiceStartError(EngineError):
             )
         super().__init__(
             text,
-            hint=f"check the service's image, command and env in the stage's services, and that "
+            hint=hint
+            or f"check the service's image, command and env in the stage's services, and that "
             f"it listens on port {port} on every interface (0.0.0.0), not only on 127.0.0.1",
         )
 

@@ -8,6 +8,8 @@ engine, and hands the document to :meth:`_Session.execute`, which
 * validates it against the engine's real schema (Dagger v0.21.8) with
   graphql-core -- a wrong field, argument or type fails the test;
 * records its printed text (``documents``) and the IDs it answered;
+* waits before answering a query that contains a key of ``delays`` (an engine
+  slow to answer, such as a service that never passes its health check);
 * answers from a table keyed by the leaf field (``exitCode``, ``publish``...),
   inventing an ``id`` for every ``id``/``sync`` selection, or fails the
   query the way the engine does (an ``EXEC_ERROR`` with command, exit code,
@@ -29,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import dagger
 import gql
 import graphql
@@ -76,6 +79,10 @@ class _Session:
         return self._double.schema
 
     async def execute(self, request: Any) -> Any:
+        text = graphql.print_ast(request.document)
+        for when, seconds in self._double.delays.items():
+            if when in text:
+                await anyio.sleep(seconds)  # an engine that takes this long to answer
         return self._double.answer(request.document)
 
 
@@ -90,6 +97,8 @@ class DaggerApiDouble:
 
     answers: dict[str, Answer] = field(default_factory=dict)
     failures: list[ExecFailure | QueryFailure] = field(default_factory=list)
+    delays: dict[str, float] = field(default_factory=dict)
+    """Seconds to wait before answering a query whose text contains the key."""
     schema: graphql.GraphQLSchema = field(default_factory=load_schema)
     documents: list[str] = field(default_factory=list)
     ids: dict[str, str] = field(default_factory=dict)

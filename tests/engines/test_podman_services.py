@@ -1,15 +1,14 @@
 """Services of a run on real podman: a network of the run's own, reached by name, waited for.
 
 The services are real servers in an image built here from the base image (a
-small HTTP server, tests/engines/resources/service/serve.py); the run's
+small HTTP server, tests/resources/service/serve.py, the ``service_image``
+fixture of tests/conftest.py); the run's
 container fetches from them by name.  Each test has its own engine, whose
 session label finds exactly what it made, whatever other tests run beside it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
 import subprocess
 import time
 import uuid
@@ -22,14 +21,13 @@ import pytest
 
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.podman_args import LABEL, SESSION_LABEL
-from conveyor.engines.port import RunSpec, ServiceBinding
-from conveyor.errors import ServiceStartError
+from conveyor.engines.port import BuildSpec, RunSpec, ServiceBinding
+from conveyor.errors import EngineUnavailableError, ServiceStartError
 from conveyor.process import ExitRecorder, observe_processes
 from conveyor.secrets import Secret
 
 pytestmark = [pytest.mark.anyio, pytest.mark.podman, pytest.mark.timeout(120)]
 
-RESOURCES = Path(__file__).parent / "resources" / "service"
 TOKEN = Secret("API_TOKEN", "svc-s3cret-77e1")
 FETCH = (
     "import sys, urllib.request\n"
@@ -44,24 +42,6 @@ def podman(*args: str) -> str:
     )
     assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr}"
     return done.stdout
-
-
-@pytest.fixture(scope="session")
-def service_image(base_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base image with serve.py as its command: answers GET with $GREETING on a port."""
-    containerfile = (
-        f"FROM {base_image}\n"
-        "COPY serve.py /srv/serve.py\n"
-        'CMD ["python3", "/srv/serve.py", "8000"]\n'
-    )
-    digest = hashlib.sha256((containerfile + (RESOURCES / "serve.py").read_text()).encode())
-    tag = f"localhost/conveyor-test/service:{digest.hexdigest()[:12]}"
-    context = tmp_path_factory.mktemp("service-image")
-    shutil.copy2(RESOURCES / "serve.py", context / "serve.py")
-    (context / "Containerfile").write_text(containerfile)
-    podman("build", "-q", "--pull=never", "-t", tag, str(context))
-    yield tag
-    subprocess.run(["podman", "rmi", "-f", tag], check=False, capture_output=True)
 
 
 @pytest.fixture
@@ -278,4 +258,83 @@ async def test_the_sweep_removes_the_sessions_containers_and_networks(base_image
     removed = await engine.remove_leftovers()
 
     assert removed == [container, network]
+    assert leftovers(engine) == ([], [])
+
+
+async def test_concurrent_runs_each_reach_their_own_service_of_the_same_name(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine()
+    said: dict[str, str] = {}
+
+    async def run(greeting: str) -> None:
+        spec = RunSpec(
+            base_image,
+            ["python3", "-c", FETCH, "http://web:8000/"],
+            source,
+            services=[ServiceBinding("web", service_image, 8000, env={"GREETING": greeting})],
+        )
+        result = await engine.run(spec)
+        assert result.exit_code == 0, result.stderr
+        said[greeting] = result.stdout.strip()
+
+    async with anyio.create_task_group() as group:
+        for greeting in ("first", "second", "third"):
+            group.start_soon(run, greeting)
+
+    assert said == {g: f"http://web:8000/ {g}" for g in ("first", "second", "third")}
+    assert leftovers(engine) == ([], [])
+
+
+async def test_rootless_podman_is_refused_before_anything_is_made(
+    service_image: str, base_image: str, source: Path, tmp_path: Path
+) -> None:
+    # A double of one answer of podman's: rootless podman cannot be set up on this machine.
+    # Every other command goes to the real podman; the double logs what it was asked.
+    log = tmp_path / "asked.log"
+    double = tmp_path / "podman"
+    double.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        'if [ "$1" = info ]; then echo true; exit 0; fi\n'
+        'exec podman "$@"\n'
+    )
+    double.chmod(0o755)
+    engine = PodmanEngine(podman=str(double))
+    spec = RunSpec(
+        base_image, ["true"], source, services=[ServiceBinding("web", service_image, 8000)]
+    )
+
+    with pytest.raises(EngineUnavailableError) as caught:
+        await engine.run(spec)
+
+    assert "services need rootful podman" in str(caught.value)
+    assert "--engine dagger" in (caught.value.hint or "")
+    assert log.read_text().splitlines() == ["info --format {{.Host.Security.Rootless}}"]
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_service_of_an_image_the_engine_built_is_run_by_its_id(
+    base_image: str, source: Path, tmp_path: Path
+) -> None:
+    engine = PodmanEngine()
+    context = tmp_path / "app"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        f"FROM {base_image}\nWORKDIR /srv\nRUN echo built > index.html\n"
+        'CMD ["python3", "-m", "http.server", "8080"]\n'
+    )
+    image = await engine.build(BuildSpec(context=context))
+    try:
+        app = ServiceBinding("app", image.id, 8080, built=image)
+        spec = RunSpec(
+            base_image, ["python3", "-c", FETCH, "http://app:8080/"], source, services=[app]
+        )
+
+        result = await engine.run(spec)
+    finally:
+        await anyio.run_process(["podman", "rmi", "-f", image.id], check=False)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "http://app:8080/ built"
     assert leftovers(engine) == ([], [])

@@ -30,6 +30,7 @@ from contextlib import (
     AsyncExitStack,
     asynccontextmanager,
     contextmanager,
+    suppress,
 )
 from pathlib import Path
 from typing import Literal, TextIO, TypeVar
@@ -49,9 +50,10 @@ from conveyor.engines.port import (
     RemoteImage,
     RunResult,
     RunSpec,
+    ServiceBinding,
     ServiceSpec,
 )
-from conveyor.errors import ConveyorError, EngineError, PolicyError
+from conveyor.errors import ConveyorError, EngineError, PolicyError, ServiceStartError
 from conveyor.policy.reference import parse
 from conveyor.secrets import Redactor, Secret
 
@@ -65,6 +67,11 @@ MissingPlatforms = Literal["fail", "warn"]
 
 REMOTE_LABELS = ("org.opencontainers.image.revision",)
 """The config labels :meth:`DaggerEngine.inspect_remote` reads (what publish checks)."""
+
+DEFAULT_SERVICE_TIMEOUT = 60.0
+"""Seconds a run's service may take to start and open its port."""
+SERVICE_STOP_TIMEOUT = 60.0
+"""Seconds stopping a run's services may take; the session's end stops what is left."""
 
 _SHA_TAG = re.compile(r"[0-9a-f]{40}(?:[0-9a-f]{24})?")
 _PUBLISHED = re.compile(r".+@sha256:[0-9a-f]{64}")
@@ -91,6 +98,7 @@ class DaggerEngine:
         missing_platforms: ``fail`` (raise) or ``warn`` (write to ``warn_to``)
             when a multi-platform publish holds fewer platforms than asked.
         warn_to: Where warnings go (stderr: the CI log, or the function's log).
+        service_timeout: Seconds a run's service may take to start and open its port.
     """
 
     name = "dagger"
@@ -106,8 +114,10 @@ class DaggerEngine:
         module_workdir: Path | None = None,
         missing_platforms: MissingPlatforms = "fail",
         warn_to: TextIO | None = None,
+        service_timeout: float = DEFAULT_SERVICE_TIMEOUT,
     ) -> None:
         self.client = client
+        self.service_timeout = service_timeout
         self.sources = chains.Sources(client, known_sources, exclude, module_workdir)
         self.service_access = service_access
         self.ca_bundle = ca_bundle
@@ -129,22 +139,74 @@ class DaggerEngine:
             raise self._error(exc) from exc
 
     async def run(self, spec: RunSpec) -> RunResult:
-        """Run ``spec.command``; its exit code is returned, not raised."""
+        """Run ``spec.command``; its exit code is returned, not raised.
+
+        ``spec.services`` are started first, each bounded by
+        ``service_timeout`` (``Service.start`` returns once the engine's health
+        check found the exposed port open), bound to the command's container
+        by name, and stopped afterwards, however the run ends.
+
+        Raises:
+            ServiceStartError: a service did not start in time, or its image
+                is a local ``localhost/...`` name the engine cannot pull.
+        """
         for value in spec.secrets:
             self._redact.add(value)
-        ctr = chains.run_container(self.client, spec, self.sources)
-        try:
-            ctr = await ctr.sync()
-            exit_code = await ctr.exit_code()
-            stdout = await ctr.stdout()
-            stderr = await ctr.stderr()
-        except dagger.ExecError as exc:
-            # Exit codes outside ANY (killed by a signal) still are results.
-            return RunResult(exc.exit_code, self._redact(exc.stdout), self._redact(exc.stderr))
-        except dagger.DaggerError as exc:
-            raise self._error(exc) from exc
-        exported = await self._export_outputs(ctr, spec)
+        for binding in spec.services:
+            _refuse_local_name(binding)
+        async with self._started(spec.services) as services:
+            ctr = chains.run_container(self.client, spec, self.sources, services)
+            try:
+                ctr = await ctr.sync()
+                exit_code = await ctr.exit_code()
+                stdout = await ctr.stdout()
+                stderr = await ctr.stderr()
+            except dagger.ExecError as exc:
+                # Exit codes outside ANY (killed by a signal) still are results.
+                return RunResult(exc.exit_code, self._redact(exc.stdout), self._redact(exc.stderr))
+            except dagger.DaggerError as exc:
+                raise self._error(exc) from exc
+            exported = await self._export_outputs(ctr, spec)
         return RunResult(exit_code, self._redact(stdout), self._redact(stderr), exported)
+
+    @asynccontextmanager
+    async def _started(
+        self, bindings: Sequence[ServiceBinding]
+    ) -> AsyncIterator[dict[str, dagger.Service]]:
+        """Start each service, waiting for its port; stop them all when the context ends."""
+        services: dict[str, dagger.Service] = {}
+        try:
+            for binding in bindings:
+                # kept before it starts: a start cut short is stopped too
+                built = self._variants(binding.built)[0] if binding.built is not None else None
+                services[binding.name] = chains.bound_service(self.client, binding, built)
+                services[binding.name] = await self._start(binding, services[binding.name])
+            yield services
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(SERVICE_STOP_TIMEOUT):
+                for svc in services.values():
+                    with suppress(dagger.DaggerError):
+                        await svc.stop()
+
+    async def _start(self, binding: ServiceBinding, svc: dagger.Service) -> dagger.Service:
+        with anyio.move_on_after(self.service_timeout):
+            try:
+                return await svc.start()
+            except dagger.DaggerError as exc:
+                reason = self._redact(str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+                raise ServiceStartError(
+                    binding.name,
+                    binding.shown_image,
+                    binding.port,
+                    f"did not start on the Dagger engine: {reason or type(exc).__name__}",
+                ) from exc
+        raise ServiceStartError(
+            binding.name,
+            binding.shown_image,
+            binding.port,
+            f"did not accept connections on port {binding.port} within "
+            f"{self.service_timeout:g}s (the Dagger engine's health check)",
+        )
 
     async def _export_outputs(self, ctr: dagger.Container, spec: RunSpec) -> dict[str, Path]:
         if not spec.outputs or spec.export_dir is None:
@@ -337,6 +399,20 @@ class DaggerEngine:
             yield _endpoint(address)
         finally:
             await self._await(stop.stop())
+
+
+def _refuse_local_name(binding: ServiceBinding) -> None:
+    """Refuse a ``localhost/...`` image: Dagger would ask a registry named ``localhost`` for it."""
+    if binding.built is None and binding.image.split("/", 1)[0] == "localhost":
+        raise ServiceStartError(
+            binding.name,
+            binding.image,
+            binding.port,
+            "is a local image name: the Dagger engine takes 'localhost' for a registry host "
+            "and has no local image store",
+            hint="push the image to a registry and name it by its registry address "
+            "(a loopback registry works: 127.0.0.1:5000/...)",
+        )
 
 
 def _absent(message: str, address: str) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 import dagger
 
 from conveyor.engines.podman_build import CONTEXT_EXCLUDE
-from conveyor.engines.port import BuildSpec, RegistryAuth, RunSpec, ServiceSpec
+from conveyor.engines.port import BuildSpec, RegistryAuth, RunSpec, ServiceBinding, ServiceSpec
 from conveyor.secrets import Secret
 
 CA_BUNDLE_PATH = "/etc/ssl/certs/ca-certificates.crt"
@@ -115,13 +115,21 @@ def secret(client: dagger.Client, value: Secret) -> dagger.Secret:
     return client.set_secret(value.name, value.reveal())
 
 
-def run_container(client: dagger.Client, spec: RunSpec, sources: Sources) -> dagger.Container:
+def run_container(
+    client: dagger.Client,
+    spec: RunSpec,
+    sources: Sources,
+    services: Mapping[str, dagger.Service] | None = None,
+) -> dagger.Container:
     """The container that runs ``spec.command`` and keeps any exit code.
 
     ``expect=ANY`` makes a non-zero exit a value of the container (``exitCode``,
     ``stdout``, ``stderr``) rather than a failed query, as the port requires.
+    ``services`` (by the host name the command reaches each by) are bound to it.
     """
     ctr = client.container().from_(spec.image)
+    for alias, svc in (services or {}).items():
+        ctr = ctr.with_service_binding(alias, svc)
     if spec.ca_bundle is not None:
         ctr = ctr.with_mounted_file(CA_BUNDLE_PATH, sources.file(spec.ca_bundle))
     ctr = ctr.with_mounted_directory(spec.workdir, sources.directory(spec.source)).with_workdir(
@@ -243,6 +251,24 @@ def service(variant: dagger.Container, spec: ServiceSpec) -> dagger.Service:
     for name, value in spec.env.items():
         ctr = ctr.with_env_variable(name, value)
     return ctr.with_exposed_port(spec.port).as_service(use_entrypoint=True)
+
+
+def bound_service(
+    client: dagger.Client, binding: ServiceBinding, built: dagger.Container | None = None
+) -> dagger.Service:
+    """The service of a run: its image and env, ``port`` exposed (the engine waits for it).
+
+    ``built`` is the container of an image this run built (``binding.built``),
+    run as it is instead of pulling ``binding.image``.  ``binding.command``
+    replaces the image's default command; the entrypoint is kept
+    (``useEntrypoint``), as podman runs the service.
+    """
+    ctr = built if built is not None else client.container().from_(binding.image)
+    for name, value in binding.env.items():
+        ctr = ctr.with_env_variable(name, value)
+    return ctr.with_exposed_port(binding.port).as_service(
+        args=list(binding.command) or None, use_entrypoint=True
+    )
 
 
 def host_tunnel(client: dagger.Client, svc: dagger.Service) -> dagger.Service:

@@ -25,7 +25,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
@@ -71,7 +71,7 @@ class ServiceState:
     address: str | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class PodmanServices:
     """Starts the services of runs for one engine (see the module docstring).
 
@@ -86,6 +86,7 @@ class PodmanServices:
     podman: str
     session: str
     ready_within: float = DEFAULT_SERVICE_TIMEOUT
+    _rootless_answer: bool | None = field(default=None, init=False, repr=False)
 
     @asynccontextmanager
     async def network(self, services: Sequence[ServiceBinding]) -> AsyncIterator[list[str]]:
@@ -132,10 +133,13 @@ class PodmanServices:
                 await self.podman_exec([podman, "network", "rm", "-f", network], check=False)
 
     async def _rootless(self) -> bool:
-        info = await self.podman_exec(
-            [self.podman, "info", "--format", "{{.Host.Security.Rootless}}"]
-        )
-        return info.stdout.strip() == "true"
+        """Whether podman runs rootless; asked once (``podman info`` takes half a second)."""
+        if self._rootless_answer is None:
+            info = await self.podman_exec(
+                [self.podman, "info", "--format", "{{.Host.Security.Rootless}}"]
+            )
+            self._rootless_answer = info.stdout.strip() == "true"
+        return self._rootless_answer
 
     async def _start(self, network: str, binding: ServiceBinding, name: str) -> None:
         argv = [
@@ -149,7 +153,7 @@ class PodmanServices:
         if not result.ok:
             last = result.stderr.strip().splitlines()[-1:] or [f"exit code {result.exit_code}"]
             raise ServiceStartError(
-                binding.name, binding.image, binding.port, f"could not be started: {last[0]}"
+                binding.name, binding.shown_image, binding.port, f"could not be started: {last[0]}"
             )
 
     async def _wait_ready(self, network: str, binding: ServiceBinding, name: str) -> None:
@@ -161,7 +165,7 @@ class PodmanServices:
                 if not state.running:
                     raise ServiceStartError(
                         binding.name,
-                        binding.image,
+                        binding.shown_image,
                         binding.port,
                         f"exited with code {state.exit_code} before its port accepted connections",
                         await _logs(self.podman_exec, self.podman, name),
@@ -172,7 +176,7 @@ class PodmanServices:
                 interval = min(interval * 2, MAX_INTERVAL)
         raise ServiceStartError(
             binding.name,
-            binding.image,
+            binding.shown_image,
             binding.port,
             f"did not accept connections on port {binding.port} within {self.ready_within:g}s",
             await _logs(self.podman_exec, self.podman, name),

@@ -51,6 +51,11 @@ class ServiceBinding:
     command: Sequence[str] = ()
     built: BuiltImage | None = None
 
+    @property
+    def shown_image(self) -> str:
+        """The image as messages name it: the built image's local name, else ``image``."""
+        return self.built.local_ref if self.built is not None else self.image
+
 
 @dataclass(frozen=True)
 class RunSpec:

@@ -98,9 +98,13 @@ every ``publish-<name>``.
 """
 
 
-def is_publish(name: str) -> bool:
-    """Whether ``name`` is a publish stage: ``publish``, or ``publish-<image>``."""
-    return name == "publish" or name.startswith("publish-")
+def publish_stages(ctx: DeliveryContext) -> frozenset[str]:
+    """The publish stages: ``publish``, or ``publish-<image>`` for each ``[images.<name>]``.
+
+    Named by the images, not by the prefix: a stage of the user's called
+    ``publish-docs`` is not one.
+    """
+    return frozenset(spec.stage("publish") for spec in ctx.config.image_specs())
 
 
 @dataclass(frozen=True)
@@ -383,12 +387,14 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
         for d in definitions
     ]
     first = _pipeline(ctx, trimmed, path)
-    after = first.downstream(n for n in present if n in AFTER_DELIVERY or is_publish(n))
+    publishes = publish_stages(ctx) & present
+    after = first.downstream(n for n in present if n in AFTER_DELIVERY or n in publishes)
     gates = tuple(
         d.name for d in trimmed if d.gate and d.name not in after and d.name not in unchanged
     )
+    # every gate blocks every publish: no image is pushed before all of them passed
     wired = [
-        replace(d, needs=tuple(dict.fromkeys([*d.needs, *gates]))) if is_publish(d.name) else d
+        replace(d, needs=tuple(dict.fromkeys([*d.needs, *gates]))) if d.name in publishes else d
         for d in trimmed
     ]
     pipeline = _pipeline(ctx, wired, path)

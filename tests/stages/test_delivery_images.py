@@ -6,6 +6,7 @@ monorepo example runs for real in tests/e2e/test_monorepo.py).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from conveyor.config import load_config
 from conveyor.engines.unavailable import NoEngine
 from conveyor.errors import ConfigError
+from conveyor.pipeline import render
 from conveyor.pipeline.graph import Pipeline
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import delivery_pipeline
@@ -198,3 +200,23 @@ def test_the_monorepo_example_wires_two_images(tmp_path: Path) -> None:
         "127.0.0.1:5000/shop/api",
         "127.0.0.1:5000/shop/web",
     ]
+
+
+def test_graph_draws_each_image_as_a_group(tmp_path: Path) -> None:
+    built = pipeline(tmp_path)
+
+    mermaid = render.to_mermaid(built)
+    dot = render.to_dot(built)
+    stages = {s["name"]: s for s in json.loads(render.to_json(built))["stages"]}
+
+    api = mermaid.split('subgraph image_api["image api"]\n', 1)[1].split("    end\n", 1)[0]
+    assert [line.strip() for line in api.splitlines()] == [
+        'build_api["build-api"]',
+        'scan_api["scan-api"]',
+        'smoke_api["smoke-api"]',
+        'publish_api["publish-api"]',
+    ]
+    assert "    publish_web --> manifest" in mermaid
+    assert 'subgraph "cluster_web" {\n        label="image web";' in dot
+    assert stages["scan-web"]["image"] == "web"
+    assert "image" not in stages["manifest"]

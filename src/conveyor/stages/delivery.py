@@ -20,13 +20,13 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from conveyor.atomic import write_atomically
-from conveyor.config.models import ImageSpec, StageOptions
+from conveyor.config.models import Config, ImageSpec, StageOptions
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
@@ -115,6 +115,8 @@ class StageDefinition:
     ``origin`` names where it was defined, for errors and ``conveyor graph``;
     ``location`` is the ``file:line`` a Python stage's errors name
     (``None``: conveyor.toml's).
+    ``image``: the ``[images.<name>]`` a per-image stage builds, scans, probes
+    or publishes (``""`` otherwise), drawn as a group.
     """
 
     name: str
@@ -130,6 +132,7 @@ class StageDefinition:
     skip_reason: str | None = None
     services: tuple[str, ...] = ()
     location: str | None = None
+    image: str = ""
 
 
 def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
@@ -245,6 +248,7 @@ def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
                 skip_reason=unchanged.get(image.name)
                 if image is not None
                 else _after(kind, nothing),
+                image=image.name if image is not None and image.suffix is not None else "",
             )
         )
     return definitions
@@ -368,7 +372,7 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
     present = set(names)
     disabled = configured_stages(ctx) - present
     definitions = [
-        replace(d, needs=expand_groups(ctx, d.needs, present)) if ctx.config.images else d
+        replace(d, needs=expand_groups(ctx.config, d.needs, present)) if ctx.config.images else d
         for d in definitions
     ]
     for definition in definitions:
@@ -427,6 +431,7 @@ def _pipeline(ctx: DeliveryContext, definitions: Sequence[StageDefinition], path
                 details=d.details,
                 skip_reason=d.skip_reason,
                 services=d.services,
+                group=d.image,
             )
             for d in definitions
         )
@@ -452,21 +457,21 @@ def configured_stages(ctx: DeliveryContext) -> set[str]:
     return {*BUILTIN_NEEDS, *images, *ctx.config.stages.custom}
 
 
-def expand_groups(ctx: DeliveryContext, names: Sequence[str], present: set[str]) -> tuple[str, ...]:
+def expand_groups(config: Config, names: Sequence[str], present: Set[str]) -> tuple[str, ...]:
     """``names`` with each group (``build``, ``scan``, ``smoke``, ``publish``) made its members.
 
     With ``[images]``, ``publish`` means every ``publish-<image>`` there is
-    (none, when the group's stages are all disabled); other names stay.
+    (none, when the group's stages are all disabled); other names stay.  For
+    ``needs``, and for ``--only``/``--skip`` (``--skip smoke`` skips every
+    image's smoke stage).
     """
-    if not ctx.config.images:
+    if not config.images:
         return tuple(names)
     expanded: list[str] = []
     for name in names:
         if name in IMAGE_STAGES and name not in present:
             expanded += [
-                member
-                for spec in ctx.config.image_specs()
-                if (member := spec.stage(name)) in present
+                member for spec in config.image_specs() if (member := spec.stage(name)) in present
             ]
         else:
             expanded.append(name)
@@ -552,6 +557,9 @@ async def deliver(
     """
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
+    present = set(pipeline.order)
+    only = expand_groups(config, only, present)
+    skip = expand_groups(config, skip, present)
     policy = on_failure or config.run.on_failure
     if policy not in {"cancel", "finish"}:  # the CLI checks its option; this is the API's guard
         raise ConfigError(None, "on_failure", f"{policy!r} is neither 'finish' nor 'cancel'")

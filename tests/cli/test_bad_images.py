@@ -145,6 +145,25 @@ CASES = [
         f"error: {TOML}: stages.lint.needs: 'build-web' is not a stage",
     ),
     Case(
+        "promote-with-images",
+        config(
+            "[images.api]",
+            "[gitops.environments.production]",
+            'path = "apps/hello/overlays/production"',
+        ),
+        ("promote", "--from", "staging", "--to", "production"),
+        3,
+        f"error: {TOML}: images: promote and rollback move the one [app] image; with [images] "
+        "they are not supported yet",
+    ),
+    Case(
+        "manifest-update-of-no-image",
+        config("[images.api]", "[images.web]"),
+        ("manifest", "update", "staging", f"127.0.0.1:5000/team/hello/db:{SHA}@sha256:{'a' * 64}"),
+        3,
+        f"error: {TOML}: images: no image publishes to '127.0.0.1:5000/team/hello/db'",
+    ),
+    Case(
         "registry-not-allowed-for-an-image",
         config(
             '[images.api]\nrepository = "team/api"',

@@ -16,8 +16,10 @@ from conveyor.engines.unavailable import NoEngine
 from conveyor.errors import ConfigError
 from conveyor.pipeline import render
 from conveyor.pipeline.graph import Pipeline
+from conveyor.policy.reference import parse
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import delivery_pipeline
+from conveyor.stages.manifest import image_for
 
 SHA = "3f2a9c1d4e5b6a7980123456789abcdef0123456"
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "monorepo" / "conveyor.toml"
@@ -220,3 +222,18 @@ def test_graph_draws_each_image_as_a_group(tmp_path: Path) -> None:
     assert 'subgraph "cluster_web" {\n        label="image web";' in dot
     assert stages["scan-web"]["image"] == "web"
     assert "image" not in stages["manifest"]
+
+
+def test_manifest_update_pins_the_image_whose_repository_the_reference_names(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "conveyor.toml"
+    path.write_text(BASE + '\n[images.web.image_name]\nstaging = "shop-web"\n')
+    config = load_config(path, env={})
+    ref = parse(f"myacr.azurecr.io/shop/web:{SHA}@sha256:{'b' * 64}")
+
+    assert image_for(config, "staging", ref) == ("shop-web", ref)
+    assert image_for(config, "staging", parse(f"myacr.azurecr.io/shop/api:{SHA}"))[0] == "api"
+    with pytest.raises(ConfigError) as caught:
+        image_for(config, "staging", parse(f"myacr.azurecr.io/shop:{SHA}"))
+    assert "myacr.azurecr.io/shop/api, myacr.azurecr.io/shop/web" in str(caught.value.hint)

@@ -7,10 +7,17 @@
            └─ smoke ──────────┘                      └─ policy
     report (always: writes summary.json whatever happened)
 
+With ``[images.<name>]`` each image has its own stages (``build-api``,
+``scan-api``, ``smoke-api``, ``publish-api`` ...); every publish waits for
+every image's build, scan and smoke, and ``manifest`` for every publish (it
+pins them all in one commit).  ``build``, ``scan``, ``smoke`` and
+``publish`` are then group names in ``needs``, ``--only`` and ``--skip``.
+
 The user's own stages (``[stages.<name>]``) join it by their ``needs``:
 one that does not depend on publish or manifest is a gate, publish waits
 for it (``gate = false`` says otherwise); one that needs publish or manifest
-runs after (an end-to-end test against staging, a notification).  Built-in
+runs after (an end-to-end test against staging, a notification).  Every
+publish stage waits for every gate.  Built-in
 stages take ``needs`` too.  Nothing is pushed before every gate passed;
 nothing is committed before the push.
 """

@@ -99,12 +99,17 @@ def plan(
     from conveyor.secrets import Redactor
 
     redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
+    from conveyor.stages.delivery import expand_groups
+
     cfg, sha, pipeline, ctx = _pipeline(config, None, changed_since, changes=True, image=image)
     changes = ctx.changes
     if format is not PlanFormat.TEXT:
         typer.echo(fan_out(ctx, format), nl=False)
         return
-    selection = pipeline.select(tuple(only or ()), tuple(skip or ()))
+    present = set(pipeline.order)
+    selection = pipeline.select(
+        expand_groups(cfg, only or (), present), expand_groups(cfg, skip or (), present)
+    )
     typer.echo(f"plan for {cfg.app.name} at {sha}")
     if changes.known:
         typer.echo(f"changes since {changes.base}: {len(changes.files or ())} files")

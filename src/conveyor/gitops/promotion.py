@@ -220,6 +220,16 @@ def _gitops(config: Config) -> GitOpsConfig:
             "section is missing; promotion needs the manifest repository",
             hint='add [gitops] with repo = "..." and [gitops.environments.NAME] tables',
         )
+    if config.images:
+        # one image per proposal today; several would need one pull request for all
+        raise ConfigError(
+            config.root / "conveyor.toml",
+            "images",
+            "promote and rollback move the one [app] image; with [images] they are not "
+            "supported yet",
+            hint="promote by editing the environment's kustomization in a pull request "
+            "(conveyor manifest set-image DIR NAME=REF@DIGEST for each image)",
+        )
     return config.gitops
 
 

@@ -45,6 +45,8 @@ class Stage:
             dependents should not need it: they would be skipped too.
         services: What runs beside the stage while it runs (``db:
             postgres:16.4``), for drawing the graph.
+        group: What the stage belongs to, for drawings (the image of a
+            per-image stage: ``api`` for ``build-api``); ``""``: nothing.
     """
 
     name: str
@@ -58,6 +60,7 @@ class Stage:
     details: Mapping[str, str] = field(default_factory=dict)
     skip_reason: str | None = None
     services: tuple[str, ...] = ()
+    group: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,27 @@ from rich.tree import Tree
 from conveyor.pipeline.graph import Pipeline
 
 
-def to_mermaid(pipeline: Pipeline) -> str:
-    lines = ["flowchart LR"]
+def _groups(pipeline: Pipeline) -> dict[str, list[str]]:
+    """The stages of each group (an image's stages), in pipeline order; ``""``: ungrouped."""
+    groups: dict[str, list[str]] = {}
     for name in pipeline.order:
-        stage = pipeline[name]
-        label = f"{name}{' (always)' if stage.always else ''}"
-        lines.append(f'    {_id(name)}["{label}"]')
+        groups.setdefault(pipeline[name].group, []).append(name)
+    return groups
+
+
+def to_mermaid(pipeline: Pipeline) -> str:
+    """A Mermaid flowchart; the stages of one image in a subgraph ``image <name>``."""
+    lines = ["flowchart LR"]
+    for group, names in _groups(pipeline).items():
+        indent = "    " if not group else "        "
+        if group:
+            lines.append(f'    subgraph image_{_id(group)}["image {group}"]')
+        for name in names:
+            stage = pipeline[name]
+            label = f"{name}{' (always)' if stage.always else ''}"
+            lines.append(f'{indent}{_id(name)}["{label}"]')
+        if group:
+            lines.append("    end")
     for name in pipeline.order:
         lines.extend(f"    {_id(dep)} --> {_id(name)}" for dep in pipeline[name].needs)
     for name in pipeline.order:
@@ -26,9 +41,16 @@ def to_mermaid(pipeline: Pipeline) -> str:
 
 def to_dot(pipeline: Pipeline) -> str:
     lines = ["digraph conveyor {", "    rankdir=LR;", "    node [shape=box];"]
-    for name in pipeline.order:
-        style = ", style=dashed" if pipeline[name].always else ""
-        lines.append(f'    "{name}" [label="{name}"{style}];')
+    for group, names in _groups(pipeline).items():
+        indent = "    " if not group else "        "
+        if group:
+            lines.append(f'    subgraph "cluster_{group}" {{')
+            lines.append(f'        label="image {group}";')
+        for name in names:
+            style = ", style=dashed" if pipeline[name].always else ""
+            lines.append(f'{indent}"{name}" [label="{name}"{style}];')
+        if group:
+            lines.append("    }")
     for name in pipeline.order:
         lines.extend(f'    "{dep}" -> "{name}";' for dep in pipeline[name].needs)
     for name in pipeline.order:
@@ -51,6 +73,7 @@ def to_json(pipeline: Pipeline) -> str:
             "description": pipeline[name].description,
             "services": list(pipeline[name].services),
             "skipped": pipeline[name].skip_reason,
+            **({"image": pipeline[name].group} if pipeline[name].group else {}),
         }
         for name in pipeline.order
     ]

@@ -7,10 +7,17 @@
            └─ smoke ──────────┘                      └─ policy
     report (always: writes summary.json whatever happened)
 
+With ``[images.<name>]`` each image has its own stages (``build-api``,
+``scan-api``, ``smoke-api``, ``publish-api`` ...); every publish waits for
+every image's build, scan and smoke, and ``manifest`` for every publish (it
+pins them all in one commit).  ``build``, ``scan``, ``smoke`` and
+``publish`` are then group names in ``needs``, ``--only`` and ``--skip``.
+
 The user's own stages (``[stages.<name>]``) join it by their ``needs``:
 one that does not depend on publish or manifest is a gate, publish waits
 for it (``gate = false`` says otherwise); one that needs publish or manifest
-runs after (an end-to-end test against staging, a notification).  Built-in
+runs after (an end-to-end test against staging, a notification).  Every
+publish stage waits for every gate.  Built-in
 stages take ``needs`` too.  Nothing is pushed before every gate passed;
 nothing is committed before the push.
 """
@@ -20,13 +27,13 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from conveyor.atomic import write_atomically
-from conveyor.config.models import ImageSpec, StageOptions
+from conveyor.config.models import Config, ImageSpec, StageOptions
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
@@ -98,9 +105,13 @@ every ``publish-<name>``.
 """
 
 
-def is_publish(name: str) -> bool:
-    """Whether ``name`` is a publish stage: ``publish``, or ``publish-<image>``."""
-    return name == "publish" or name.startswith("publish-")
+def publish_stages(ctx: DeliveryContext) -> frozenset[str]:
+    """The publish stages: ``publish``, or ``publish-<image>`` for each ``[images.<name>]``.
+
+    Named by the images, not by the prefix: a stage of the user's called
+    ``publish-docs`` is not one.
+    """
+    return frozenset(spec.stage("publish") for spec in ctx.config.image_specs())
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,8 @@ class StageDefinition:
     ``origin`` names where it was defined, for errors and ``conveyor graph``;
     ``location`` is the ``file:line`` a Python stage's errors name
     (``None``: conveyor.toml's).
+    ``image``: the ``[images.<name>]`` a per-image stage builds, scans, probes
+    or publishes (``""`` otherwise), drawn as a group.
     """
 
     name: str
@@ -126,6 +139,7 @@ class StageDefinition:
     skip_reason: str | None = None
     services: tuple[str, ...] = ()
     location: str | None = None
+    image: str = ""
 
 
 def delivery_pipeline(ctx: DeliveryContext) -> Pipeline:
@@ -241,6 +255,7 @@ def builtin_definitions(ctx: DeliveryContext) -> list[StageDefinition]:
                 skip_reason=unchanged.get(image.name)
                 if image is not None
                 else _after(kind, nothing),
+                image=image.name if image is not None and image.suffix is not None else "",
             )
         )
     return definitions
@@ -364,7 +379,7 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
     present = set(names)
     disabled = configured_stages(ctx) - present
     definitions = [
-        replace(d, needs=expand_groups(ctx, d.needs, present)) if ctx.config.images else d
+        replace(d, needs=expand_groups(ctx.config, d.needs, present)) if ctx.config.images else d
         for d in definitions
     ]
     for definition in definitions:
@@ -383,12 +398,14 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
         for d in definitions
     ]
     first = _pipeline(ctx, trimmed, path)
-    after = first.downstream(n for n in present if n in AFTER_DELIVERY or is_publish(n))
+    publishes = publish_stages(ctx) & present
+    after = first.downstream(n for n in present if n in AFTER_DELIVERY or n in publishes)
     gates = tuple(
         d.name for d in trimmed if d.gate and d.name not in after and d.name not in unchanged
     )
+    # every gate blocks every publish: no image is pushed before all of them passed
     wired = [
-        replace(d, needs=tuple(dict.fromkeys([*d.needs, *gates]))) if is_publish(d.name) else d
+        replace(d, needs=tuple(dict.fromkeys([*d.needs, *gates]))) if d.name in publishes else d
         for d in trimmed
     ]
     pipeline = _pipeline(ctx, wired, path)
@@ -421,6 +438,7 @@ def _pipeline(ctx: DeliveryContext, definitions: Sequence[StageDefinition], path
                 details=d.details,
                 skip_reason=d.skip_reason,
                 services=d.services,
+                group=d.image,
             )
             for d in definitions
         )
@@ -446,21 +464,21 @@ def configured_stages(ctx: DeliveryContext) -> set[str]:
     return {*BUILTIN_NEEDS, *images, *ctx.config.stages.custom}
 
 
-def expand_groups(ctx: DeliveryContext, names: Sequence[str], present: set[str]) -> tuple[str, ...]:
+def expand_groups(config: Config, names: Sequence[str], present: Set[str]) -> tuple[str, ...]:
     """``names`` with each group (``build``, ``scan``, ``smoke``, ``publish``) made its members.
 
     With ``[images]``, ``publish`` means every ``publish-<image>`` there is
-    (none, when the group's stages are all disabled); other names stay.
+    (none, when the group's stages are all disabled); other names stay.  For
+    ``needs``, and for ``--only``/``--skip`` (``--skip smoke`` skips every
+    image's smoke stage).
     """
-    if not ctx.config.images:
+    if not config.images:
         return tuple(names)
     expanded: list[str] = []
     for name in names:
         if name in IMAGE_STAGES and name not in present:
             expanded += [
-                member
-                for spec in ctx.config.image_specs()
-                if (member := spec.stage(name)) in present
+                member for spec in config.image_specs() if (member := spec.stage(name)) in present
             ]
         else:
             expanded.append(name)
@@ -553,6 +571,9 @@ async def deliver(
     """
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
+    present = set(pipeline.order)
+    only = expand_groups(config, only, present)
+    skip = expand_groups(config, skip, present)
     policy = on_failure or config.run.on_failure
     if policy not in {"cancel", "finish"}:  # the CLI checks its option; this is the API's guard
         raise ConfigError(None, "on_failure", f"{policy!r} is neither 'finish' nor 'cancel'")

@@ -83,7 +83,7 @@ def image_for(config: Config, env_name: str, ref: ImageReference) -> Pin:
             return spec.image_name(env_name), ref
     known = ", ".join(f"{config.registry.host}/{spec.repository}" for spec in specs)
     raise ConfigError(
-        None,
+        config.root / "conveyor.toml",
         "images",
         f"no image publishes to {ref.name!r}",
         hint=f"give the reference of one of the images: {known}",

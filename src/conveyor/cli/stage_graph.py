@@ -71,9 +71,31 @@ def draw(config: Path | None, format: GraphFormat) -> None:
 
     _, _, pipeline, _ = delivery_graph(config, sha="0" * 40)
     if format is GraphFormat.TREE:
-        from rich.console import Console
-
-        Console().print(render.to_tree(pipeline, "conveyor pipeline"))
+        width, colour = terminal()
+        print(render.to_tree(pipeline, "conveyor pipeline", width=width, dim=colour), end="")
         return
     renderers = {"mermaid": render.to_mermaid, "dot": render.to_dot, "json": render.to_json}
     print(renderers[format.value](pipeline), end="")
+
+
+def terminal() -> tuple[int, bool]:
+    """The width to draw at and whether colour is shown, decided as rich decides them.
+
+    ``COLUMNS`` or the terminal's width (80 when not a terminal); colour on a
+    terminal that is not ``TERM=dumb`` unless ``NO_COLOR`` is set, and always
+    with ``FORCE_COLOR``.
+    """
+    import os
+    import sys
+
+    environ = os.environ
+    try:
+        width = int(environ["COLUMNS"])
+    except (KeyError, ValueError):
+        width = 80
+        if sys.stdout.isatty():
+            width = os.get_terminal_size(sys.stdout.fileno()).columns
+    if environ.get("FORCE_COLOR"):
+        return width, True
+    on_terminal = sys.stdout.isatty() and environ.get("TERM", "").lower() not in {"dumb", "unknown"}
+    return width, on_terminal and not environ.get("NO_COLOR")

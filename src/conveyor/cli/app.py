@@ -17,7 +17,8 @@ except ImportError:  # pragma: no cover - only with an older typer
     import click  # type: ignore[no-redef]
 
 from conveyor.cli.commands import COMMANDS, ROOT_HELP, VERSION_HELP
-from conveyor.cli.exit_codes import ExitCode, exit_code_for
+from conveyor.cli.exit_codes import ExitCode
+from conveyor.cli.outcome import ended
 from conveyor.errors import ConveyorError
 
 app = typer.Typer(
@@ -128,12 +129,8 @@ def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind o
     try:
         with command.make_context("conveyor", list(args)) as ctx:
             result = command.invoke(ctx)
-    except ConveyorError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return exit_code_for(error)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return ExitCode.INTERRUPTED
+    except (ConveyorError, KeyboardInterrupt) as error:
+        return ended(error)
     except typer.Exit as done:
         return int(done.exit_code)
     except typer.Abort:
@@ -154,10 +151,8 @@ def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind o
     except click_error as error:
         print(f"error: {error}", file=sys.stderr)
         return ExitCode.FAILED
-    except OSError as error:  # a file the command could not read or write: its path and why
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
-        return ExitCode.FAILED
+    except OSError as error:
+        return ended(error)
     return result if isinstance(result, int) else ExitCode.OK
 
 

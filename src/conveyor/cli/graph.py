@@ -3,60 +3,18 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from conveyor.cli.run import ChangedSinceOption, ConfigOption, ImageOption
-
-
-class GraphFormat(StrEnum):
-    TREE = "tree"
-    MERMAID = "mermaid"
-    DOT = "dot"
-    JSON = "json"
+from conveyor.cli.stage_graph import GraphFormat, delivery_graph, draw
 
 
 class PlanFormat(StrEnum):
     TEXT = "text"
     GITHUB_MATRIX = "github-matrix"
     GITLAB_MATRIX = "gitlab-matrix"
-
-
-def _pipeline(  # type: ignore[no-untyped-def]
-    config: Path | None,
-    sha: str | None,
-    changed_since: str | None = None,
-    changes: bool = False,
-    image: list[str] | None = None,
-):
-    from conveyor.changes import UNKNOWN
-    from conveyor.cli.common import load, selected_images
-    from conveyor.engines.unavailable import NoEngine
-    from conveyor.stages.context import DeliveryContext
-    from conveyor.stages.delivery import delivery_pipeline
-
-    cfg = load(config)
-    if sha is None:  # plan names the commit; graph draws the shape only (no git, no process)
-        from conveyor.stages.source import resolve_sha
-
-        sha = resolve_sha(cfg.resolve(cfg.app.source))
-    resolved = sha
-    found = UNKNOWN
-    if changes:
-        from conveyor.changes import detect
-
-        found = detect(cfg.root, resolved, changed_since)
-    ctx = DeliveryContext(
-        cfg,
-        NoEngine(),
-        resolved,
-        cfg.root / ".conveyor" / "plan",
-        changes=found,
-        images=selected_images(cfg, image),
-    )
-    return cfg, resolved, delivery_pipeline(ctx), ctx
 
 
 def graph(
@@ -66,16 +24,7 @@ def graph(
     ] = GraphFormat.TREE,
 ) -> None:
     """Show the stage graph (a terminal tree, or Mermaid, dot, JSON)."""
-    from rich.console import Console
-
-    from conveyor.pipeline import render
-
-    _, _, pipeline, _ = _pipeline(config, sha="0" * 40)
-    renderers = {"mermaid": render.to_mermaid, "dot": render.to_dot, "json": render.to_json}
-    if format is GraphFormat.TREE:
-        Console().print(render.to_tree(pipeline, "conveyor pipeline"))
-    else:
-        typer.echo(renderers[format.value](pipeline), nl=False)
+    draw(config, format)
 
 
 def plan(
@@ -101,7 +50,7 @@ def plan(
     redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
     from conveyor.stages.delivery import expand_groups
 
-    cfg, sha, pipeline, ctx = _pipeline(config, None, changed_since, changes=True, image=image)
+    cfg, sha, pipeline, ctx = delivery_graph(config, None, changed_since, changes=True, image=image)
     changes = ctx.changes
     if format is not PlanFormat.TEXT:
         typer.echo(fan_out(ctx, format), nl=False)

@@ -1,10 +1,9 @@
-"""Drawing a pipeline: as Mermaid, Graphviz dot, JSON or a terminal tree."""
+"""Drawing a pipeline: as Mermaid, Graphviz dot, JSON or a terminal tree (plain text)."""
 
 from __future__ import annotations
 
 import json
-
-from rich.tree import Tree
+import textwrap
 
 from conveyor.pipeline.graph import Pipeline
 
@@ -80,14 +79,23 @@ def to_json(pipeline: Pipeline) -> str:
     return json.dumps({"stages": stages}, indent=2) + "\n"
 
 
-def to_tree(pipeline: Pipeline, title: str = "pipeline") -> Tree:
-    """Each stage once, under the last stage it needs (the others are named beside it)."""
-    tree = Tree(title)
+def to_tree(
+    pipeline: Pipeline, title: str = "pipeline", *, width: int = 80, dim: bool = False
+) -> str:
+    """Each stage once, under the last stage it needs (the others are named beside it).
+
+    Drawn with the guides of ``tree(1)`` and wrapped at ``width`` columns; the
+    notes and descriptions are dimmed with an ANSI code when ``dim`` (a terminal
+    that shows colour).  Plain text, so that ``conveyor graph`` needs no rich.
+    """
     position = {name: index for index, name in enumerate(pipeline.order)}
-    nodes: dict[str, Tree] = {}
+    children: dict[str | None, list[str]] = {None: []}
+    labels: dict[str, str] = {}
     for name in pipeline.order:
         stage = pipeline[name]
         parent = max(stage.needs, key=position.__getitem__) if stage.needs else None
+        children.setdefault(parent, []).append(name)
+        children[name] = []
         notes = []
         others = [n for n in stage.needs if n != parent]
         if others:
@@ -98,11 +106,33 @@ def to_tree(pipeline: Pipeline, title: str = "pipeline") -> Tree:
             notes.append(f"with {', '.join(stage.services)}")
         if stage.skip_reason:
             notes.append(f"skipped: {stage.skip_reason}")
-        label = name + (f" [dim]({'; '.join(notes)})[/]" if notes else "")
-        if stage.description:
-            label += f" [dim]- {stage.description}[/]"
-        nodes[name] = (nodes[parent] if parent else tree).add(label)
-    return tree
+        labels[name] = " ".join(
+            part
+            for part in (
+                f"({'; '.join(notes)})" if notes else "",
+                f"- {stage.description}" if stage.description else "",
+            )
+            if part
+        )
+    lines = [title]
+
+    def shaded(text: str) -> str:
+        return f"\x1b[2m{text}\x1b[0m" if dim and text else text
+
+    def draw(parent: str | None, prefix: str) -> None:
+        kids = children[parent]
+        for number, name in enumerate(kids):
+            last = number == len(kids) - 1
+            guide, below = ("└── ", "    ") if last else ("├── ", "│   ")
+            room = max(width - len(prefix) - len(guide), 20)
+            rows = textwrap.wrap(f"{name} {labels[name]}".rstrip(), room, break_on_hyphens=False)
+            first = rows[0][len(name) :]
+            lines.append(f"{prefix}{guide}{name}{first[:1]}{shaded(first[1:])}")
+            lines.extend(f"{prefix}{below}{shaded(row)}" for row in rows[1:])
+            draw(name, prefix + below)
+
+    draw(None, "")
+    return "\n".join(lines) + "\n"
 
 
 def _id(name: str) -> str:

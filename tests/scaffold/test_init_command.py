@@ -36,7 +36,9 @@ role on the registry and add federated credentials (issuer \
 https://token.actions.githubusercontent.com, audience api://AzureADTokenExchange) for these \
 subjects:
        repo:acme/hello:ref:refs/heads/main   (the pipeline on pushes to main)
-       repo:acme/hello:environment:production   (jobs bound to the environment 'production')
+       repo:acme/hello:pull_request   (pull requests log in too, to pull and build; they \
+publish nothing)
+     The promotion job logs in to no registry: it needs no federated credential.
   2. Add the repository secrets AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_SUBSCRIPTION_ID \
 (ids, no client secret: login is by OIDC).
   3. Add the secret GITOPS_TOKEN: a token that can push to the manifest repository and open \

@@ -72,8 +72,9 @@ def _github_steps(facts: RepositoryFacts) -> list[str]:
         "https://token.actions.githubusercontent.com, audience api://AzureADTokenExchange) "
         "for these subjects:\n"
         f"       repo:{project}:ref:refs/heads/{branch}   (the pipeline on pushes to {branch})\n"
-        f"       repo:{project}:environment:production   (jobs bound to the environment "
-        "'production')",
+        f"       repo:{project}:pull_request   (pull requests log in too, to pull and build; "
+        "they publish nothing)\n"
+        "     The promotion job logs in to no registry: it needs no federated credential.",
         "Add the repository secrets AZURE_CLIENT_ID, AZURE_TENANT_ID and "
         "AZURE_SUBSCRIPTION_ID (ids, no client secret: login is by OIDC).",
         "Add the secret GITOPS_TOKEN: a token that can push to the manifest repository and "

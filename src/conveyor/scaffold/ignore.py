@@ -29,16 +29,19 @@ _IGNORES_NESTED = re.compile(r"^\s*\*\*/\.conveyor/?(\*\*?)?\s*$")
 def ignore_files(facts: RepositoryFacts) -> list[tuple[Path, str]]:
     """The files that must ignore ``.conveyor/``, each with the pattern it needs.
 
-    The repository's .gitignore, and each build context's .dockerignore (and
-    ``.containerignore`` when it has one).  The contexts are the images'; one
-    a compose file names may be above conveyor.toml (the repository root),
-    and then only ``**/.conveyor/`` reaches the run records below it.
+    The repository's .gitignore, and the .dockerignore (and ``.containerignore``
+    when there is one) of each build context that holds ``.conveyor/``: the
+    directory of conveyor.toml, or one above it that a compose file names (the
+    repository root), where only ``**/.conveyor/`` reaches the run records.
+    A context below conveyor.toml (a monorepo's service) never holds them.
     """
     files = [(facts.toplevel / ".gitignore", PATTERN)]
     for image in facts.images:
         context = (facts.directory / image.context).resolve()
-        if not context.is_relative_to(facts.toplevel):
-            continue  # a context outside the repository is not init's to change
+        if not facts.directory.is_relative_to(context) or not context.is_relative_to(
+            facts.toplevel
+        ):
+            continue  # .conveyor/ is not inside this context (or it is not the repository's)
         pattern = PATTERN if context == facts.directory else NESTED_PATTERN
         for name in (".dockerignore", ".containerignore"):
             path = context / name

@@ -154,7 +154,9 @@ def smoke_block(facts: RepositoryFacts, smoke: Smoke) -> str:
     probed = [image for image in facts.images if image.name not in smoke.unprobed]
     proves = bool(probed) and all(i.smoke.serves_version and i.smoke.knows_sha for i in probed)
     health = next((i.smoke.health_path for i in probed if i.smoke.health_path), None)
-    path = "/version" if proves else health or "/"
+    serves_version = any(i.smoke.serves_version for i in probed)
+    # the route that answers best: /version when it proves the commit, else a health route
+    path = "/version" if proves or (serves_version and not health) else health or "/"
     lines = [
         "[stages.smoke]",
         "# Before anything is published, the built image runs as a service and is probed at",
@@ -174,8 +176,18 @@ def smoke_block(facts: RepositoryFacts, smoke: Smoke) -> str:
         )
         lines.append("# answer must hold the commit in a JSON 'version' field or in its body.")
     else:
-        lines.append("# This app shows no /version route that reads GIT_SHA, so only the status is")
-        lines.append("# checked; serve the commit and replace this line by body_contains or json.")
+        why = (
+            "This app serves /version but does not read GIT_SHA: its answer cannot show this commit"
+            if serves_version
+            else "This app shows no /version route: nothing in its answers shows the commit"
+        )
+        lines += [
+            f"# {line}"
+            for line in comment_lines(
+                f"{why}, so only the status is checked. Serve the commit and replace "
+                "prove_version = false by body_contains or json."
+            )
+        ]
         lines.append("prove_version = false")
     return "\n".join(lines) + "\n"
 

@@ -77,6 +77,11 @@ def test_init_for_gitlab_names_the_gitlab_subject(git_repo: GitRepo) -> None:
         "(issuer https://gitlab.example.com, audience api://AzureADTokenExchange)" in result.stdout
     )
     assert "CONVEYOR_GITOPS_TOKEN (masked, protected)" in result.stdout
+    # the manual promotion job has no id_tokens: no credential is asked for it
+    assert "The promotion job logs in to no registry: it needs no federated credential." in (
+        result.stdout
+    )
+    assert "environment:production" not in result.stdout
     assert lines[-1] == "  5. Commit the files and push to trunk."
     assert (
         "  1. Make Conveyor's CI/CD component available on gitlab.example.com: mirror "

@@ -122,6 +122,11 @@ def test_python_repository_with_compose_and_postgres(git_repo: GitRepo) -> None:
         "&& python -m mypy .",
     )
 
+    assert [stage.description for stage in custom.values()] == [
+        "lint: ruff check",
+        "type check: mypy",
+        "integration tests beside db, cache",
+    ]
     integration = custom["integration"]
     assert integration.gate  # publish waits for it
     assert integration.image == "python:3.14-slim"
@@ -350,6 +355,8 @@ def test_several_dockerfiles_become_images(git_repo: GitRepo) -> None:
             "services/api/Dockerfile": "FROM scratch\nEXPOSE 8080\n",
             "services/web/Dockerfile": "FROM scratch\nEXPOSE 3000\n",
             "services/web/node_modules/x/Dockerfile": "FROM scratch\n",  # a dependency's
+            ".devcontainer/Dockerfile": "FROM scratch\n",  # tooling, not an image
+            "services/api/tests/fixtures/Dockerfile": "FROM scratch\n",
             "k8s/kustomization.yaml": "resources: [deployment.yaml]\n",
             "k8s/deployment.yaml": MONOREPO_BASE,
         },

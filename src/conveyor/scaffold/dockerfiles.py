@@ -28,8 +28,17 @@ _GIT_SHA = re.compile(r"\bGIT_SHA\b")
 _IMAGE_NAME_INVALID = re.compile(r"[^a-z0-9-]+")
 
 
-def walk(directory: Path, depth: int = 4) -> Iterator[Path]:
-    """Files under ``directory`` down to ``depth`` levels, skipping ``SKIPPED_DIRS``, sorted."""
+#: Directories whose Dockerfiles are not the application's images (tooling, tests, examples).
+NOT_IMAGES = frozenset({"tests", "test", "testdata", "fixtures", "examples", "docs", "e2e"})
+
+
+def walk(
+    directory: Path, depth: int = 4, skip: frozenset[str] = SKIPPED_DIRS, hidden: bool = True
+) -> Iterator[Path]:
+    """Files under ``directory`` down to ``depth`` levels, skipping ``skip``, sorted.
+
+    ``hidden = False`` skips every directory whose name starts with a dot too.
+    """
     try:
         entries = sorted(directory.iterdir())
     except OSError:
@@ -38,16 +47,21 @@ def walk(directory: Path, depth: int = 4) -> Iterator[Path]:
         if entry.is_symlink():
             continue
         if entry.is_dir():
-            if depth > 0 and entry.name not in SKIPPED_DIRS:
-                yield from walk(entry, depth - 1)
+            wanted = entry.name not in skip and (hidden or not entry.name.startswith("."))
+            if depth > 0 and wanted:
+                yield from walk(entry, depth - 1, skip, hidden)
         elif entry.is_file():
             yield entry
 
 
 def find_dockerfiles(directory: Path) -> list[Path]:
-    """Every Dockerfile (or Containerfile) under ``directory``, one per directory, sorted."""
+    """Every Dockerfile (or Containerfile) under ``directory``, one per directory, sorted.
+
+    Hidden directories (``.devcontainer``) and tests, fixtures, examples and
+    docs are not searched: their Dockerfiles are tooling, not images to deliver.
+    """
     found: dict[Path, Path] = {}
-    for path in walk(directory):
+    for path in walk(directory, skip=SKIPPED_DIRS | NOT_IMAGES, hidden=False):
         if path.name in DOCKERFILE_NAMES:
             found.setdefault(path.parent, path)
     return [found[key] for key in sorted(found)]

@@ -115,6 +115,7 @@ def _ruff(directory: Path) -> ProposedStage | None:
     return ProposedStage(
         name="ruff",
         detected=f"ruff ({where})",
+        description="lint: ruff check",
         image=f"ghcr.io/astral-sh/ruff:{version}-alpine",
         command=("ruff", "check", "."),
         notes=(note,),
@@ -132,6 +133,7 @@ def _mypy(directory: Path) -> ProposedStage | None:
     return ProposedStage(
         name="mypy",
         detected=f"mypy ({where})",
+        description="type check: mypy",
         image=python.image,
         script=script,
         notes=(note, f"image: {python.reason}"),
@@ -152,6 +154,7 @@ def _eslint(directory: Path) -> ProposedStage | None:
     return ProposedStage(
         name="eslint",
         detected=detected,
+        description="lint: eslint",
         image=NODE_IMAGE,
         script=f"{tool.install} && {run}",
         notes=("eslint and its plugins come from the lock file's devDependencies",),
@@ -169,6 +172,7 @@ def _golangci(directory: Path) -> ProposedStage | None:
     return ProposedStage(
         name="golangci-lint",
         detected=f"golangci-lint ({where}, a {generation})",
+        description="lint: golangci-lint run",
         image=f"golangci/golangci-lint:{version}",
         command=("golangci-lint", "run", "./..."),
         notes=(

@@ -37,6 +37,8 @@ class ProposedStage:
     name: str
     detected: str
     image: str
+    #: The line ``conveyor graph`` and ``plan`` show for it.
+    description: str = ""
     command: tuple[str, ...] | None = None
     script: str | None = None
     env: tuple[tuple[str, str], ...] = ()
@@ -86,6 +88,8 @@ def stage_toml(stage: ProposedStage) -> str:
     """The ``[stages.<name>]`` table of ``stage``, ending with a newline."""
     lines = [f"[stages.{key(stage.name)}]", f"# Detected: {stage.detected}"]
     lines += [f"# {line}" for note in stage.notes for line in comment_lines(note)]
+    if stage.description:
+        lines.append(f"description = {quote(stage.description)}")
     lines.append(f"image = {quote(stage.image)}")
     if stage.command is not None:
         lines.append(f"command = {array(stage.command)}")

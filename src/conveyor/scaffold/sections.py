@@ -220,6 +220,7 @@ def integration_stage(facts: RepositoryFacts) -> ProposedStage | None:
     return ProposedStage(
         name="integration",
         detected=f"services in {compose.file} ({services})",
+        description=f"integration tests beside {services}",
         image=image,
         script=command,
         junit=junit,

@@ -8,6 +8,8 @@ read back with the configuration loader the pipeline uses.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from ci.rules import actionlint, zizmor
@@ -82,6 +84,9 @@ PYTHON_REPO = {
     "deploy/base/kustomization.yaml": "resources:\n  - deployment.yaml\n",
     "deploy/base/deployment.yaml": DEPLOYMENT,
 }
+
+
+CONVEYOR = Path(sys.executable).with_name("conveyor")
 
 
 def load(path: Path) -> Config:
@@ -421,3 +426,21 @@ services:
         ),
         ("worker", Path("worker"), "Dockerfile", None, {}, ("worker",)),
     ]
+
+
+def test_the_proposed_stages_gate_publish_in_the_real_graph(git_repo: GitRepo) -> None:
+    repo = git_repo(PYTHON_REPO)
+    scaffold(repo / "backend", "github")
+    done = subprocess.run(
+        [str(CONVEYOR), "graph", "--config", "backend/conveyor.toml", "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    stages = {stage["name"]: stage for stage in json.loads(done.stdout)["stages"]}
+    # nothing is published before the lint and integration stages passed
+    assert {"ruff", "mypy", "integration"} <= set(stages["publish"]["needs"])
+    assert stages["integration"]["services"] == ["db: postgres:16.4", "cache: redis:7.4-alpine"]

@@ -175,3 +175,28 @@ def test_eslint_without_a_lint_script_runs_the_installed_eslint(tmp_path: Path) 
 )
 def test_a_base_image_name_drops_tag_and_digest(image: str, name: str) -> None:
     assert strip_reference(image) == name
+
+
+def test_odd_compose_values_are_left_out_not_crashed_on(tmp_path: Path) -> None:
+    compose = write(
+        tmp_path / "compose.yaml",
+        """\
+services:
+  db: {image: "postgres:${PG_VERSION:-16.4}", ports: 5432}
+  queue: {image: "${QUEUE_IMAGE}", ports: ["5672"]}
+  cache: {image: "redis", expose: ["6379"]}
+  notes: "not a service"
+""",
+    )
+    facts = read_compose(compose, tmp_path, tmp_path)
+    (db,) = facts.services
+    assert (db.image, db.port, db.notes) == (
+        "postgres:16.4",
+        5432,  # ports: 5432 is not a list; the image's own port
+        ("db: image postgres:${PG_VERSION:-16.4} with compose's default",),
+    )
+    assert facts.left_out == (
+        "queue (${QUEUE_IMAGE}) is left out: its image comes from the environment",
+        "cache (redis) is left out: its image has no pinned tag and Conveyor refuses mutable "
+        'ones; add { name = "cache", image = "redis:<version>", port = 6379 }',
+    )

@@ -93,6 +93,10 @@ def read_compose(path: Path, base: Path, toplevel: Path) -> ComposeFacts:
     """
     try:
         data = YAML(typ="safe").load(path.read_text("utf-8"))
+    except OSError as exc:
+        raise ScaffoldError(
+            path, f"cannot be read ({exc.strerror})", hint="fix its permissions, or move it away"
+        ) from exc
     except (YAMLError, UnicodeDecodeError) as exc:
         raise ScaffoldError(
             path, f"is not valid YAML: {exc}".splitlines()[0], hint="fix the compose file"
@@ -173,8 +177,13 @@ def service_name(name: str) -> str:
 
 
 def _dependency(name: str, service: dict[str, Any]) -> tuple[ProposedService | None, str | None]:
-    image = str(service["image"])
+    written = str(service["image"])
+    # compose's own default (postgres:${PG_VERSION:-16} is postgres:16 unless it is set)
+    image = _INTERPOLATION.sub(lambda m: m.group("default") or "${}", written)
+    if "$" in image:
+        return None, f"{name} ({written}) is left out: its image comes from the environment"
     wanted = service_name(name)
+    notes = [f"{name}: image {written} with compose's default"] if image != written else []
     port = _port(service, image)
     if port is None:
         return None, (
@@ -182,7 +191,8 @@ def _dependency(name: str, service: dict[str, Any]) -> tuple[ProposedService | N
             f"and Conveyor waits for one; add {{ name = {quote(wanted)}, image = {quote(image)}, "
             "port = N }"
         )
-    env, notes = _environment(service.get("environment"))
+    env, env_notes = _environment(service.get("environment"))
+    notes += env_notes
     if service.get("env_file"):
         notes.append(f"{name}: env_file is not read; add what the service needs to env")
     if "@" not in image and (
@@ -194,14 +204,13 @@ def _dependency(name: str, service: dict[str, Any]) -> tuple[ProposedService | N
             f"mutable ones; add {{ name = {quote(wanted)}, "
             f"image = {quote(image.split(':', 1)[0] + ':<version>')}, port = {port} }}"
         )
-    if "${" in image:
-        return None, f"{name} ({image}) is left out: its image is interpolated by compose"
     return ProposedService(wanted, image, port, env, tuple(notes)), None
 
 
 def _port(service: dict[str, Any], image: str) -> int | None:
     """The container port: the first of ``expose``, else of ``ports``, else a well-known one."""
-    for entry in [*(service.get("expose") or []), *(service.get("ports") or [])]:
+    entries = [service.get("expose"), service.get("ports")]
+    for entry in [item for value in entries if isinstance(value, list) for item in value]:
         if isinstance(entry, dict):
             target = entry.get("target")
             if isinstance(target, int):

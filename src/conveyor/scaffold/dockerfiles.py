@@ -97,7 +97,9 @@ def smoke_facts(context: Path, dockerfile: Path | None) -> SmokeFacts:
     serves_version = False
     health: str | None = None
     knows_sha = bool(
-        dockerfile is not None and dockerfile.is_file() and _GIT_SHA.search(dockerfile.read_text())
+        dockerfile is not None
+        and dockerfile.is_file()
+        and _GIT_SHA.search(dockerfile.read_text("utf-8", errors="replace"))
     )
     count = 0
     for path in walk(context):

@@ -44,7 +44,8 @@ def detect_test_command(directory: Path) -> TestCommand:
     """The unit-test command: pytest, npm test or go test, else a placeholder with a TODO."""
     pyproject = directory / "pyproject.toml"
     has_python_tests = (directory / "tests").is_dir() and any((directory / "tests").rglob("*.py"))
-    if has_python_tests or (pyproject.is_file() and "pytest" in pyproject.read_text("utf-8")):
+    mentions_pytest = pyproject.is_file() and "pytest" in pyproject.read_text("utf-8", "replace")
+    if has_python_tests or mentions_pytest:
         python = python_image(requires_python(directory))
         script = " && ".join([*python_install(directory, "pytest"), PYTEST])
         return TestCommand(
@@ -175,7 +176,7 @@ def npm_scripts(package_json: Path) -> dict[str, str]:
     """
     try:
         data = json.loads(package_json.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ScaffoldError(
             package_json, f"is not valid JSON: {exc}", hint="fix package.json, then run again"
         ) from exc

@@ -36,7 +36,9 @@ role on the registry and add federated credentials (issuer \
 https://token.actions.githubusercontent.com, audience api://AzureADTokenExchange) for these \
 subjects:
        repo:acme/hello:ref:refs/heads/main   (the pipeline on pushes to main)
-       repo:acme/hello:environment:production   (jobs bound to the environment 'production')
+       repo:acme/hello:pull_request   (pull requests log in too, to pull and build; they \
+publish nothing)
+     The promotion job logs in to no registry: it needs no federated credential.
   2. Add the repository secrets AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_SUBSCRIPTION_ID \
 (ids, no client secret: login is by OIDC).
   3. Add the secret GITOPS_TOKEN: a token that can push to the manifest repository and open \
@@ -75,6 +77,11 @@ def test_init_for_gitlab_names_the_gitlab_subject(git_repo: GitRepo) -> None:
         "(issuer https://gitlab.example.com, audience api://AzureADTokenExchange)" in result.stdout
     )
     assert "CONVEYOR_GITOPS_TOKEN (masked, protected)" in result.stdout
+    # the manual promotion job has no id_tokens: no credential is asked for it
+    assert "The promotion job logs in to no registry: it needs no federated credential." in (
+        result.stdout
+    )
+    assert "environment:production" not in result.stdout
     assert lines[-1] == "  5. Commit the files and push to trunk."
     assert (
         "  1. Make Conveyor's CI/CD component available on gitlab.example.com: mirror "

@@ -90,6 +90,7 @@ def test_a_tests_directory_without_python_is_not_pytest(tmp_path: Path) -> None:
     found = detect_test_command(tmp_path)
     assert (found.detected, found.image) == ("npm test", "node:22-slim")
     assert found.command == ("sh", "-c", "npm ci && npm test")
+    assert found.junit == ""  # npm test writes no JUnit report
 
 
 def test_npm_without_a_lock_file_installs(tmp_path: Path) -> None:
@@ -101,10 +102,19 @@ def test_package_json_without_a_test_script_falls_through_to_go(tmp_path: Path) 
     (tmp_path / "package.json").write_text(json.dumps({"scripts": {"build": "tsc"}}))
     (tmp_path / "go.mod").write_text("module example.com/hello\n\ngo 1.22\n")
     found = detect_test_command(tmp_path)
-    assert (found.detected, found.image, found.command) == (
-        "go test ./...",
+    assert (found.detected, found.image, found.command, found.junit) == (
+        "go test ./... (through gotestsum, which writes the JUnit report go test does not)",
         "golang:1.22",
-        ("go", "test", "./..."),
+        (
+            "go",
+            "run",
+            "gotest.tools/gotestsum@v1.13.0",
+            "--junitfile",
+            "junit.xml",
+            "--",
+            "./...",
+        ),
+        "junit.xml",
     )
 
 

@@ -72,8 +72,9 @@ def _github_steps(facts: RepositoryFacts) -> list[str]:
         "https://token.actions.githubusercontent.com, audience api://AzureADTokenExchange) "
         "for these subjects:\n"
         f"       repo:{project}:ref:refs/heads/{branch}   (the pipeline on pushes to {branch})\n"
-        f"       repo:{project}:environment:production   (jobs bound to the environment "
-        "'production')",
+        f"       repo:{project}:pull_request   (pull requests log in too, to pull and build; "
+        "they publish nothing)\n"
+        "     The promotion job logs in to no registry: it needs no federated credential.",
         "Add the repository secrets AZURE_CLIENT_ID, AZURE_TENANT_ID and "
         "AZURE_SUBSCRIPTION_ID (ids, no client secret: login is by OIDC).",
         "Add the secret GITOPS_TOKEN: a token that can push to the manifest repository and "
@@ -95,7 +96,10 @@ def _gitlab_steps(facts: RepositoryFacts) -> list[str]:
         "In Azure, give an Entra app registration (or a user-assigned managed identity) the "
         f"AcrPush role on the registry and add a federated credential (issuer {issuer}, "
         "audience api://AzureADTokenExchange) for this subject:\n"
-        f"       project_path:{project}:ref_type:branch:ref:{branch}",
+        f"       project_path:{project}:ref_type:branch:ref:{branch}\n"
+        "     Validation pipelines (merge requests, other branches) log in too, each with its "
+        "own branch in the subject: add the branches you validate, or their login fails. "
+        "The promotion job logs in to no registry: it needs no federated credential.",
         "Add the CI/CD variables AZURE_CLIENT_ID and AZURE_TENANT_ID, and "
         "CONVEYOR_GITOPS_TOKEN (masked, protected): a token that can push to the manifest "
         "repository and open merge requests there.",

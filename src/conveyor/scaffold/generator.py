@@ -19,7 +19,7 @@ from pathlib import Path
 
 from conveyor import __version__, _release
 from conveyor.errors import ScaffoldError
-from conveyor.scaffold import ignore
+from conveyor.scaffold import ignore, sections
 from conveyor.scaffold.repository import RepositoryFacts, inspect_repository
 
 SUPPORTED_CI = ("github", "gitlab")
@@ -162,11 +162,11 @@ def scaffold(
 def ignore_updates(facts: RepositoryFacts) -> list[PlannedFile]:
     """The ignore files that must gain the ``.conveyor/`` line (none when all ignore it)."""
     updates = []
-    for path in ignore.ignore_files(facts):
-        content = ignore.with_pattern(ignore.read_ignore_file(path))
+    for path, pattern in ignore.ignore_files(facts):
+        content = ignore.with_pattern(ignore.read_ignore_file(path), pattern)
         if content is not None:
             relative = path.relative_to(facts.toplevel).as_posix()
-            updates.append(PlannedFile(path, relative, content, action=ignore.ACTION))
+            updates.append(PlannedFile(path, relative, content, action=f"added {pattern} to"))
     return updates
 
 
@@ -204,6 +204,20 @@ def _config(facts: RepositoryFacts, ci: str) -> tuple[str, tuple[str, ...]]:
     ]
     if facts.test.todo is not None:
         todos.insert(0, facts.test.todo)
+    if facts.compose is not None and facts.compose.left_out:
+        left = ", ".join(line.split(" ", 1)[0] for line in facts.compose.left_out)
+        todos.append(
+            f"add the services of {facts.compose.file} left out of stages.integration ({left}):"
+            " the comments there say why"
+        )
+    smoke = sections.smoke_plan(facts)
+    image_name_line, image_name_note = sections.environment_image_name(facts)
+    test_notes = [f"image: {facts.test.image_reason}"] if facts.test.image_reason else []
+    if not facts.test.junit:
+        test_notes.append(
+            f"{facts.test.detected} writes no JUnit report: name the file here when your test "
+            "runner writes one"
+        )
     host = forge_host(facts, ci)
     owner = facts.remote.owner if facts.remote is not None and facts.remote.owner else "OWNER"
     forge_lines = f"kind = {_quote(ci)}\nproject = {_quote(f'{owner}/manifests')}"
@@ -212,7 +226,14 @@ def _config(facts: RepositoryFacts, ci: str) -> tuple[str, tuple[str, ...]]:
     values = {
         "TODO_HEADER": "#\n" + "".join(f"# TODO: {todo}\n" for todo in todos),
         "APP_NAME": _quote(facts.app_name),
-        "DOCKERFILE": _quote(facts.dockerfile),
+        "APP_BUILD": sections.app_build(facts),
+        "IMAGES": sections.images_block(facts, smoke),
+        "TEST_NOTES": "".join(f"# {note}\n" for note in test_notes),
+        "TEST_JUNIT": f"junit = {_quote(facts.test.junit)}",
+        "EXTRA_STAGES": sections.extra_stages(facts),
+        "SMOKE": sections.smoke_block(facts, smoke),
+        "IMAGE_NAME_LINE": image_name_line,
+        "IMAGE_NAME_NOTE": image_name_note,
         "REGISTRY_HOST": _quote(REGISTRY_PLACEHOLDER),
         "REGISTRY_PATTERN": _quote("^" + re.escape(REGISTRY_PLACEHOLDER) + "/.+$"),
         "TEST_DETECTED": facts.test.detected,

@@ -1,45 +1,55 @@
 """What ``conveyor init`` learns from the application's repository.
 
-The Dockerfile, the test command, the default branch, the ``origin`` remote
-and a name for the application, read from the files and from git.
+The images (Dockerfiles, or the compose file's builds), the test command,
+the linters, the compose file's services, the kustomize bases, the default
+branch, the ``origin`` remote and a name for the application, read from the
+files and from git.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from conveyor.errors import ScaffoldError, ToolMissingError
 from conveyor.process import run
+from conveyor.scaffold.compose import ComposeBuild, ComposeFacts, find_compose, read_compose
+from conveyor.scaffold.deployment import BaseImages, find_bases
+from conveyor.scaffold.dockerfiles import (
+    DOCKERFILE_NAMES,
+    ImageFacts,
+    dockerfile_image,
+    exposed_port,
+    find_dockerfiles,
+    image_name,
+    smoke_facts,
+)
+from conveyor.scaffold.linters import lint_stages
+from conveyor.scaffold.proposal import ProposedStage
+from conveyor.scaffold.toolchains import TestCommand, detect_test_command
 
-DOCKERFILE_NAMES = ("Dockerfile", "Containerfile")
+__all__ = [
+    "DOCKERFILE_NAMES",
+    "Remote",
+    "RepositoryFacts",
+    "TestCommand",
+    "app_name",
+    "default_branch",
+    "detect_test_command",
+    "find_dockerfile",
+    "find_images",
+    "inspect_repository",
+    "origin",
+]
+
 _APP_NAME_INVALID = re.compile(r"[^a-z0-9._-]+")
-_GO_DIRECTIVE = re.compile(r"^go\s+(\d+\.\d+)", re.MULTILINE)
 _REMOTE = re.compile(
     r"^(?:[a-z+]+://(?:[^@/]+@)?(?P<host1>[^/:]+)(?::\d+)?/|[^@]+@(?P<host2>[^:]+):)"
     r"(?P<path>.+?)(?:\.git)?/?$"
 )
-
-
-@dataclass(frozen=True)
-class TestCommand:
-    """How the application's unit tests run in a container.
-
-    ``detected`` says what was found (shown in the generated file); ``todo``
-    is set when nothing was found and the user must fill the command in.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    image: str
-    command: tuple[str, ...]
-    detected: str
-    todo: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,20 +67,33 @@ class Remote:
 
 @dataclass(frozen=True)
 class RepositoryFacts:
-    """What the generator needs to know about the application's repository."""
+    """What the generator needs to know about the application's repository.
+
+    ``images`` holds one image (the ``[app]`` shorthand) or several
+    (``[images.<name>]`` tables); ``lint`` the linters found; ``compose`` what
+    the compose file says; ``bases`` the kustomize bases in the repository.
+    """
 
     directory: Path
     toplevel: Path
     app_name: str
-    dockerfile: str
     test: TestCommand
     default_branch: str
     remote: Remote | None
+    images: tuple[ImageFacts, ...]
+    lint: tuple[ProposedStage, ...] = ()
+    compose: ComposeFacts | None = None
+    bases: tuple[BaseImages, ...] = ()
 
     @property
     def subdirectory(self) -> str:
         """The application's directory relative to the repository root (``.`` at the root)."""
         return self.directory.relative_to(self.toplevel).as_posix()
+
+    @property
+    def dockerfile(self) -> str:
+        """The first image's Dockerfile, relative to its context."""
+        return self.images[0].dockerfile
 
 
 def inspect_repository(directory: Path) -> RepositoryFacts:
@@ -78,7 +101,7 @@ def inspect_repository(directory: Path) -> RepositoryFacts:
 
     Raises:
         ScaffoldError: the directory does not exist, is not in a git repository,
-            or has no Dockerfile.
+            has no Dockerfile, or a compose file or package.json cannot be read.
         ToolMissingError: git is not installed.
     """
     directory = directory.resolve()
@@ -87,14 +110,22 @@ def inspect_repository(directory: Path) -> RepositoryFacts:
             directory, "is not a directory", hint="pass --directory the application's repository"
         )
     toplevel = _toplevel(directory)
+    compose_file = find_compose(directory, toplevel)
+    compose = read_compose(compose_file, directory, toplevel) if compose_file else None
+    images = find_images(directory, compose)
+    # one image a compose service builds is named after that service
+    service = images[0].service if len(images) == 1 else None
     return RepositoryFacts(
         directory=directory,
         toplevel=toplevel,
-        app_name=app_name(directory.name),
-        dockerfile=find_dockerfile(directory),
+        app_name=app_name(service or directory.name),
         test=detect_test_command(directory),
         default_branch=default_branch(directory),
         remote=origin(directory),
+        images=images,
+        lint=tuple(lint_stages(directory)),
+        compose=compose,
+        bases=tuple(find_bases(toplevel)),
     )
 
 
@@ -113,63 +144,76 @@ def find_dockerfile(directory: Path) -> str:
     for name in DOCKERFILE_NAMES:
         if (directory / name).is_file():
             return name
-    raise ScaffoldError(
+    raise _no_dockerfile(directory)
+
+
+def find_images(directory: Path, compose: ComposeFacts | None) -> tuple[ImageFacts, ...]:
+    """The images to build: the compose file's builds of this directory, else its Dockerfiles.
+
+    A compose build belongs to ``directory`` when its Dockerfile is inside it;
+    its context is the one the compose file names (the repository root, say),
+    not the Dockerfile's directory.  Without one, every Dockerfile under
+    ``directory`` (one per directory) is an image, each built from its own
+    directory.
+
+    Raises:
+        ScaffoldError: no Dockerfile at all.
+    """
+    builds = [b for b in compose.builds if _inside(directory, b)] if compose else []
+    if builds:
+        assert compose is not None  # builds come from it
+        return tuple(_compose_image(directory, compose, b, len(builds) > 1) for b in builds)
+    dockerfiles = find_dockerfiles(directory)
+    if not dockerfiles:
+        raise _no_dockerfile(directory)
+    several = len(dockerfiles) > 1
+    names: list[str] = []
+    images = []
+    for dockerfile in dockerfiles:
+        name = image_name(dockerfile.parent, directory)
+        while name in names:
+            name = f"{name}-{len(names)}"
+        names.append(name)
+        images.append(dockerfile_image(directory, dockerfile, name, paths=several))
+    return tuple(images)
+
+
+def _inside(directory: Path, build: ComposeBuild) -> bool:
+    dockerfile = (directory / build.context / build.dockerfile).resolve()
+    return dockerfile.is_file() and dockerfile.is_relative_to(directory)
+
+
+def _compose_image(
+    directory: Path, compose: ComposeFacts, build: ComposeBuild, several: bool
+) -> ImageFacts:
+    context = (directory / build.context).resolve()
+    dockerfile = context / build.dockerfile
+    own = dockerfile.parent.relative_to(directory).as_posix()
+    return ImageFacts(
+        name=image_name(Path(build.service), Path()),
+        context=build.context,
+        dockerfile=build.dockerfile,
+        found=f"{compose.file}, service {build.service}",
+        port=exposed_port(dockerfile),
+        smoke=smoke_facts(dockerfile.parent, dockerfile),
+        target=build.target,
+        build_args=build.args,
+        paths=(own,) if several and own != "." else (),
+        service=build.service,
+        dockerfile_path=_relative_path(dockerfile, directory),
+    )
+
+
+def _relative_path(path: Path, base: Path) -> str:
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def _no_dockerfile(directory: Path) -> ScaffoldError:
+    return ScaffoldError(
         directory,
         "no Dockerfile (or Containerfile) found; Conveyor builds the image from it",
         hint="add a Dockerfile to this directory, then run 'conveyor init' again",
     )
-
-
-def detect_test_command(directory: Path) -> TestCommand:
-    """The unit-test command: pytest, npm test or go test, else a placeholder with a TODO."""
-    pyproject = directory / "pyproject.toml"
-    has_python_tests = (directory / "tests").is_dir() and any((directory / "tests").rglob("*.py"))
-    if has_python_tests or (pyproject.is_file() and "pytest" in pyproject.read_text("utf-8")):
-        install = ["python -m pip install --quiet pytest"]
-        if (directory / "requirements.txt").is_file():
-            install.append("python -m pip install --quiet -r requirements.txt")
-        if pyproject.is_file() and _is_installable(pyproject):
-            install.append("python -m pip install --quiet .")
-        script = " && ".join([*install, "python -m pytest -q --junitxml=junit.xml"])
-        return TestCommand("python:3.12-slim", ("sh", "-c", script), "pytest")
-    package_json = directory / "package.json"
-    if package_json.is_file() and _has_npm_test(package_json):
-        npm_install = "npm ci" if (directory / "package-lock.json").is_file() else "npm install"
-        return TestCommand("node:22-slim", ("sh", "-c", f"{npm_install} && npm test"), "npm test")
-    go_mod = directory / "go.mod"
-    if go_mod.is_file():
-        match = _GO_DIRECTIVE.search(go_mod.read_text("utf-8"))
-        version = match.group(1) if match else "1.23"
-        return TestCommand(f"golang:{version}", ("go", "test", "./..."), "go test ./...")
-    todo = (
-        "no test suite was recognised (pytest, npm test, go test): "
-        "set stages.test.image and stages.test.command in conveyor.toml"
-    )
-    return TestCommand(
-        "busybox:1.36",
-        ("sh", "-c", "echo 'TODO: set stages.test.command in conveyor.toml' >&2; exit 1"),
-        "nothing (placeholder that fails until it is replaced)",
-        todo=todo,
-    )
-
-
-def _is_installable(pyproject: Path) -> bool:
-    try:
-        data = tomllib.loads(pyproject.read_text("utf-8"))
-    except tomllib.TOMLDecodeError:
-        return False
-    return "build-system" in data or "project" in data
-
-
-def _has_npm_test(package_json: Path) -> bool:
-    try:
-        data = json.loads(package_json.read_text("utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ScaffoldError(
-            package_json, f"is not valid JSON: {exc}", hint="fix package.json, then run again"
-        ) from exc
-    scripts = data.get("scripts") if isinstance(data, dict) else None
-    return isinstance(scripts, dict) and isinstance(scripts.get("test"), str)
 
 
 def default_branch(directory: Path) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from conveyor import __version__
 
-from .conftest import GitRepo
+from .conftest import FAILING_IMAGES_APP, GitRepo
 from .rules import REPO, load_yaml
 from .test_github_job_scripts import BASH, job_env, run_bash_step, run_summary
 
@@ -28,39 +28,6 @@ IDENTITY = {
     "GIT_AUTHOR_EMAIL": "dev@example.com",
     "GIT_COMMITTER_NAME": "Dev",
     "GIT_COMMITTER_EMAIL": "dev@example.com",
-}
-#: Two images whose builds fail at once, the same way everywhere (no pull, no
-#: network): a run of one of them shows what it delivers and what it leaves.
-FAILING_IMAGES_APP = {
-    "api/Dockerfile": 'FROM scratch\nRUN ["/conveyor-ci-test-absent"]\n',
-    "web/Dockerfile": 'FROM scratch\nRUN ["/conveyor-ci-test-absent"]\n',
-    "conveyor.toml": """\
-[app]
-name = "shop"
-
-[registry]
-host = "myacr.azurecr.io"
-repository = "shop"
-
-[images.api]
-context = "api"
-paths = ["api"]
-
-[images.web]
-context = "web"
-paths = ["web"]
-
-[gitops]
-repo = "https://github.com/acme/manifests.git"
-branch = "main"
-
-[gitops.environments.staging]
-path = "apps/shop/overlays/staging"
-promotion = "commit"
-
-[policy]
-allowed_registries = ['^myacr\\.azurecr\\.io/.+$']
-""",
 }
 
 

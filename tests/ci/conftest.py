@@ -69,3 +69,37 @@ promotion = "commit"
 allowed_registries = ['^myacr\\.azurecr\\.io/.+$']
 """,
 }
+
+#: Two images whose builds fail at once, the same way everywhere (no pull, no
+#: network): a run of one of them shows what it delivers and what it leaves.
+FAILING_IMAGES_APP = {
+    "api/Dockerfile": 'FROM scratch\nRUN ["/conveyor-ci-test-absent"]\n',
+    "web/Dockerfile": 'FROM scratch\nRUN ["/conveyor-ci-test-absent"]\n',
+    "conveyor.toml": """\
+[app]
+name = "shop"
+
+[registry]
+host = "myacr.azurecr.io"
+repository = "shop"
+
+[images.api]
+context = "api"
+paths = ["api"]
+
+[images.web]
+context = "web"
+paths = ["web"]
+
+[gitops]
+repo = "https://github.com/acme/manifests.git"
+branch = "main"
+
+[gitops.environments.staging]
+path = "apps/shop/overlays/staging"
+promotion = "commit"
+
+[policy]
+allowed_registries = ['^myacr\\.azurecr\\.io/.+$']
+""",
+}

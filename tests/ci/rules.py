@@ -7,6 +7,7 @@ catches what it is for.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -321,7 +322,17 @@ def component_parts(text: str) -> tuple[dict[str, Any], str]:
     return spec, content
 
 
-def render_component(text: str, **inputs: str) -> Any:
+def _input_text(value: Any) -> str:
+    """An input's value as GitLab writes it into the content: ``true``/``false``
+    for a boolean, a flow sequence for an array (a whole value), else the text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return json.dumps(value)
+    return str(value)
+
+
+def render_component(text: str, **inputs: Any) -> Any:
     """The content of a component as GitLab would include it: every ``$[[ inputs.X ]]``
     replaced by the given value or the input's default, then parsed.
 
@@ -332,9 +343,12 @@ def render_component(text: str, **inputs: str) -> Any:
     declared = spec.get("inputs", {})
     unknown = set(inputs) - set(declared)
     assert not unknown, f"inputs {sorted(unknown)} are not declared"
-    values = {name: str(field.get("default", "")) for name, field in declared.items()}
-    values.update(inputs)
+    values = {name: _input_text(field.get("default", "")) for name, field in declared.items()}
     for name, value in inputs.items():
         options = declared[name].get("options")
         assert options is None or value in options, f"{name}={value!r} is not one of {options}"
+        kind = declared[name].get("type", "string")
+        expected = {"boolean": bool, "array": list, "string": str}.get(kind, object)
+        assert isinstance(value, expected), f"{name}={value!r} is not of type {kind}"
+        values[name] = _input_text(value)
     return load_yaml(_INPUT.sub(lambda found: values[found.group(1)], content))

@@ -97,7 +97,7 @@ def test_reusable_workflow_is_called_with_its_inputs_and_secrets() -> None:
         call["secrets"]
     )
     assert all(secret["required"] is False for secret in call["secrets"].values())
-    assert set(call["outputs"]) == {"image", "manifest-commit", "trace-id"}
+    assert set(call["outputs"]) == {"image", "manifest-commit", "trace-id", "images"}
 
 
 def step(job: Any, key: str) -> Any:

@@ -41,14 +41,25 @@ def git(*args: str, cwd: Path) -> str:
 
 
 class Project:
-    """An application repository that includes the component, and its manifest repository."""
+    """An application repository that includes the component, and its manifest repository.
 
-    def __init__(self, root: Path) -> None:
+    ``example``: the directory under examples/ the application is copied from;
+    ``manifests``: the manifest tree made into the bare repository; ``inputs``:
+    more component inputs, as YAML lines.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        example: str = "hello",
+        manifests: Path = REPO / "examples" / "manifests",
+        inputs: str = "",
+    ) -> None:
         self.root = root
         self.app = root / "app"
         self.manifests = root / "manifests.git"
         source = root / "manifests-src"
-        shutil.copytree(REPO / "examples" / "manifests", source)
+        shutil.copytree(manifests, source)
         git("init", "-q", "-b", "main", cwd=source)
         git("add", "-A", cwd=source)
         git("commit", "-qm", "manifests", cwd=source)
@@ -56,7 +67,9 @@ class Project:
             ["git", "clone", "-q", "--bare", str(source), str(self.manifests)], check=True
         )
         shutil.copytree(
-            REPO / "examples" / "hello", self.app, ignore=shutil.ignore_patterns(".conveyor")
+            REPO / "examples" / example,
+            self.app,
+            ignore=shutil.ignore_patterns(".conveyor", "__pycache__"),
         )
         shutil.copy(REPO / "templates" / "conveyor.yml", self.app / "conveyor-component.yml")
         (self.app / ".gitlab-ci.yml").write_text(
@@ -66,7 +79,7 @@ include:
     inputs:
       engine: podman
       conveyor-package: {REPO}
-
+{inputs}
 stages: [test, deploy]
 """,
             "utf-8",
@@ -74,7 +87,7 @@ stages: [test, deploy]
         git("init", "-q", "-b", "main", cwd=self.app)
         git("remote", "add", "origin", "https://gitlab.example.com/acme/hello.git", cwd=self.app)
         git("add", "-A", cwd=self.app)
-        git("commit", "-qm", "hello", cwd=self.app)
+        git("commit", "-qm", example, cwd=self.app)
         self.home = root / "home"
         self.home.mkdir()
 

@@ -36,10 +36,18 @@ COMPONENT = REPO / "templates" / "conveyor.yml"
 TEXT = COMPONENT.read_text("utf-8")
 ENGINES = ["dagger", "podman"]
 VENV_BIN = Path(sys.executable).parent
-JOBS = {"conveyor-validate", "conveyor-deliver", "conveyor-promote"}
+JOBS = {
+    "conveyor-validate",
+    "conveyor-deliver",
+    "conveyor-validate-image",
+    "conveyor-deliver-image",
+    "conveyor-promote",
+}
+#: The first rule of the one-job validate and deliver jobs: off with matrix.
+NOT_WITH_MATRIX = {"if": '"false" == "true"', "when": "never"}
 
 
-def rendered(**inputs: str) -> Any:
+def rendered(**inputs: Any) -> Any:
     return render_component(TEXT, **inputs)
 
 
@@ -90,6 +98,7 @@ def test_validation_runs_on_merge_requests_and_feature_branches_only() -> None:
     job = rendered()["conveyor-validate"]
     assert job["variables"] == {"CONVEYOR_VALIDATE_STAGES": "test build scan smoke"}
     assert job["rules"] == [
+        NOT_WITH_MATRIX,
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
         {"if": "$CI_COMMIT_BRANCH && $CI_OPEN_MERGE_REQUESTS", "when": "never"},
         {"if": "$CI_COMMIT_BRANCH && $CI_COMMIT_BRANCH != $CI_DEFAULT_BRANCH"},
@@ -101,6 +110,7 @@ def test_delivery_runs_on_the_default_branch_one_at_a_time() -> None:
     assert job["resource_group"] == "conveyor-qa"
     assert job["variables"] == {"CONVEYOR_VALIDATE_STAGES": ""}
     assert job["rules"] == [
+        NOT_WITH_MATRIX,
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "when": "never"},
         {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"},
     ]
@@ -111,7 +121,11 @@ def test_promotion_is_manual_on_the_default_branch_and_fails_when_it_fails() -> 
     document = rendered()
     job = {**document[".conveyor-promote"], **document["conveyor-promote"]}
     assert gitlab_promotion_problems("conveyor-promote", job) == []
-    assert job["needs"] == ["conveyor-deliver"]
+    # whichever delivers in this pipeline: the one job, or every image's job
+    assert job["needs"] == [
+        {"job": "conveyor-deliver", "optional": True},
+        {"job": "conveyor-deliver-image", "optional": True},
+    ]
     assert job["stage"] == "deploy"
     assert "allow_failure: true" not in TEXT
 
@@ -199,13 +213,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def run_script(engine: str, job: str, cwd: Path, tmp_path: Path, extra_path: str = "") -> Any:
+def run_script(
+    engine: str,
+    job: str,
+    cwd: Path,
+    tmp_path: Path,
+    extra_path: str = "",
+    **extra: str,
+) -> Any:
     """Run the shared run script with sh as GitLab does (one shell), with ``job``'s variables."""
     document = rendered(engine=engine)
     variables = {
         **document[".conveyor-run"]["variables"],
         **document[f".conveyor-{engine}"]["variables"],
         **document[job]["variables"],
+        **extra,
     }
     env = {
         "PATH": f"{extra_path}{VENV_BIN}:{os.environ['PATH']}",

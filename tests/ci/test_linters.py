@@ -28,10 +28,11 @@ def test_actionlint_reports_nothing_on_the_projects_workflows() -> None:
 
 def test_zizmor_reports_nothing_above_low_on_the_workflows_and_the_action() -> None:
     checked = zizmor([REPO / ".github" / "workflows", REPO / "action.yml"], config=None)
-    # without the project's configuration, the one tag (the own action) is the only finding
+    # without the project's configuration, the one tag (the own action, used by
+    # the plan, pipeline and promote jobs) is the only finding
     assert checked.returncode != 0
-    assert checked.stdout.count("error[unpinned-uses]") == 2, checked.stdout
-    assert checked.stdout.count("conveyor-ci/conveyor@") == 2, checked.stdout
+    assert checked.stdout.count("error[unpinned-uses]") == 3, checked.stdout
+    assert checked.stdout.count("conveyor-ci/conveyor@") == 3, checked.stdout
     configured = zizmor(
         [REPO / ".github" / "workflows", REPO / "action.yml"],
         config=REPO / ".github" / "zizmor.yml",

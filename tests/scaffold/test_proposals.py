@@ -114,6 +114,14 @@ def test_python_repository_with_compose_and_postgres(git_repo: GitRepo) -> None:
     assert config.stages.test is not None
     assert config.stages.test.image == "python:3.14-slim"
     assert config.stages.test.junit == "junit.xml"
+    # the unit tests leave tests/integration to the stage that has its services
+    assert config.stages.test.command[-1] == (
+        "python -m pip install --quiet pytest && python -m pip install --quiet . "
+        "&& python -m pytest -q --ignore=tests/integration --junitxml=junit.xml"
+    )
+    assert "# tests/integration runs in [stages.integration], beside the services it needs\n" in (
+        text
+    )
 
     custom = config.stages.custom
     assert list(custom) == ["ruff", "mypy", "integration"]

@@ -213,6 +213,8 @@ def _config(facts: RepositoryFacts, ci: str) -> tuple[str, tuple[str, ...]]:
     smoke = sections.smoke_plan(facts)
     image_name_line, image_name_note = sections.environment_image_name(facts)
     test_notes = [f"image: {facts.test.image_reason}"] if facts.test.image_reason else []
+    test_command, moved = sections.unit_test_command(facts)
+    test_notes += [moved] if moved else []
     if not facts.test.junit:
         test_notes.append(
             f"{facts.test.detected} writes no JUnit report: name the file here when your test "
@@ -238,7 +240,7 @@ def _config(facts: RepositoryFacts, ci: str) -> tuple[str, tuple[str, ...]]:
         "REGISTRY_PATTERN": _quote("^" + re.escape(REGISTRY_PLACEHOLDER) + "/.+$"),
         "TEST_DETECTED": facts.test.detected,
         "TEST_IMAGE": _quote(facts.test.image),
-        "TEST_COMMAND": "[" + ", ".join(_quote(part) for part in facts.test.command) + "]",
+        "TEST_COMMAND": "[" + ", ".join(_quote(part) for part in test_command) + "]",
         "GITOPS_REPO": _quote(f"https://{host}/{owner}/manifests.git"),
         "FORGE_LINES": forge_lines,
         "STAGING_PATH": _quote(f"apps/{facts.app_name}/overlays/staging"),

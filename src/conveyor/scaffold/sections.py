@@ -257,6 +257,27 @@ def _integration_command(facts: RepositoryFacts) -> tuple[str, str, str | None]:
     return test.image, test.command[-1], None
 
 
+def unit_test_command(facts: RepositoryFacts) -> tuple[tuple[str, ...], str | None]:
+    """The test stage's command, and a note when tests/integration moved to its own stage.
+
+    pytest would otherwise run the integration tests too, without the
+    services they need.
+    """
+    command = facts.test.command
+    integration = facts.directory / "tests" / "integration"
+    if (
+        facts.test.detected == "pytest"
+        and integration.is_dir()
+        and integration_stage(facts) is not None
+    ):
+        script = command[-1].replace(
+            "python -m pytest -q ", "python -m pytest -q --ignore=tests/integration "
+        )
+        note = "tests/integration runs in [stages.integration], beside the services it needs"
+        return (*command[:-1], script), note
+    return command, None
+
+
 def extra_stages(facts: RepositoryFacts) -> str:
     """The lint and integration stages, each preceded by a blank line ("" when none)."""
     stages = [*facts.lint]

@@ -452,3 +452,30 @@ def test_the_proposed_stages_gate_publish_in_the_real_graph(git_repo: GitRepo) -
     # nothing is published before the lint and integration stages passed
     assert {"ruff", "mypy", "integration"} <= set(stages["publish"]["needs"])
     assert stages["integration"]["services"] == ["db: postgres:16.4", "cache: redis:7.4-alpine"]
+
+
+def test_init_on_the_monorepo_example_finds_what_its_author_wrote(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    """examples/monorepo, its conveyor.toml taken away: init proposes its images and names."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "monorepo"
+    files = {
+        p.relative_to(example).as_posix(): p.read_text("utf-8")
+        for p in sorted(example.rglob("*"))
+        if p.is_file() and p.name != "conveyor.toml" and "__pycache__" not in p.parts
+    }
+    repo = git_repo(files, name="shop")
+    scaffold(repo, "github")
+    proposed = load(repo / "conveyor.toml")
+    written = load(example / "conveyor.toml")
+
+    def images(config: Config) -> list[tuple[str, Path, str, tuple[str, ...], str, bool]]:
+        return [
+            (s.name, s.context, s.dockerfile, s.paths, s.image_name("staging"), s.smoke)
+            for s in config.image_specs()
+        ]
+
+    assert images(proposed) == images(written)
+    assert proposed.stages.smoke.port == written.stages.smoke.port == 8080
+    # both apps serve /version and read GIT_SHA: the default contract, as the author has it
+    assert (proposed.stages.smoke.path, proposed.stages.smoke.prove_version) == ("/version", True)

@@ -15,7 +15,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from conveyor.scaffold.dockerfiles import walk
+from conveyor.scaffold.dockerfiles import NOT_IMAGES, SKIPPED_DIRS, walk
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod"})
@@ -29,16 +29,23 @@ class BaseImages:
     names: tuple[str, ...]
 
 
-def find_bases(toplevel: Path) -> list[BaseImages]:
-    """Every kustomization whose own resource files hold workloads, with their image names."""
-    bases = []
-    for path in walk(toplevel, depth=5):
-        if path.name not in KUSTOMIZATION_NAMES:
-            continue
-        names = _kustomization_images(path)
-        if names:
-            bases.append(BaseImages(path.parent.relative_to(toplevel).as_posix(), names))
-    return bases
+def find_bases(directory: Path, toplevel: Path) -> list[BaseImages]:
+    """The kustomizations whose own resource files hold workloads, with their image names.
+
+    Those under the application's directory; when it has none, those of the
+    whole repository.  Tests, fixtures, examples and docs are not searched.
+    """
+    for root in dict.fromkeys([directory, toplevel]):
+        bases = []
+        for path in walk(root, depth=6, skip=SKIPPED_DIRS | NOT_IMAGES, hidden=False):
+            if path.name not in KUSTOMIZATION_NAMES:
+                continue
+            names = _kustomization_images(path)
+            if names:
+                bases.append(BaseImages(path.parent.relative_to(toplevel).as_posix(), names))
+        if bases:
+            return bases
+    return []
 
 
 def strip_reference(image: str) -> str:

@@ -215,7 +215,7 @@ def _config(facts: RepositoryFacts, ci: str) -> tuple[str, tuple[str, ...]]:
     test_notes = [f"image: {facts.test.image_reason}"] if facts.test.image_reason else []
     test_command, moved = sections.unit_test_command(facts)
     test_notes += [moved] if moved else []
-    if not facts.test.junit:
+    if not facts.test.junit and facts.test.todo is None:
         test_notes.append(
             f"{facts.test.detected} writes no JUnit report: name the file here when your test "
             "runner writes one"

@@ -125,7 +125,7 @@ def inspect_repository(directory: Path) -> RepositoryFacts:
         images=images,
         lint=tuple(lint_stages(directory)),
         compose=compose,
-        bases=tuple(find_bases(toplevel)),
+        bases=tuple(find_bases(directory, toplevel)),
     )
 
 

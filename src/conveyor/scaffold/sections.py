@@ -129,7 +129,8 @@ def image_name_for(facts: RepositoryFacts, name: str) -> tuple[str | None, str]:
         directory, found = (matching or candidates)[0]
         return found, f"{rule}; {directory} names {found}"
     if candidates:
-        names = ", ".join(sorted({n for _, n in candidates}))
+        every = sorted({n for _, n in candidates})
+        names = ", ".join(every[:6]) + (f" and {len(every) - 6} more" if len(every) > 6 else "")
         return None, (
             f"{rule}; the kustomize bases here name {names}: set image_name to the one of "
             f"{name!r} (unset, the manifests must name it {name!r})"

@@ -200,3 +200,15 @@ services:
         "cache (redis) is left out: its image has no pinned tag and Conveyor refuses mutable "
         'ones; add { name = "cache", image = "redis:<version>", port = 6379 }',
     )
+
+
+def test_a_compose_command_string_is_split_as_compose_splits_it(tmp_path: Path) -> None:
+    compose = write(
+        tmp_path / "compose.yaml",
+        """\
+services:
+  cache: {image: "redis:7.4", command: "redis-server --save '' --appendonly no"}
+""",
+    )
+    (cache,) = read_compose(compose, tmp_path, tmp_path).services
+    assert cache.command == ("redis-server", "--save", "", "--appendonly", "no")

@@ -13,6 +13,7 @@ password and the URL the app reaches it by still agree.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -204,7 +205,14 @@ def _dependency(name: str, service: dict[str, Any]) -> tuple[ProposedService | N
             f"mutable ones; add {{ name = {quote(wanted)}, "
             f"image = {quote(image.split(':', 1)[0] + ':<version>')}, port = {port} }}"
         )
-    return ProposedService(wanted, image, port, env, tuple(notes)), None
+    raw_command = service.get("command")
+    if isinstance(raw_command, str):
+        command = tuple(shlex.split(raw_command))  # compose splits a string the same way
+    elif isinstance(raw_command, list):
+        command = tuple(str(part) for part in raw_command)
+    else:
+        command = ()
+    return ProposedService(wanted, image, port, env, tuple(notes), command), None
 
 
 def _port(service: dict[str, Any], image: str) -> int | None:

@@ -28,6 +28,7 @@ class ProposedService:
     port: int
     env: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,8 @@ def service_toml(service: ProposedService) -> str:
     entry = f"name = {quote(service.name)}, image = {quote(service.image)}, port = {service.port}"
     if service.env:
         entry += f", env = {inline_table(service.env)}"
+    if service.command:
+        entry += f", command = {array(service.command)}"
     lines.append(f"  {{ {entry} }},")
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from conveyor.scaffold.compose import SECRET_PLACEHOLDER, read_compose
 from conveyor.scaffold.deployment import strip_reference
 from conveyor.scaffold.linters import lint_stages, pinned_version
 from conveyor.scaffold.pyversion import python_image
+from conveyor.scaffold.toolchains import detect_test_command
 
 from .conftest import GitRepo
 
@@ -212,3 +213,29 @@ services:
     )
     (cache,) = read_compose(compose, tmp_path, tmp_path).services
     assert cache.command == ("redis-server", "--save", "", "--appendonly", "no")
+
+
+@pytest.mark.parametrize(
+    ("files", "image"),
+    [
+        ({".nvmrc": "v20.11.1\n"}, "node:20-slim"),
+        ({".node-version": "18\n"}, "node:18-slim"),
+        ({".nvmrc": "lts/*\n"}, "node:22-slim"),  # a name, not a version: the default
+        ({}, "node:22-slim"),
+    ],
+)
+def test_the_node_image_follows_the_version_files(
+    tmp_path: Path, files: dict[str, str], image: str
+) -> None:
+    write(tmp_path / "package.json", '{"scripts": {"test": "jest"}}')
+    for name, text in files.items():
+        write(tmp_path / name, text)
+    assert detect_test_command(tmp_path).image == image
+
+
+def test_node_version_from_nvmrc_or_engines(tmp_path: Path) -> None:
+    write(tmp_path / "package.json", '{"scripts": {"test": "jest"}, "engines": {"node": ">=19"}}')
+    assert detect_test_command(tmp_path).image == "node:20-slim"  # the oldest LTS it allows
+    write(tmp_path / ".nvmrc", "v24.1.0\n")
+    found = detect_test_command(tmp_path)
+    assert (found.image, found.image_reason) == ("node:24-slim", "Node 24, as .nvmrc says")

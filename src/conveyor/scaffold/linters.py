@@ -17,7 +17,7 @@ from ruamel.yaml.error import YAMLError
 from conveyor.scaffold.proposal import ProposedStage
 from conveyor.scaffold.pyversion import python_image
 from conveyor.scaffold.toolchains import (
-    NODE_IMAGE,
+    node_image,
     node_tool,
     npm_scripts,
     python_install,
@@ -155,7 +155,7 @@ def _eslint(directory: Path) -> ProposedStage | None:
         name="eslint",
         detected=detected,
         description="lint: eslint",
-        image=NODE_IMAGE,
+        image=node_image(directory)[0],
         script=f"{tool.install} && {run}",
         notes=("eslint and its plugins come from the lock file's devDependencies",),
     )

@@ -58,11 +58,13 @@ def detect_test_command(directory: Path) -> TestCommand:
     package_json = directory / "package.json"
     if package_json.is_file() and "test" in npm_scripts(package_json):
         tool = node_tool(directory)
+        image, reason = node_image(directory)
         return TestCommand(
-            NODE_IMAGE,
+            image,
             ("sh", "-c", f"{tool.install} && {tool.run('test')}"),
             f"{tool.name} test",
             junit="",
+            image_reason=reason,
         )
     go_mod = directory / "go.mod"
     if go_mod.is_file():
@@ -96,6 +98,34 @@ def detect_test_command(directory: Path) -> TestCommand:
 
 PYTEST = "python -m pytest -q --junitxml=junit.xml"
 NODE_IMAGE = "node:22-slim"
+#: Node majors with an official ``node:N-slim`` image that are or were LTS, oldest first.
+NODE_LTS = (18, 20, 22, 24)
+_NODE_MAJOR = re.compile(r"^\s*v?(\d+)(?:\.\d+)*\s*$")
+_NODE_FLOOR = re.compile(r"^\s*(?:>=|\^|~)?\s*v?(\d+)")
+
+
+def node_image(directory: Path) -> tuple[str, str]:
+    """``node:N-slim`` from .nvmrc or .node-version, else ``engines.node``; and why."""
+    for name in (".nvmrc", ".node-version"):
+        path = directory / name
+        if path.is_file():
+            match = _NODE_MAJOR.match(path.read_text("utf-8", "replace"))
+            if match:
+                return f"node:{match.group(1)}-slim", f"Node {match.group(1)}, as {name} says"
+    package_json = directory / "package.json"
+    engines = _package(package_json).get("engines") if package_json.is_file() else None
+    wanted = engines.get("node") if isinstance(engines, dict) else None
+    match = _NODE_FLOOR.match(wanted) if isinstance(wanted, str) else None
+    if match:
+        floor = int(match.group(1))
+        major = next((m for m in NODE_LTS if m >= floor), None)
+        if major is not None:
+            return f"node:{major}-slim", (
+                f"engines.node {wanted!r} in package.json: the oldest LTS it allows"
+            )
+    return NODE_IMAGE, "the current Node LTS (no .nvmrc, .node-version or engines.node)"
+
+
 #: gotestsum runs go test and writes its JUnit report (go test writes none).
 GOTESTSUM_VERSION = "v1.13.0"
 
@@ -168,8 +198,8 @@ def _is_installable(pyproject: Path) -> bool:
     return "build-system" in data or "project" in data
 
 
-def npm_scripts(package_json: Path) -> dict[str, str]:
-    """The ``scripts`` of package.json.
+def _package(package_json: Path) -> dict[str, Any]:
+    """package.json as a table.
 
     Raises:
         ScaffoldError: the file is not JSON.
@@ -180,7 +210,16 @@ def npm_scripts(package_json: Path) -> dict[str, str]:
         raise ScaffoldError(
             package_json, f"is not valid JSON: {exc}", hint="fix package.json, then run again"
         ) from exc
-    scripts = data.get("scripts") if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else {}
+
+
+def npm_scripts(package_json: Path) -> dict[str, str]:
+    """The ``scripts`` of package.json.
+
+    Raises:
+        ScaffoldError: the file is not JSON.
+    """
+    scripts = _package(package_json).get("scripts")
     if not isinstance(scripts, dict):
         return {}
     return {k: v for k, v in scripts.items() if isinstance(v, str)}

@@ -89,8 +89,8 @@ def edit_config(world: World, old: str, new: str) -> None:
             id="unknown-key",
         ),
         pytest.param(
-            "port = 8080",
-            'port = "eighty"',
+            "[stages.smoke]\nport = 8080",
+            '[stages.smoke]\nport = "eighty"',
             r"conveyor\.toml: stages\.smoke\.port: .*integer.*\(got 'eighty'\)",
             id="wrong-type",
         ),
@@ -127,8 +127,8 @@ def test_only_an_unknown_stage_names_it_and_the_known_ones(world: World) -> None
     assert line == "error: no stage named 'nosuchstage'"
     assert "test: started" not in done.stdout
     assert (
-        "hint: known stages: build, manifest, policy, publish, report, scan, smoke, test"
-        in done.stderr
+        "hint: known stages: build, integration, lint, manifest, policy, publish, "
+        "release-notes, report, scan, smoke, test" in done.stderr
     )
     assert_nothing_delivered(world, sha, before)
 

@@ -121,10 +121,14 @@ script = "echo typed"
     assert ran == {"style", "types"}
     assert world.inspect(sha).returncode != 0
 
-    skipped = world.run("alpine-310.json", "--skip", "types")
+    record = world.tmp / "run-id"
+    skipped = world.run("alpine-310.json", "--skip", "types", "--run-id-file", str(record))
 
     # a gate skipped on request: nothing is published without it
     assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    # --run-id-file names this run: the run a CI step collects
+    run_id = record.read_text().strip()
+    assert sorted(p.name for p in (world.app / ".conveyor" / "runs").iterdir())[-1] == run_id
     rows = statuses(summary(world.app))
     assert rows["style"][0] == "success"
     assert rows["types"] == ("skipped", "requested with --skip")

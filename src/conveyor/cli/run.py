@@ -73,6 +73,15 @@ def run(
     ] = Output.AUTO,
     changed_since: ChangedSinceOption = None,
     image: ImageOption = None,
+    run_id_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--run-id-file",
+            metavar="PATH",
+            help="Write this run's id to PATH as soon as it starts: its records are in "
+            ".conveyor/runs/<id>/ (for a CI step that collects them).",
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline: test, build, scan, smoke, publish, manifest (and verify, policy)."""
     import anyio
@@ -96,6 +105,7 @@ def run(
             live=live,
             changed_since=changed_since,
             images=images,
+            run_id_file=run_id_file,
         )
     )
     if code:

@@ -24,13 +24,14 @@ from anyio.abc import TaskStatus
 from rich.console import Console
 from rich.text import Text
 
+from conveyor.atomic import write_atomically
 from conveyor.changes import detect
 from conveyor.cli.display import LiveTable, PlainLog, result_table
 from conveyor.cli.exit_codes import ExitCode, exit_code_for, exit_code_for_signal
 from conveyor.config.models import Config
 from conveyor.engines.authfile import lookup_credentials
 from conveyor.engines.port import Engine, RegistryAuth
-from conveyor.errors import ToolMissingError
+from conveyor.errors import ConfigError, ToolMissingError
 from conveyor.pipeline.hooks import Hooks
 from conveyor.pipeline.result import PipelineResult, Status
 from conveyor.pipeline.scheduler import Interruption, new_run_id
@@ -69,6 +70,23 @@ def run_directory(config: Config, run_id: str) -> Path:
         RunStoreError: the run store cannot be written.
     """
     return RunStore(config.root / ".conveyor" / "runs").prepare(run_id)
+
+
+def record_run_id(path: Path, run_id: str) -> None:
+    """Write ``run_id`` to ``path`` (``--run-id-file``): a CI step then collects this run.
+
+    Raises:
+        ConfigError: the file cannot be written.
+    """
+    try:
+        write_atomically(path, run_id + "\n")
+    except OSError as error:
+        raise ConfigError(
+            path,
+            None,
+            f"cannot write the run id (--run-id-file): {error.strerror or error}",
+            hint="name a file in a writable directory",
+        ) from None
 
 
 @asynccontextmanager
@@ -169,6 +187,7 @@ async def run_delivery(
     console: Console | None = None,
     changed_since: str | None = None,
     images: frozenset[str] | None = None,
+    run_id_file: Path | None = None,
 ) -> int:
     """Run the pipeline for ``config``; print the table; return the exit code.
 
@@ -195,6 +214,7 @@ async def run_delivery(
                     interruption=interruption,
                     changed_since=changed_since,
                     images=images,
+                    run_id_file=run_id_file,
                 )
             finally:
                 watching.cancel_scope.cancel()
@@ -238,6 +258,7 @@ async def _deliver(
     interruption: Interruption,
     changed_since: str | None,
     images: frozenset[str] | None,
+    run_id_file: Path | None,
 ) -> tuple[int, PipelineResult, Path]:
     console = console or (Console() if live else Console(width=120))
     sha = resolve_sha(config.resolve(config.app.source))
@@ -245,6 +266,8 @@ async def _deliver(
     changes = detect(config.root, sha, changed_since)
     run_id = new_run_id()
     run_dir = run_directory(config, run_id)
+    if run_id_file is not None:
+        record_run_id(run_id_file, run_id)
     auth = await find_registry_auth(config)
     token = (
         Secret.from_env(config.gitops.token_env)

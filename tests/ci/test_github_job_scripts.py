@@ -150,7 +150,12 @@ def test_a_real_failed_run_fails_the_step_and_its_reports_are_collected(
     (run_dir,) = (repo / ".conveyor" / "runs").iterdir()
     assert f"reports of {run_dir.name}\n" in collected.stdout
     reports = repo / "conveyor-reports"
-    assert sorted(p.name for p in reports.iterdir()) == ["spans.jsonl", "summary.json"]
+    # the report stage's summary.json and stages.junit.xml (every stage as a test case)
+    assert sorted(p.name for p in reports.iterdir()) == [
+        "spans.jsonl",
+        "stages.junit.xml",
+        "summary.json",
+    ]
     summary = json.loads((reports / "summary.json").read_text())
     assert summary["run_id"] == run_dir.name
     assert (reports / "spans.jsonl").read_bytes() == (run_dir / "spans.jsonl").read_bytes()

@@ -45,7 +45,8 @@ class Project:
 
     ``example``: the directory under examples/ the application is copied from;
     ``manifests``: the manifest tree made into the bare repository; ``inputs``:
-    more component inputs, as YAML lines.
+    more component inputs, as YAML lines; ``package``: the ``conveyor-package``
+    input (this checkout, built into a wheel by each job's pip).
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class Project:
         example: str = "hello",
         manifests: Path = REPO / "examples" / "manifests",
         inputs: str = "",
+        package: Path = REPO,
     ) -> None:
         self.root = root
         self.app = root / "app"
@@ -78,7 +80,7 @@ include:
   - local: conveyor-component.yml
     inputs:
       engine: podman
-      conveyor-package: {REPO}
+      conveyor-package: {package}
 {inputs}
 stages: [test, deploy]
 """,

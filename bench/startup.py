@@ -9,7 +9,8 @@ Each round runs, one after the other in a fresh interpreter:
   configuration behind a typer command needs);
 * ``conveyor --help`` and ``conveyor graph`` (in ``examples/hello``) from this tree;
 * with ``--against REV``, the same two from that git revision (exported to a
-  temp dir and put first on ``PYTHONPATH``), for a before/after ratio.
+  temp dir and put first on ``PYTHONPATH``; its graph draws its own
+  ``examples/hello``, which may hold fewer stages), for a before/after ratio.
 
 Prints the medians (targets: --help <= 150 ms, graph <= 250 ms) and ratios.
 On a loaded machine the absolute figures swell; the ratios hold better.
@@ -50,7 +51,7 @@ def timed(argv: list[str], *, cwd: Path, env: dict[str, str]) -> float:
 
 def export(rev: str, into: Path) -> Path:
     archive = subprocess.run(
-        ["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", rev, "src", "examples/hello"], cwd=ROOT, capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
@@ -86,7 +87,9 @@ def main() -> None:
             there = {**os.environ, "PYTHONPATH": str(src)}
             main = MAIN if (src / "conveyor" / "cli" / "entry.py").exists() else OLD_MAIN
             cases[f"--help at {args.against}"] = ([python, "-c", main, "--help"], ROOT, there)
-            cases[f"graph at {args.against}"] = ([python, "-c", main, "graph"], HELLO, there)
+            # that revision's example: the configuration its code reads
+            hello = src.parent / "examples" / "hello"
+            cases[f"graph at {args.against}"] = ([python, "-c", main, "graph"], hello, there)
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, (argv, cwd, env) in cases.items():

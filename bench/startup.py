@@ -5,8 +5,9 @@ Each round runs, one after the other in a fresh interpreter:
 * the floors: ``python -c pass`` (the interpreter), ``import rich.console``
   (what drawing the root help needs), ``import typer`` and ``import typer,
   typer.rich_utils`` (what typer's own help would need before any of Conveyor
-  loads), ``import pydantic`` and ``import pydantic, typer`` (what loading the
-  configuration behind a typer command needs);
+  loads), ``import pydantic``, ``from pydantic import BaseModel, Field``
+  (pydantic loads its model machinery lazily: this is what any model costs)
+  and ``import pydantic, typer``;
 * ``conveyor --help`` and ``conveyor graph`` (in ``examples/hello``) from this tree;
 * with ``--against REV``, the same two from that git revision (exported to a
   temp dir and put first on ``PYTHONPATH``; its graph draws its own
@@ -73,6 +74,7 @@ def main() -> None:
             "import typer": "import typer",
             "import typer + rich_utils": "import typer, typer.rich_utils",
             "import pydantic": "import pydantic",
+            "pydantic BaseModel, Field": "from pydantic import BaseModel, Field",
             "import pydantic + typer": "import pydantic, typer",
         }
         cases: dict[str, tuple[list[str], Path, dict[str, str]]] = {

@@ -48,7 +48,7 @@ TRIVY_DOUBLE = ROOT / "tests" / "doubles" / "trivy"
 TRIVY_REPORT = ROOT / "tests" / "scan" / "resources" / "trivy" / "alpine-310.json"
 REGISTRY_IMAGE = "127.0.0.1:5000/hello"
 PLACEHOLDER = "3f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39"
-STEPS = ("test", "build", "scan", "smoke", "publish", "manifest")
+STEPS = ("test", "lint", "build", "integration", "scan", "smoke", "publish", "manifest")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "bench",
     "GIT_AUTHOR_EMAIL": "bench@example.com",

@@ -18,8 +18,10 @@ SHA=$(git -C "$APP" rev-parse HEAD)
 LOCAL=localhost/bench-baseline/hello:$SHA
 WORK=$(mktemp -d /tmp/pipeline-baseline.XXXXXX)
 SERVICE=""
+NETWORK=""
 cleanup() { # the image stays, as Conveyor's does (bench/pipeline.py removes both)
 	[[ -z $SERVICE ]] || podman rm -f -t 0 "$SERVICE" >/dev/null 2>&1 || true
+	[[ -z $NETWORK ]] || podman network rm -f "$NETWORK" >/dev/null 2>&1 || true
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -38,9 +40,33 @@ step() { # step NAME START
 	step test "$t" >&3
 
 	t=$(now)
+	mkdir "$WORK/lint-upper" "$WORK/lint-work"
+	podman run --rm --pull=missing --entrypoint "" \
+		-v "$APP:/src:O,upperdir=$WORK/lint-upper,workdir=$WORK/lint-work" -w /src \
+		"$BASE" python3 -m pyflakes . >&2
+	step lint "$t" >&3
+
+	t=$(now)
 	podman build --pull=missing --no-cache -q -t "$LOCAL" \
 		--build-arg BASE_IMAGE="$BASE" --build-arg GIT_SHA="$SHA" "$APP" >&2
 	step build "$t" >&3
+
+	t=$(now) # the built image as the service "app" on a network of its own, checked by name
+	NETWORK=bench-baseline-${SHA:0:12}
+	podman network create "$NETWORK" >&2
+	SERVICE=$(podman run -d --network "$NETWORK" --network-alias app "$LOCAL")
+	ip=$(podman inspect -f "{{(index .NetworkSettings.Networks \"$NETWORK\").IPAddress}}" "$SERVICE")
+	until (exec 5<>"/dev/tcp/$ip/8080") 2>/dev/null; do sleep 0.1; done
+	mkdir "$WORK/it-upper" "$WORK/it-work"
+	podman run --rm --entrypoint "" --network "$NETWORK" -e CONVEYOR_SHA="$SHA" \
+		-v "$APP:/src:O,upperdir=$WORK/it-upper,workdir=$WORK/it-work" -w /src \
+		"$BASE" python3 -m pytest -q -p no:cacheprovider integration/check_service.py \
+		--junitxml=integration.xml >&2
+	podman rm -f -t 0 "$SERVICE" >&2
+	SERVICE=""
+	podman network rm "$NETWORK" >&2
+	NETWORK=""
+	step integration "$t" >&3
 
 	t=$(now)
 	podman save --format docker-archive -o "$WORK/image.tar" "$LOCAL" >&2

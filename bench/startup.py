@@ -5,11 +5,13 @@ Each round runs, one after the other in a fresh interpreter:
 * the floors: ``python -c pass`` (the interpreter), ``import rich.console``
   (what drawing the root help needs), ``import typer`` and ``import typer,
   typer.rich_utils`` (what typer's own help would need before any of Conveyor
-  loads), ``import pydantic`` and ``import pydantic, typer`` (what loading the
-  configuration behind a typer command needs);
+  loads), ``import pydantic``, ``from pydantic import BaseModel, Field``
+  (pydantic loads its model machinery lazily: this is what any model costs)
+  and ``import pydantic, typer``;
 * ``conveyor --help`` and ``conveyor graph`` (in ``examples/hello``) from this tree;
 * with ``--against REV``, the same two from that git revision (exported to a
-  temp dir and put first on ``PYTHONPATH``), for a before/after ratio.
+  temp dir and put first on ``PYTHONPATH``; its graph draws its own
+  ``examples/hello``, which may hold fewer stages), for a before/after ratio.
 
 Prints the medians (targets: --help <= 150 ms, graph <= 250 ms) and ratios.
 On a loaded machine the absolute figures swell; the ratios hold better.
@@ -50,7 +52,7 @@ def timed(argv: list[str], *, cwd: Path, env: dict[str, str]) -> float:
 
 def export(rev: str, into: Path) -> Path:
     archive = subprocess.run(
-        ["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", rev, "src", "examples/hello"], cwd=ROOT, capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
@@ -72,6 +74,7 @@ def main() -> None:
             "import typer": "import typer",
             "import typer + rich_utils": "import typer, typer.rich_utils",
             "import pydantic": "import pydantic",
+            "pydantic BaseModel, Field": "from pydantic import BaseModel, Field",
             "import pydantic + typer": "import pydantic, typer",
         }
         cases: dict[str, tuple[list[str], Path, dict[str, str]]] = {
@@ -86,7 +89,9 @@ def main() -> None:
             there = {**os.environ, "PYTHONPATH": str(src)}
             main = MAIN if (src / "conveyor" / "cli" / "entry.py").exists() else OLD_MAIN
             cases[f"--help at {args.against}"] = ([python, "-c", main, "--help"], ROOT, there)
-            cases[f"graph at {args.against}"] = ([python, "-c", main, "graph"], HELLO, there)
+            # that revision's example: the configuration its code reads
+            hello = src.parent / "examples" / "hello"
+            cases[f"graph at {args.against}"] = ([python, "-c", main, "graph"], hello, there)
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.rounds):
             for name, (argv, cwd, env) in cases.items():

@@ -384,6 +384,15 @@ def test_stage_inputs_that_are_not_names_are_refused(tmp_path: Path) -> None:
     assert output == ""
 
 
+def test_a_pull_request_run_runs_every_gate_by_default(git_repo: GitRepo, tmp_path: Path) -> None:
+    repo = git_repo("app", FAILING_BUILD_APP)
+    env = job_env(tmp_path, VALIDATE="gates")
+    validate = run_bash_step("validate", repo, env)
+    assert validate.returncode == 0, validate.stderr
+    assert "validation: every stage publish waits for" in validate.stdout
+    assert Path(env["GITHUB_OUTPUT"]).read_text().splitlines() == ["args=--skip publish"]
+
+
 def test_a_pull_request_run_skips_publish_and_what_follows_it(
     git_repo: GitRepo, tmp_path: Path
 ) -> None:

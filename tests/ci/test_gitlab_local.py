@@ -225,9 +225,12 @@ def test_the_validation_job_neither_publishes_nor_commits(project: Project) -> N
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "PASS  conveyor-validate" in out
-    assert "validation: test build scan smoke; skipped: publish manifest policy" in out
+    assert "validation: every stage publish waits for; skipped: publish and what needs it" in out
     assert f"of {sha}: passed" in out
     assert "  smoke: success" in out
+    # the example's own gates run on a feature branch too
+    assert "  lint: success" in out
+    assert "  integration: success" in out
     assert "  publish: skipped" in out
     assert not registry_has(sha)
     assert project.manifest_head() == before

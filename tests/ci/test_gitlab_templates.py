@@ -63,7 +63,7 @@ def test_the_inputs_are_config_engine_environment_stages_and_more() -> None:
     assert inputs["engine"]["options"] == ENGINES
     assert inputs["config"]["default"] == "conveyor.toml"
     assert inputs["environment"]["default"] == "staging"
-    assert inputs["stages"]["default"] == "test build scan smoke"
+    assert inputs["stages"]["default"] == "gates"
     assert all(field.get("description") for field in inputs.values())
 
 
@@ -96,7 +96,7 @@ def test_both_pipeline_jobs_use_the_chosen_engine_and_the_shared_run(engine: str
 
 def test_validation_runs_on_merge_requests_and_feature_branches_only() -> None:
     job = rendered()["conveyor-validate"]
-    assert job["variables"] == {"CONVEYOR_VALIDATE_STAGES": "test build scan smoke"}
+    assert job["variables"] == {"CONVEYOR_VALIDATE_STAGES": "gates"}
     assert job["rules"] == [
         NOT_WITH_MATRIX,
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
@@ -282,9 +282,9 @@ def test_validation_skips_everything_but_the_chosen_stages(
     done = run_script("podman", "conveyor-validate", repo, tmp_path)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out  # the build fails, as the app means it to
-    assert "validation: test build scan smoke; skipped: publish manifest policy" in out
+    assert "validation: every stage publish waits for; skipped: publish and what needs it" in out
     assert "  publish: skipped requested with --skip" in out
-    assert "  manifest: skipped requested with --skip" in out
+    assert "  manifest: skipped dependency 'publish' was skipped" in out
     summary = json.loads((repo / "conveyor-reports" / "summary.json").read_text())
     assert summary["ok"] is False
     assert "glpat-secret-value" not in out

@@ -287,10 +287,16 @@ async def test_concurrent_runs_each_reach_their_own_service_of_the_same_name(
 
 
 async def test_rootless_podman_is_refused_before_anything_is_made(
-    service_image: str, base_image: str, source: Path, tmp_path: Path
+    service_image: str,
+    base_image: str,
+    source: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A double of one answer of podman's: rootless podman cannot be set up on this machine.
     # Every other command goes to the real podman; the double logs what it was asked.
+    # The process is taken for a user's (root's local podman is rootful, nothing to ask).
+    monkeypatch.setattr("conveyor.engines.podman_services.os.geteuid", lambda: 1000)
     log = tmp_path / "asked.log"
     double = tmp_path / "podman"
     double.write_text(

@@ -22,6 +22,7 @@ first, then the network (forced, so that nothing attached keeps it alive).
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -133,7 +134,12 @@ class PodmanServices:
                 await self.podman_exec([podman, "network", "rm", "-f", network], check=False)
 
     async def _rootless(self) -> bool:
-        """Whether podman runs rootless; asked once (``podman info`` takes half a second)."""
+        """Whether podman runs rootless; asked once (``podman info`` takes half a second).
+
+        A local podman started by root is rootful: nothing to ask.
+        """
+        if self._rootless_answer is None and os.geteuid() == 0 and not _remote():
+            self._rootless_answer = False
         if self._rootless_answer is None:
             info = await self.podman_exec(
                 [self.podman, "info", "--format", "{{.Host.Security.Rootless}}"]
@@ -212,3 +218,8 @@ async def _logs(podman_exec: PodmanExec, podman: str, name: str) -> str:
     """The service's last log lines (masked by the engine's runner like all its output)."""
     result = await podman_exec([podman, "logs", "--tail", str(LOG_LINES), name], check=False)
     return "\n".join(part.rstrip() for part in (result.stdout, result.stderr) if part.strip())
+
+
+def _remote() -> bool:
+    """Whether podman talks to a service elsewhere (``CONTAINER_HOST``, a remote build)."""
+    return bool(os.environ.get("CONTAINER_HOST") or os.environ.get("CONTAINER_CONNECTION"))

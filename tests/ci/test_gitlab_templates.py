@@ -144,10 +144,17 @@ def test_the_cli_comes_from_the_components_project_at_this_release() -> None:
     assert document[".conveyor-promote"]["variables"]["CONVEYOR_RELEASE"] == f"v{__version__}"
     install = document[".conveyor-dagger"]["before_script"][1]
     assert (
-        'CONVEYOR_PACKAGE="conveyor-gitops${CONVEYOR_EXTRAS} @ git+${CI_SERVER_PROTOCOL:-https}'
-        "://gitlab-ci-token:${CI_JOB_TOKEN}@${CI_SERVER_FQDN:-$CI_SERVER_HOST}/"
-        '${CONVEYOR_PROJECT}.git@${CONVEYOR_RELEASE}"'
+        '--branch "$CONVEYOR_RELEASE" \\\n'
+        '    "${CI_SERVER_PROTOCOL:-https}://gitlab-ci-token:${CI_JOB_TOKEN}'
+        '@${CI_SERVER_FQDN:-$CI_SERVER_HOST}/${CONVEYOR_PROJECT}.git" "$src"'
     ) in install
+    # the tested dependency set of that release, and no token left in the checkout
+    assert 'set -- -c "$src/constraints.txt"' in install
+    assert 'rm -rf "$src/.git"' in install
+    assert (
+        '"$venv/bin/pip" install --quiet --disable-pip-version-check "$@" "$CONVEYOR_PACKAGE"'
+        in (install)
+    )
     assert install == document[".conveyor-podman"]["before_script"][1]
     assert document[".conveyor-run"]["variables"]["CONVEYOR_PROJECT"] == "conveyor-ci/conveyor"
     assert "pip install --quiet" not in gitlab_scripts(document[".conveyor-run"])

@@ -171,28 +171,34 @@ def test_a_real_failed_run_fails_the_step_and_its_reports_are_collected(
     assert outputs == {"image": "", "manifest-commit": "", "trace-id": trace_id, "ok": "false"}
 
 
-def test_collect_takes_the_newest_run(tmp_path: Path) -> None:
+def test_collect_takes_this_jobs_run_not_the_newest(tmp_path: Path) -> None:
+    # a persistent workspace: a later run of another job is newer than this job's
     runs = tmp_path / "app" / ".conveyor" / "runs"
-    for name, stamp in (("20260101T000000Z-old", 1_000_000), ("20260101T000001Z-new", 2_000_000)):
+    for name, stamp in (
+        ("20260101T000000Z-ours", 1_000_000),
+        ("20260101T000001Z-other", 2_000_000),
+    ):
         (runs / name / "artifacts" / "test").mkdir(parents=True)
         (runs / name / "artifacts" / "summary.json").write_text(json.dumps({"run_id": name}))
         (runs / name / "artifacts" / "test" / "junit.xml").write_text(f"<testsuite name='{name}'/>")
         os.utime(runs / name, (stamp, stamp))
     env = job_env(tmp_path, CONVEYOR_CONFIG="app/conveyor.toml", CONVEYOR_REPORTS="out")
+    Path(env["RUNNER_TEMP"]).mkdir(parents=True, exist_ok=True)
+    (Path(env["RUNNER_TEMP"]) / "conveyor-run-id").write_text("20260101T000000Z-ours\n")
     done = run_bash_step("Collect the run's reports", tmp_path, env)
     assert done.returncode == 0, done.stderr
     assert done.stdout == (
-        "reports of 20260101T000001Z-new\nout/summary.json\nout/test/junit.xml\n"
+        "reports of 20260101T000000Z-ours\nout/summary.json\nout/test/junit.xml\n"
     )
     assert json.loads((tmp_path / "out" / "summary.json").read_text()) == {
-        "run_id": "20260101T000001Z-new"
+        "run_id": "20260101T000000Z-ours"
     }
 
 
 def test_collect_without_a_run_warns_and_leaves_an_empty_directory(tmp_path: Path) -> None:
     done = run_bash_step("Collect the run's reports", tmp_path, job_env(tmp_path))
     assert done.returncode == 0
-    assert done.stdout == "::warning::no conveyor run was recorded under ./.conveyor/runs\n"
+    assert done.stdout == "::warning::this job recorded no conveyor run under ./.conveyor/runs\n"
     assert list((tmp_path / "conveyor-reports").iterdir()) == []
 
 

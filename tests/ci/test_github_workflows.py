@@ -121,6 +121,7 @@ def test_dagger_engine_runs_the_cli_on_the_runner_under_dagger_run() -> None:
         "workdir": "${{ inputs.working-directory }}",
         "cloud-token": "${{ secrets.DAGGER_CLOUD_TOKEN }}",
         "args": "conveyor run --engine dagger --config ${{ inputs.config }} --output plain"
+        " --run-id-file ${{ runner.temp }}/conveyor-run-id"
         " ${{ steps.select.outputs.args }} ${{ steps.validate.outputs.args }}",
     }
     # the tokens reach the CLI through the environment, by the names the config reads
@@ -137,10 +138,10 @@ def test_podman_engine_runs_the_same_cli() -> None:
     job = parsed(REUSABLE)["jobs"]["pipeline"]
     podman = step(job, "podman")
     assert podman["if"] == "inputs.engine == 'podman'"
-    assert podman["run"].splitlines()[-1] == (
-        'conveyor run --engine podman --config "$CONVEYOR_CONFIG" --output plain'
-        " $CONVEYOR_STAGE_ARGS"
-    )
+    assert podman["run"].splitlines()[-2:] == [
+        'conveyor run --engine podman --config "$CONVEYOR_CONFIG" --output plain \\',
+        '  --run-id-file "$RUNNER_TEMP/conveyor-run-id" $CONVEYOR_STAGE_ARGS',
+    ]
     assert podman["env"] == {
         **step(job, "dagger")["env"],
         "CONVEYOR_STAGE_ARGS": "${{ steps.select.outputs.args }}"

@@ -271,10 +271,13 @@ def test_the_dagger_job_runs_the_cli_under_dagger_run_with_conveyors_exit_code(
     assert done.returncode == 6, out
     assert "  build: failed engine 'dagger' cannot run here" in out
     call = json.loads((tmp_path / "dagger-call.json").read_text())
+    # conveyor names its run in a file of the job's own, collected after the run
+    run_id_file = call["argv"][-1]
+    assert Path(run_id_file).name.startswith("conveyor-run-id-")
     assert call == {
         "argv": [
             *("--progress", "plain", "run", "conveyor", "run", "--engine", "dagger"),
-            *("--config", "conveyor.toml", "--output", "plain"),
+            *("--config", "conveyor.toml", "--output", "plain", "--run-id-file", run_id_file),
         ],
         "manifest_environment": "staging",
         # the token reaches the CLI by the environment, never on a command line

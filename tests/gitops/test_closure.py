@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from conveyor.errors import ManifestError
 from conveyor.gitops.closure import kustomize_dirs, read_kustomization
 from conveyor.gitops.git import Git, GitObject
 from conveyor.gitops.worktree import checkout_only
+from conveyor.process import ExitRecorder, observe_processes
 
 
 def cloned(tmp_path: Path, content: Path) -> tuple[Git, Path]:
@@ -159,6 +162,42 @@ def test_a_cycle_ends_and_the_root_is_named_as_empty(layouts: tuple[Git, Path]) 
     assert kustomize_dirs(git, root, "cycle/a") == {"cycle/a", "cycle/b"}
     # "up" names the root, whose kustomization names top/file.yaml
     assert kustomize_dirs(git, root, "up/") == {"up", "", "top"}
+
+
+class Started:
+    """Process hooks that record the command of every process started."""
+
+    def __init__(self) -> None:
+        self.commands: list[list[str]] = []
+
+    @contextmanager
+    def process(self, name: str, command: Sequence[str]) -> Iterator[ExitRecorder]:
+        self.commands.append(list(command))
+        yield lambda code: None
+
+
+def test_the_walk_reads_each_level_in_one_cat_file_batch(tmp_path: Path) -> None:
+    c = tmp_path / "content"
+    write(c / "apps/web/overlays/staging/kustomization.yaml", "resources: [../../base]\n")
+    write(c / "apps/web/overlays/staging/patch.yaml", "x: 1\n")
+    write(
+        c / "apps/web/base/kustomization.yaml",
+        "resources: [deployment.yaml]\ncomponents: [../../../components/tls]\n",
+    )
+    write(c / "apps/web/base/deployment.yaml", "kind: Deployment\n")
+    write(c / "components/tls/kustomization.yaml", "patches: [{path: ../../shared/tls.yaml}]\n")
+    write(c / "shared/tls.yaml", "x: 1\n")
+    git, root = cloned(tmp_path, c)
+    started = Started()
+
+    with observe_processes(started):
+        needed = kustomize_dirs(git, root, "apps/web/overlays/staging")
+
+    assert needed == {"apps/web/overlays/staging", "apps/web/base", "components/tls", "shared"}
+    # one batch a level (was two): the overlay, base, the component, the patch file
+    batches = [c for c in started.commands if "cat-file" in c]
+    assert len(batches) == 4
+    assert len(started.commands) == 4
 
 
 @pytest.mark.parametrize(

@@ -383,3 +383,18 @@ async def test_an_interruption_before_the_run_starts_nothing_but_always_stages()
         ("report", Status.SUCCESS, ""),
     ]
     assert probe.events == ["start report", "end report"]
+
+
+async def test_meanwhile_starts_after_the_first_stages_and_ends_with_the_run() -> None:
+    probe = Probe()
+    stages = [Stage("a", probe.sleeper("a", 0.05)), Stage("b", probe.sleeper("b"), needs=("a",))]
+
+    async def meanwhile() -> None:
+        probe.events.append("meanwhile")
+        await anyio.sleep_forever()  # cancelled when the last stage has ended
+
+    with anyio.fail_after(5):
+        result = await run_pipeline(Pipeline(stages), meanwhile=meanwhile)
+
+    assert result.ok
+    assert probe.events == ["start a", "meanwhile", "end a", "start b", "end b"]

@@ -10,7 +10,8 @@ A sparse clone checks out only these directories (see
 :func:`conveyor.gitops.update.update_manifest`), so rendering an overlay in a
 2,000-app manifest repository writes tens of files, not thousands.  The
 kustomization files are read with ``git cat-file --batch`` from a clone that
-has no work tree yet, one batch per level of the walk.
+has no work tree yet, one batch per level of the walk (each reference's kind
+and, for a directory, its kustomization file in the same batch).
 
 Followed from every kustomization reached: ``resources``, ``bases`` and
 ``components`` (directories are walked in turn, files bring their
@@ -28,7 +29,7 @@ caller, which renders again with every file (see ``update_manifest``).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -36,7 +37,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from conveyor.errors import ManifestError
-from conveyor.gitops.git import Git
+from conveyor.gitops.git import Git, GitObject
 from conveyor.gitops.kustomization import KUSTOMIZATION_NAMES, choose_kustomization
 
 # entries that are a file or a kustomization directory
@@ -76,22 +77,34 @@ def kustomize_dirs(git: Git, root: Path, directory: str, *, rev: str = "HEAD") -
     needed = {start}
     walked: set[str] = set()
     pending = [start]
+    texts = _kustomizations(git, root, rev, pending)
+    step = 1 + len(KUSTOMIZATION_NAMES)
     while pending:
         walked.update(pending)
         references: set[str] = set()
-        for base, text in zip(pending, _kustomizations(git, root, rev, pending), strict=True):
+        for base, text in zip(pending, texts, strict=True):
             if text is not None:
                 references.update(local_references(base, text))
-        references -= walked
-        kinds = git.objects(root, [f"{rev}:{path}" for path in sorted(references)])
-        pending = []
-        for path, found in zip(sorted(references), kinds, strict=True):
-            if found is None:
+        ordered = sorted(references - walked)
+        # one batch a level: each reference's kind and, if it is a directory, its kustomization
+        found = git.objects(
+            root,
+            [
+                name
+                for path in ordered
+                for name in (f"{rev}:{path}", *_kustomization_names(rev, path))
+            ],
+        )
+        pending, texts = [], []
+        for index, path in enumerate(ordered):
+            kind, *candidates = found[index * step : (index + 1) * step]
+            if kind is None:
                 continue  # not in the tree: remote, or kustomize will report it
-            if found.type == "tree":
+            if kind.type == "tree":
                 needed.add(path)
                 pending.append(path)
-            elif found.type == "blob":
+                texts.append(_kustomization_text(candidates))
+            elif kind.type == "blob":
                 needed.add(posixpath.dirname(path))
     return needed
 
@@ -140,18 +153,23 @@ def read_kustomization(git: Git, root: Path, path: str) -> tuple[str, str]:
 
 def _kustomizations(git: Git, root: Path, rev: str, directories: list[str]) -> list[str | None]:
     """The kustomization text of each directory (``None``: none, or not UTF-8)."""
-    names = [
-        f"{rev}:{posixpath.join(d, name)}" for d in directories for name in KUSTOMIZATION_NAMES
-    ]
-    found = git.objects(root, names)
-    texts: list[str | None] = []
-    for at in range(0, len(found), len(KUSTOMIZATION_NAMES)):
-        blobs = [o for o in found[at : at + len(KUSTOMIZATION_NAMES)] if o and o.type == "blob"]
-        try:
-            texts.append(blobs[0].data.decode("utf-8") if blobs else None)
-        except UnicodeDecodeError:
-            texts.append(None)
-    return texts
+    found = git.objects(root, [n for d in directories for n in _kustomization_names(rev, d)])
+    step = len(KUSTOMIZATION_NAMES)
+    return [_kustomization_text(found[at : at + step]) for at in range(0, len(found), step)]
+
+
+def _kustomization_names(rev: str, directory: str) -> list[str]:
+    """The object names of each file name a kustomization in ``directory`` may have."""
+    return [f"{rev}:{posixpath.join(directory, name)}" for name in KUSTOMIZATION_NAMES]
+
+
+def _kustomization_text(candidates: Sequence[GitObject | None]) -> str | None:
+    """The text of the first of a directory's kustomization files (``None``: none, not UTF-8)."""
+    blobs = [o for o in candidates if o and o.type == "blob"]
+    try:
+        return blobs[0].data.decode("utf-8") if blobs else None
+    except UnicodeDecodeError:
+        return None
 
 
 def local_references(base: str, text: str) -> Iterator[str]:

@@ -22,9 +22,9 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -93,6 +93,7 @@ async def run_pipeline(
     attributes: dict[str, str] | None = None,
     sleep: Sleep = anyio.sleep,
     interruption: Interruption | None = None,
+    meanwhile: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> PipelineResult:
     """Run ``pipeline`` and return every stage's result.
 
@@ -107,6 +108,10 @@ async def run_pipeline(
         attributes: Extra run attributes passed to the hooks (app, source sha ...).
         sleep: How to wait between retries (tests pass a recorder).
         interruption: Cancels the run when set (see the module docstring).
+        meanwhile: Work done in the event loop while the stages wait (the
+            delivery runner imports the later stages' modules): started once
+            the first stages have started, cancelled when the run ends.  It
+            must not raise; it holds up the stages only between its awaits.
 
     Raises:
         UnknownStageError: ``only`` or ``skip`` names a stage that does not exist.
@@ -120,6 +125,7 @@ async def run_pipeline(
         hooks=hooks or NoHooks(),
         sleep=sleep,
         interruption=interruption or Interruption(),
+        meanwhile=meanwhile,
     )
     info = RunInfo(run_id or new_run_id(), pipeline.order, dict(attributes or {}))
     return await run.execute(info)
@@ -136,8 +142,10 @@ class _Run:
         hooks: Hooks,
         sleep: Sleep,
         interruption: Interruption,
+        meanwhile: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.meanwhile = meanwhile
         self.selection = selection
         self.capacity = capacity
         self.on_failure = on_failure
@@ -168,6 +176,8 @@ class _Run:
                     if self.pending[name] == 0:
                         self._decide(name)
                 self._settle()
+                if self.meanwhile is not None:  # queued after the first stages: they start first
+                    watching.start_soon(self.meanwhile, name="meanwhile")
             watching.cancel_scope.cancel()
         result = PipelineResult(info.run_id, tuple(self.finished), time.perf_counter() - started)
         self.hooks.on_run_end(info, result)

@@ -27,10 +27,14 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import anyio
+import anyio.lowlevel
 
 from conveyor.atomic import write_atomically
 from conveyor.config.models import Config, ImageSpec, StageOptions
@@ -44,12 +48,20 @@ from conveyor.stages.context import DeliveryContext
 DeliveryFunction = Callable[..., Awaitable[Outputs]]
 """``(ctx, inputs)``, and ``image=<name>`` for the per-image stages of ``[images]``."""
 
+STAGE_MODULE = "stage_module"
+"""The attribute of a stage function naming the module it imports when it first runs.
+
+:func:`deliver` imports those of the later stages while the first ones wait
+on their tools (:func:`import_ahead`).
+"""
+
 
 def stage_function(module: str, name: str) -> DeliveryFunction:
     """The stage function ``module.name``, imported when the stage first runs.
 
     Describing the pipeline (``conveyor graph``, ``plan``) then loads no
-    stage's dependencies (httpx, ruamel.yaml, the Trivy adapter ...).
+    stage's dependencies (httpx, ruamel.yaml, the Trivy adapter ...); a run
+    imports them ahead (:func:`import_ahead`).
     """
 
     async def run(ctx: DeliveryContext, inputs: StageInputs, **options: Any) -> Outputs:
@@ -57,6 +69,7 @@ def stage_function(module: str, name: str) -> DeliveryFunction:
         return await function(ctx, inputs, **options)
 
     run.__name__ = run.__qualname__ = name
+    setattr(run, STAGE_MODULE, module)
     return run
 
 
@@ -79,7 +92,44 @@ def custom_stage(name: str) -> DeliveryFunction:
         return outputs
 
     run.__name__ = run.__qualname__ = name
+    setattr(run, STAGE_MODULE, "conveyor.stages.container")
     return run
+
+
+def stage_modules(pipeline: Pipeline, stages: Iterable[str]) -> list[str]:
+    """The modules the functions of ``stages`` import when they first run, in order, once each.
+
+    Stage functions without one (``report``, a Python stage's) are left out.
+    """
+    modules: dict[str, None] = {}
+    for name in stages:
+        function: object = pipeline[name].run
+        while isinstance(function, functools.partial):
+            function = function.func
+        module = getattr(function, STAGE_MODULE, None)
+        if isinstance(module, str):
+            modules[module] = None
+    return list(modules)
+
+
+async def import_ahead(modules: Sequence[str]) -> None:
+    """Import ``modules`` in the event loop, one per turn of it.
+
+    The scheduler runs this once the first stages have started: their tools
+    then run while the CPU would be idle, and a later stage does not count
+    the import (httpx, ruamel.yaml ...) as its own time.  Not in a thread:
+    two threads importing modules that import each other can deadlock.  A
+    module that fails to import is left to the stage that needs it, which
+    reports the error when it runs.
+    """
+    for module in modules:
+        await anyio.lowlevel.checkpoint()  # the stages started or woken reach their next wait
+        if module in sys.modules:
+            continue
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001, S112 - the stage importing it reports the error
+            continue
 
 
 BUILTIN_NEEDS: dict[str, tuple[str, ...]] = {
@@ -577,8 +627,11 @@ async def deliver(
     policy = on_failure or config.run.on_failure
     if policy not in {"cancel", "finish"}:  # the CLI checks its option; this is the API's guard
         raise ConfigError(None, "on_failure", f"{policy!r} is neither 'finish' nor 'cancel'")
+    selected = pipeline.select(only, skip).run
+    later = stage_modules(pipeline, (name for name in pipeline.order if name in selected))
     result = await run_pipeline(
         pipeline,
+        meanwhile=functools.partial(import_ahead, later),
         capacity=capacity or config.run.capacity,
         on_failure="cancel" if policy == "cancel" else "finish",
         hooks=HookGroup([*hooks, ctx.journal]),

@@ -322,3 +322,38 @@ def test_an_unknown_image_is_a_usage_error(monorepo: tuple[Path, str]) -> None:
         "error: conveyor plan: Invalid value for '--image': 'nope' is not an image of this "
         "pipeline (images: api, web) (see 'conveyor plan --help')\n"
     )
+
+
+def test_a_stage_after_a_left_out_built_in_runs_after_what_it_waits_for(project: str) -> None:
+    # without [gitops] there is no manifest stage: e2e still runs after publish, not as a gate
+    path = Path("conveyor.toml")
+    config = path.read_text()
+    config = config[: config.index("[gitops]")] + config[config.index("[policy]") :]
+    path.write_text(
+        config
+        + """
+[stages.e2e]
+image = "python:3.12-slim"
+command = ["pytest", "e2e"]
+needs = ["manifest"]
+
+[stages.after-scan]
+image = "python:3.12-slim"
+command = ["true"]
+needs = ["scan"]
+
+[stages.scan]
+enabled = false
+"""
+    )
+
+    result = runner.invoke(app, ["graph", "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    stages = {s["name"]: s for s in json.loads(result.output)["stages"]}
+    assert "manifest" not in stages
+    assert stages["e2e"]["needs"] == ["publish"]
+    assert "e2e" not in stages["publish"]["needs"]
+    # a left-out scan: what needs it waits for the build scan would have needed
+    assert stages["after-scan"]["needs"] == ["build"]
+    assert "after-scan" in stages["publish"]["needs"]

@@ -441,10 +441,21 @@ def wire(ctx: DeliveryContext, definitions: Sequence[StageDefinition]) -> Pipeli
                     f"{need!r} is not a stage",
                     hint=f"the stages are {', '.join(sorted(present))}",
                 )
+    # a need on a built-in left out (manifest without [gitops], scan disabled) means
+    # what that built-in waits for: e2e after manifest still runs after publish
+    definitions = [
+        replace(
+            d,
+            needs=tuple(
+                dict.fromkeys(n for need in d.needs for n in _in_place_of(ctx, need, present))
+            ),
+        )
+        for d in definitions
+    ]
     # a stage that will not run (nothing changed under its paths) holds nobody back
     unchanged = {d.name for d in definitions if d.skip_reason is not None}
     trimmed = [
-        replace(d, needs=tuple(n for n in d.needs if n in present and n not in unchanged))
+        replace(d, needs=tuple(dict.fromkeys(n for n in d.needs if n not in unchanged)))
         for d in definitions
     ]
     first = _pipeline(ctx, trimmed, path)
@@ -506,6 +517,19 @@ def _pipeline(ctx: DeliveryContext, definitions: Sequence[StageDefinition], path
                 else ""
             ),
         ) from None
+
+
+def _in_place_of(ctx: DeliveryContext, need: str, present: set[str]) -> tuple[str, ...]:
+    """The present stages a need on ``need`` stands for: itself, or what a left-out
+    built-in would have needed (recursively); a left-out stage of the user's: none."""
+    if need in present:
+        return (need,)
+    if need not in BUILTIN_NEEDS:
+        return ()
+    own = BUILTIN_NEEDS[need]
+    if ctx.config.images:
+        own = expand_groups(ctx.config, own, present)
+    return tuple(n for o in own for n in _in_place_of(ctx, o, present))
 
 
 def configured_stages(ctx: DeliveryContext) -> set[str]:

@@ -68,6 +68,12 @@ Argument = Annotated[str, AfterValidator(_not_an_option)]
 """A value that reaches a command line where ``--`` cannot guard it (an image, a branch)."""
 
 
+def _check_env_keys(env: dict[str, str]) -> dict[str, str]:
+    """An ``env`` table whose keys are all environment variable names."""
+    _check_env_names(list(env))
+    return env
+
+
 def _check_env_names(names: list[str]) -> list[str]:
     for name in names:
         if not _ENV_NAME.match(name):
@@ -245,11 +251,7 @@ class ScanStageConfig(StageOptions):
     cache: str = Field(default="trivy-db", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     env: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        _check_env_names(list(env))
-        return env
+    _env_keys = field_validator("env")(_check_env_keys)
 
 
 class PublishStageConfig(StageOptions):
@@ -355,11 +357,7 @@ class ServiceConfig(Model):
         """The image as ``conveyor graph`` draws it."""
         return self.image or f"the {self.build} image built"
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        _check_env_names(list(env))
-        return env
+    _env_keys = field_validator("env")(_check_env_keys)
 
 
 class CustomStageConfig(StageOptions):
@@ -388,11 +386,7 @@ class CustomStageConfig(StageOptions):
 
     _names = field_validator("secrets")(_check_env_names)
 
-    @field_validator("env")
-    @classmethod
-    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
-        _check_env_names(list(env))
-        return env
+    _env_keys = field_validator("env")(_check_env_keys)
 
     @field_validator("outputs", "paths")
     @classmethod

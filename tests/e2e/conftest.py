@@ -155,25 +155,26 @@ def conveyor_executable() -> Path:
 SHIPPED_PIN = "3f1c2a9e8b7d6c5f4e3d2c1b0a9f8e7d6c5b4a39"
 
 
-@pytest.fixture
-def world(tmp_path: Path, registry: str, registry_base_image: str) -> World:
-    """The example exactly as shipped: its images come from the loopback registry
-    (``registry_base_image``), it publishes to the test's own ``registry``."""
-    app = tmp_path / "hello"
-    shutil.copytree(
-        EXAMPLES / "hello", app, ignore=shutil.ignore_patterns(".conveyor", "__pycache__")
-    )
+def deployed_example(
+    tmp_path: Path, registry: str, name: str, *, manifests: Path, overlays: str, pins: int = 1
+) -> World:
+    """``examples/<name>`` committed as deployed, its manifests a bare repository pinning it.
+
+    The app's first commit is what the environments run: the manifest stage
+    moves them only to newer commits, so every overlay (``overlays``, a glob in
+    ``manifests``) has the example's ``pins`` placeholder pins replaced by it.
+    """
+    app = tmp_path / name
+    shutil.copytree(EXAMPLES / name, app, ignore=shutil.ignore_patterns(".conveyor", "__pycache__"))
     git("init", "-q", "-b", "main", cwd=app)
-    # the app's first commit is what the environments run: the manifest stage moves
-    # them only to newer commits, so their pins name a commit of this history
     git("add", "-A", cwd=app)
     git("commit", "-q", "-m", "as deployed", cwd=app)
     deployed = git("rev-parse", "HEAD", cwd=app)
     source = tmp_path / "manifests-src"
-    shutil.copytree(EXAMPLES / "manifests", source)
-    for overlay in source.glob("apps/hello/overlays/*/kustomization.yaml"):
+    shutil.copytree(manifests, source)
+    for overlay in source.glob(overlays):
         text = overlay.read_text()
-        assert SHIPPED_PIN in text
+        assert text.count(SHIPPED_PIN) == pins
         overlay.write_text(text.replace(SHIPPED_PIN, deployed))
     git("init", "-q", "-b", "main", cwd=source)
     git("add", "-A", cwd=source)
@@ -181,6 +182,16 @@ def world(tmp_path: Path, registry: str, registry_base_image: str) -> World:
     bare = tmp_path / "manifests.git"
     git("clone", "-q", "--bare", str(source), str(bare), cwd=tmp_path)
     return World(app, bare, registry, tmp_path / "trivy-calls.jsonl", tmp_path)
+
+
+@pytest.fixture
+def world(tmp_path: Path, registry: str, registry_base_image: str) -> World:
+    """The example exactly as shipped: its images come from the loopback registry
+    (``registry_base_image``), it publishes to the test's own ``registry``."""
+    overlays = "apps/hello/overlays/*/kustomization.yaml"
+    return deployed_example(
+        tmp_path, registry, "hello", manifests=EXAMPLES / "manifests", overlays=overlays
+    )
 
 
 token_git_remote = serve_git_http  # the manifest repository behind a token, for the secret tests

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from e2e.conftest import EXAMPLES, SHIPPED_PIN, World, git
+from e2e.conftest import EXAMPLES, World, deployed_example, git
 from e2e.test_example_pipeline import statuses, summary
 
 STAGING = Path("apps/shop/overlays/staging")
@@ -27,26 +26,12 @@ IMAGES = ("api", "web")
 @pytest.fixture
 def monorepo(tmp_path: Path, registry: str, registry_base_image: str) -> World:
     """examples/monorepo as shipped, committed; its manifests/ as a bare repository."""
-    app = tmp_path / "monorepo"
-    shutil.copytree(
-        EXAMPLES / "monorepo", app, ignore=shutil.ignore_patterns(".conveyor", "__pycache__")
+    overlays = "apps/shop/overlays/*/kustomization.yaml"
+    # both images pinned at the shipped commit in every overlay
+    manifests = EXAMPLES / "monorepo" / "manifests"
+    return deployed_example(
+        tmp_path, registry, "monorepo", manifests=manifests, overlays=overlays, pins=2
     )
-    git("init", "-q", "-b", "main", cwd=app)
-    git("add", "-A", cwd=app)
-    git("commit", "-q", "-m", "as deployed", cwd=app)
-    deployed = git("rev-parse", "HEAD", cwd=app)
-    source = tmp_path / "manifests-src"
-    shutil.copytree(app / "manifests", source)
-    for overlay in source.glob("apps/shop/overlays/*/kustomization.yaml"):
-        text = overlay.read_text()
-        assert text.count(SHIPPED_PIN) == 2  # both images pinned at the shipped commit
-        overlay.write_text(text.replace(SHIPPED_PIN, deployed))
-    git("init", "-q", "-b", "main", cwd=source)
-    git("add", "-A", cwd=source)
-    git("commit", "-q", "-m", "manifests", cwd=source)
-    bare = tmp_path / "manifests.git"
-    git("clone", "-q", "--bare", str(source), str(bare), cwd=tmp_path)
-    return World(app, bare, registry, tmp_path / "trivy-calls.jsonl", tmp_path)
 
 
 def registry_digest(registry: str, image: str, sha: str) -> str:

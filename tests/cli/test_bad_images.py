@@ -7,18 +7,9 @@ several-images configuration.
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
-from cli.test_bad_input import CONVEYOR, SHA, TOML, VALID, Case
-
-
-def config(*lines: str) -> dict[str, bytes]:
-    return {"conveyor.toml": (VALID + "\n".join(lines) + "\n").encode()}
-
+from cli.test_bad_input import SHA, TOML, VALID, Case, Outcomes, config, run_cases
 
 CASES = [
     Case(
@@ -178,36 +169,12 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int, str, str]]:
-    """Every case run once, all at the same time: id -> (directory, code, stdout, stderr)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
-    started = {}
-    for case in CASES:
-        directory = tmp_path_factory.mktemp(case.id)
-        for name, data in case.files.items():
-            (directory / name).write_bytes(data)
-        started[case.id] = (
-            directory,
-            subprocess.Popen(
-                [str(CONVEYOR), *case.args],
-                cwd=directory,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env={**base, "COLUMNS": "400", "CONVEYOR_SOURCE_SHA": SHA, **case.env},
-            ),
-        )
-    results = {}
-    for key, (directory, process) in started.items():
-        stdout, stderr = process.communicate(timeout=120)
-        results[key] = (directory, process.returncode, stdout, stderr)
-    return results
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Outcomes:
+    return run_cases(CASES, tmp_path_factory)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.code == 3], ids=lambda c: c.id)
-def test_bad_images_input_is_one_clear_error(
-    case: Case, outcomes: dict[str, tuple[Path, int, str, str]]
-) -> None:
+def test_bad_images_input_is_one_clear_error(case: Case, outcomes: Outcomes) -> None:
     directory, code, stdout, stderr = outcomes[case.id]
 
     assert "Traceback" not in stderr
@@ -218,7 +185,7 @@ def test_bad_images_input_is_one_clear_error(
 
 
 def test_plan_refuses_an_image_whose_registry_the_policy_does_not_allow(
-    outcomes: dict[str, tuple[Path, int, str, str]],
+    outcomes: Outcomes,
 ) -> None:
     _, code, stdout, stderr = outcomes["registry-not-allowed-for-an-image"]
 

@@ -490,12 +490,14 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, int, str, str]]:
+Outcomes = dict[str, tuple[Path, int, str, str]]
+
+
+def run_cases(cases: list[Case], tmp_path_factory: pytest.TempPathFactory) -> Outcomes:
     """Every case run once, all at the same time: id -> (directory, code, stdout, stderr)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
     started = {}
-    for case in CASES:
+    for case in cases:
         directory = tmp_path_factory.mktemp(case.id)
         for name, data in case.files.items():
             (directory / name).parent.mkdir(parents=True, exist_ok=True)
@@ -518,10 +520,13 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
     return results
 
 
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Outcomes:
+    return run_cases(CASES, tmp_path_factory)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_one_clear_error(
-    case: Case, outcomes: dict[str, tuple[Path, int, str, str]]
-) -> None:
+def test_bad_input_is_one_clear_error(case: Case, outcomes: Outcomes) -> None:
     directory, code, stdout, stderr = outcomes[case.id]
 
     assert "Traceback" not in stderr

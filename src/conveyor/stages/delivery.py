@@ -74,6 +74,7 @@ def stage_function(module: str, name: str) -> DeliveryFunction:
 
 
 run_test = stage_function("conveyor.stages.test", "run_test")
+run_custom = stage_function("conveyor.stages.container", "run_custom")
 run_build = stage_function("conveyor.stages.build", "run_build")
 run_scan = stage_function("conveyor.stages.scan", "run_scan")
 run_smoke = stage_function("conveyor.stages.smoke", "run_smoke")
@@ -85,15 +86,7 @@ run_policy = stage_function("conveyor.stages.manifest", "run_policy")
 
 def custom_stage(name: str) -> DeliveryFunction:
     """The container stage ``[stages.<name>]``, its module imported when it first runs."""
-
-    async def run(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
-        container = importlib.import_module("conveyor.stages.container")
-        outputs: Outputs = await container.run_custom(ctx, inputs, name=name)
-        return outputs
-
-    run.__name__ = run.__qualname__ = name
-    setattr(run, STAGE_MODULE, "conveyor.stages.container")
-    return run
+    return functools.partial(run_custom, name=name)
 
 
 def stage_modules(pipeline: Pipeline, stages: Iterable[str]) -> list[str]:

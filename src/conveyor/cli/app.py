@@ -16,6 +16,7 @@ try:  # typer vendors click from 0.2x on; earlier releases use the click package
 except ImportError:  # pragma: no cover - only with an older typer
     import click  # type: ignore[no-redef]
 
+from conveyor.cli.closed_stdout import tolerate_closed_stdout
 from conveyor.cli.commands import COMMANDS, ROOT_HELP, VERSION_HELP
 from conveyor.cli.exit_codes import ExitCode
 from conveyor.cli.outcome import ended
@@ -158,4 +159,5 @@ def invoke(args: Sequence[str]) -> int:  # noqa: PLR0911 - one return per kind o
 
 def main() -> None:
     """Entry point of the console script: run the app, exit with the code from the table."""
+    tolerate_closed_stdout()
     sys.exit(invoke(sys.argv[1:]))

@@ -93,6 +93,9 @@ def answer(args: Sequence[str]) -> int | None:
 
 def main() -> None:
     """Entry point of the console script: exit with the code from the table."""
+    from conveyor.cli.closed_stdout import tolerate_closed_stdout
+
+    tolerate_closed_stdout()
     code = answer(sys.argv[1:])
     if code is None:
         from conveyor.cli.app import main as run_app

@@ -29,8 +29,14 @@ def graph(
 
 def plan(
     config: ConfigOption = None,
-    only: Annotated[list[str] | None, typer.Option("--only")] = None,
-    skip: Annotated[list[str] | None, typer.Option("--skip")] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", metavar="STAGE", help="Plan only this stage and what it needs."),
+    ] = None,
+    skip: Annotated[
+        list[str] | None,
+        typer.Option("--skip", metavar="STAGE", help="Leave out this stage and its dependents."),
+    ] = None,
     changed_since: ChangedSinceOption = None,
     image: ImageOption = None,
     format: Annotated[

@@ -27,7 +27,10 @@ def init(
     directory: Annotated[
         Path,
         typer.Option(
-            "--directory", "-C", help="The application's directory (in a git repository)."
+            "--directory",
+            "-C",
+            metavar="DIR",
+            help="The application's directory (in a git repository).",
         ),
     ] = Path("."),
 ) -> None:

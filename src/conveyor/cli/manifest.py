@@ -14,7 +14,8 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli.promote import ConfigOption, fail
+from conveyor.cli.promote import fail
+from conveyor.cli.run import ConfigOption
 from conveyor.errors import ConveyorError
 
 app = typer.Typer(

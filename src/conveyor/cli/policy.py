@@ -23,7 +23,8 @@ from typing import Annotated, Any
 
 import typer
 
-from conveyor.cli.promote import ConfigOption, fail
+from conveyor.cli.promote import fail
+from conveyor.cli.run import ConfigOption
 from conveyor.errors import ConveyorError
 
 app = typer.Typer(help="Check manifests against the image policy.", no_args_is_help=True)

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
 
+from conveyor.cli.run import ConfigOption
 from conveyor.errors import ConveyorError
-
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="conveyor.toml or pyproject.toml to use.")
-]
 
 
 def fail(error: ConveyorError) -> NoReturn:
@@ -24,9 +20,12 @@ def fail(error: ConveyorError) -> NoReturn:
 
 def promote(
     from_: Annotated[
-        str, typer.Option("--from", help="The environment whose pinned image is promoted.")
+        str,
+        typer.Option(
+            "--from", metavar="ENV", help="The environment whose pinned image is promoted."
+        ),
     ],
-    to: Annotated[str, typer.Option("--to", help="The environment to change.")],
+    to: Annotated[str, typer.Option("--to", metavar="ENV", help="The environment to change.")],
     config: ConfigOption = None,
 ) -> None:
     """Promote the image one environment runs to another.

@@ -22,11 +22,15 @@ def gitlab_container_scanning(
     ],
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="Where to write the GitLab report."),
+        typer.Option("--output", "-o", metavar="PATH", help="Where to write the GitLab report."),
     ] = Path("gl-container-scanning-report.json"),
     image: Annotated[
         str | None,
-        typer.Option("--image", help="The image reference to show (default: what Trivy scanned)."),
+        typer.Option(
+            "--image",
+            metavar="REF",
+            help="The image reference to show (default: what Trivy scanned).",
+        ),
     ] = None,
 ) -> None:
     """Write GitLab's container-scanning report (schema 15.2.4) from a Trivy JSON report."""

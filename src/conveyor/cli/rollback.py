@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from conveyor.cli.promote import ConfigOption, fail
+from conveyor.cli.promote import fail
+from conveyor.cli.run import ConfigOption
 from conveyor.errors import ConveyorError
 
 
@@ -25,12 +26,14 @@ def rollback(
         str | None,
         typer.Option(
             "--to",
+            metavar="DIGEST",
             callback=_digest_option,
             help="The digest to go back to (sha256:...); default: --steps.",
         ),
     ] = None,
     steps: Annotated[
-        int, typer.Option("--steps", min=1, help="How many image changes to go back.")
+        int,
+        typer.Option("--steps", min=1, metavar="N", help="How many image changes to go back."),
     ] = 1,
     config: ConfigOption = None,
 ) -> None:

@@ -29,7 +29,8 @@ class Output(StrEnum):
 
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="conveyor.toml or pyproject.toml to use.")
+    Path | None,
+    typer.Option("--config", "-c", metavar="PATH", help="conveyor.toml or pyproject.toml to use."),
 ]
 ChangedSinceOption = Annotated[
     str | None,
@@ -57,13 +58,20 @@ def run(
     config: ConfigOption = None,
     engine: EngineOption = EngineName.AUTO,
     only: Annotated[
-        list[str] | None, typer.Option("--only", help="Run only this stage and what it needs.")
+        list[str] | None,
+        typer.Option(
+            "--only", metavar="STAGE", help="Run only this stage and what it needs (repeatable)."
+        ),
     ] = None,
     skip: Annotated[
-        list[str] | None, typer.Option("--skip", help="Skip this stage and its dependents.")
+        list[str] | None,
+        typer.Option(
+            "--skip", metavar="STAGE", help="Skip this stage and its dependents (repeatable)."
+        ),
     ] = None,
     capacity: Annotated[
-        int | None, typer.Option("--capacity", min=1, help="Stages running at once.")
+        int | None,
+        typer.Option("--capacity", min=1, metavar="N", help="Stages running at once."),
     ] = None,
     on_failure: Annotated[
         OnFailure | None, typer.Option("--on-failure", help="finish or cancel running stages.")

@@ -21,6 +21,7 @@ DirOption = Annotated[
     Path | None,
     typer.Option(
         "--dir",
+        metavar="DIR",
         help="The run store, holding one directory per run "
         "(default: the nearest .conveyor/runs at or above the current directory).",
         file_okay=False,
@@ -36,7 +37,9 @@ def show(
         typer.Argument(help="A run id or the start of one (default: the newest run)."),
     ] = None,
     directory: DirOption = None,
-    width: Annotated[int, typer.Option("--width", min=10, help="Width of the bars.")] = 40,
+    width: Annotated[
+        int, typer.Option("--width", min=10, metavar="N", help="Width of the bars.")
+    ] = 40,
 ) -> None:
     """Show one run's spans as a waterfall: name, status, duration and timeline."""
     from rich.console import Console

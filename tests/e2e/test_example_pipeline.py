@@ -186,3 +186,25 @@ def test_critical_finding_stops_the_dag_before_publish(world: World) -> None:
     # nothing pushed, nothing committed
     assert registry_digest(world.registry, sha).returncode != 0
     assert git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp) == head_before
+
+
+def test_uncommitted_changes_are_tested_but_never_published(world: World) -> None:
+    head_before = git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp)
+    sha = world.commit_app("a change")
+    app_py = world.app / "app.py"
+    app_py.write_text(app_py.read_text() + "\n# an edit nobody committed\n")
+
+    done = world.run("alpine-310.json")
+
+    assert done.returncode == 4, done.stdout + done.stderr
+    data = summary(world.app)
+    assert statuses(data)["test"][0] == "success"  # the gates ran on the edited tree
+    assert statuses(data)["publish"] == (
+        "failed",
+        f"image '{world.registry}/hello:{sha}' refused: not commit {sha[:12]}: "
+        "it was built with uncommitted changes to app.py",
+    )
+    assert statuses(data)["manifest"][0] == "skipped"
+    assert "--skip publish" in done.stdout + done.stderr
+    assert registry_digest(world.registry, sha).returncode != 0
+    assert git("ls-remote", str(world.manifests), "refs/heads/main", cwd=world.tmp) == head_before

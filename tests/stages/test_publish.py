@@ -21,7 +21,7 @@ from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.port import (
     Engine,
 )
-from conveyor.errors import TagExistsError
+from conveyor.errors import PolicyError, TagExistsError
 from conveyor.stages.build import run_build
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.publish import REVISION_LABEL, run_publish
@@ -175,3 +175,38 @@ async def test_a_tag_holding_another_commits_image_is_refused_naming_that_revisi
     assert "publish" not in engine.kinds()
     assert caught.value.found == f"its image {digest} has {REVISION_LABEL}={other}, not this commit"
     assert app.stored(sha)[0] == digest
+
+
+def commit_all(root: Path) -> str:
+    """Make ``root`` a git checkout of one commit holding everything in it; its SHA."""
+    committer = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    committer |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "app"]):
+        subprocess.run(["git", *args], cwd=root, env=committer, check=True)
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def tag_status(app: App, sha: str) -> int:
+    return httpx.get(f"http://{app.registry}/v2/{app.repository}/manifests/{sha}").status_code
+
+
+async def test_an_image_built_with_uncommitted_changes_is_not_pushed(app: App) -> None:
+    sha = commit_all(app.root)
+    (app.root / "payload").write_text("an edit nobody committed\n")
+    engine = RecordingEngine(PodmanEngine())
+    ctx = app.context(engine, sha)
+
+    built = await run_build(ctx, {})  # the gates may still try the edited image
+    with pytest.raises(PolicyError) as caught:
+        await run_publish(ctx, {"build": built})
+
+    assert caught.value.message == (
+        f"image '{app.address(sha)}' refused: not commit {sha[:12]}: "
+        "it was built with uncommitted changes to payload"
+    )
+    assert caught.value.hint is not None
+    assert "--skip publish" in caught.value.hint
+    assert engine.kinds() == ["build"]  # the registry was not even asked
+    assert tag_status(app, sha) == 404

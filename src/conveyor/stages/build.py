@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from conveyor.engines.port import BuildSpec
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.secrets import Secret
-from conveyor.stages.context import DeliveryContext
-from conveyor.stages.source import source_epoch
+from conveyor.stages.context import UNPUBLISHABLE, DeliveryContext
+from conveyor.stages.source import source_epoch, unpublishable
 
 
 def oci_labels(ctx: DeliveryContext, created: datetime, title: str | None = None) -> dict[str, str]:
@@ -28,6 +28,11 @@ async def run_build(
     ctx: DeliveryContext, inputs: StageInputs, *, image: str | None = None
 ) -> Outputs:
     """Build the application image; ``GIT_SHA`` is always passed as a build arg.
+
+    When the context is not exactly commit ``ctx.sha`` (uncommitted changes,
+    another checkout: :func:`~conveyor.stages.source.unpublishable`), the
+    output ``image.unpublishable`` says why: the gates still test the image,
+    and publish refuses it.
 
     ``image`` names an ``[images.<name>]`` table (stage ``build-<name>``);
     ``None`` builds the ``[app]`` one.
@@ -54,8 +59,13 @@ async def run_build(
         timestamp=epoch,
     )
     built = await ctx.engine.build(spec)
-    return {
+    outputs = {
         "image.id": built.id,
         "image.local_ref": built.local_ref,
         "image.platforms": ",".join(built.platforms),
     }
+    # after the build, so that an edit made while it ran counts too
+    refusal = await unpublishable(spec.context, spec.dockerfile, ctx.sha)
+    if refusal is not None:
+        outputs[UNPUBLISHABLE] = refusal
+    return outputs

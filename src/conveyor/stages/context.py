@@ -97,6 +97,10 @@ class DeliveryContext:
         return path
 
 
+UNPUBLISHABLE = "image.unpublishable"
+"""The build output that says why publish must refuse the image (it is not the commit)."""
+
+
 def built_image(outputs: Mapping[str, str]) -> BuiltImage:
     """The image the build stage described in its outputs."""
     platforms = tuple(p for p in outputs.get("image.platforms", "").split(",") if p)

@@ -12,10 +12,10 @@ once; the engine reads the tag back after its push.
 from __future__ import annotations
 
 from conveyor.engines.port import RemoteImage
-from conveyor.errors import TagExistsError
+from conveyor.errors import PolicyError, TagExistsError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.rules import check_publish_address, raise_for
-from conveyor.stages.context import DeliveryContext, built_image
+from conveyor.stages.context import UNPUBLISHABLE, DeliveryContext, built_image
 from conveyor.stages.publish_lock import publish_lock
 
 REVISION_LABEL = "org.opencontainers.image.revision"
@@ -35,13 +35,22 @@ async def run_publish(
     this commit's image, whose registry digest is then returned unpushed.
 
     Raises:
-        PolicyError: the address breaks the policy.
+        PolicyError: the address breaks the policy, or the image was built
+            from a source that is not this commit (uncommitted changes).
         TagExistsError: the SHA tag holds an image of another or no revision.
     """
     registry = ctx.config.registry
     spec = ctx.config.image_spec(image)
     address = ctx.image_address(spec)
     raise_for(check_publish_address(address, ctx.config.policy))
+    built = inputs[spec.stage("build")]
+    if UNPUBLISHABLE in built:
+        raise PolicyError(
+            address,
+            f"not commit {ctx.sha[:12]}: {built[UNPUBLISHABLE]}",
+            hint="commit (or stash) the changes and run again; to try the gates on "
+            "your edits without publishing, run with --skip publish",
+        )
     async with publish_lock(address):
         remote = await ctx.engine.inspect_remote(
             address, insecure=registry.insecure, auth=ctx.registry_auth
@@ -49,7 +58,7 @@ async def run_publish(
         if remote is not None:
             return reuse(ctx, address, remote)
         ref = await ctx.engine.publish(
-            built_image(inputs[spec.stage("build")]),
+            built_image(built),
             address,
             insecure=registry.insecure,
             auth=ctx.registry_auth,

@@ -83,3 +83,76 @@ async def source_epoch(source: Path, sha: str, env: Mapping[str, str] | None = N
         return None
     text = shown.stdout.strip()
     return int(text) if shown.ok and text.isdigit() else None
+
+
+async def unpublishable(context: Path, dockerfile: str, sha: str) -> str | None:
+    """Why an image built from ``context`` now must not be pushed as commit ``sha``, or ``None``.
+
+    The image is tagged, labelled and pinned as ``sha``, and a pushed tag is
+    never overwritten: an image holding edits that are not in ``sha`` would
+    stand for that commit for good (a later clean build of it would find the
+    tag taken, or reuse the edited image).  So the build records, here, whether
+    its context is ``sha`` exactly:
+
+    * the checkout's ``HEAD`` is ``sha`` (a CI variable may name the commit);
+    * no tracked file under the context, or the Dockerfile, differs from
+      ``HEAD`` (staged or not).
+
+    Untracked files are not counted (CI caches often live in the checkout; a
+    ``.dockerignore`` keeps them out of the image).  A context that is not in a
+    git checkout cannot be told apart: only a CI variable can have named its
+    commit, and that is trusted (``None``).
+    """
+    status = await run_process(
+        [
+            "git",
+            "-C",
+            str(context),
+            "status",
+            "--porcelain=v2",
+            "-z",
+            "--branch",
+            "--untracked-files=no",
+            "--",
+            ".",
+            dockerfile,
+        ],
+        check=False,
+        name="git status",
+    )
+    if not status.ok:
+        if "not a git repository" in status.stderr:
+            return None
+        return f"git could not tell whether {context} is commit {sha}: {status.stderr.strip()}"
+    head, changed = parse_status(status.stdout)
+    if head is None:
+        return None
+    if head != sha:
+        return f"the checkout is at {head}, not at {sha}, the commit the image is tagged with"
+    if changed:
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        shown = ", ".join(changed[:5]) + more
+        return f"it was built with uncommitted changes to {shown}"
+    return None
+
+
+def parse_status(text: str) -> tuple[str | None, list[str]]:
+    """``HEAD``'s SHA (``None`` before the first commit) and the changed paths of a status.
+
+    ``text`` is ``git status --porcelain=v2 -z --branch`` output: ``# branch.oid``
+    headers, then one NUL-ended entry per changed path (a rename's entry is
+    followed by its original path, which is skipped).
+    """
+    head: str | None = None
+    changed: list[str] = []
+    fields = iter(text.split("\0"))
+    for field in fields:
+        if field.startswith("# branch.oid "):
+            oid = field.removeprefix("# branch.oid ")
+            head = oid if _SHA.match(oid) else None
+        elif field[:2] in ("1 ", "u "):
+            changed.append(field.split(" ", 8 if field[0] == "1" else 10)[-1])
+        elif field.startswith("2 "):
+            changed.append(field.split(" ", 9)[-1])
+            next(fields, None)
+    return head, changed

@@ -64,7 +64,7 @@ def test_each_image_delivers_on_the_default_branch_one_at_a_time() -> None:
     job = rendered(environment="qa", **MATRIX)["conveyor-deliver-image"]
     # GitLab expands the job's matrix variable in the group's name
     assert job["resource_group"] == "conveyor-qa-$CONVEYOR_IMAGE_NAME"
-    assert job["variables"] == {"CONVEYOR_MATRIX": "true", "CONVEYOR_VALIDATE_STAGES": ""}
+    assert job["variables"] == {"CONVEYOR_MATRIX": "true"}
     assert job["rules"] == [
         {"if": '"true" != "true"', "when": "never"},
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "when": "never"},
@@ -72,6 +72,7 @@ def test_each_image_delivers_on_the_default_branch_one_at_a_time() -> None:
     ]
     validate = rendered(**MATRIX)["conveyor-validate-image"]
     assert validate["variables"]["CONVEYOR_VALIDATE_STAGES"] == "gates"
+    assert validate["variables"]["CONVEYOR_VALIDATE"] == "true"
     assert validate["rules"][1:] == rendered()["conveyor-validate"]["rules"][1:]
     # without matrix the image jobs are never created
     assert rendered()["conveyor-deliver-image"]["rules"][0] == {
@@ -106,7 +107,7 @@ def test_an_image_job_validates_its_kind_of_stages(git_repo: GitRepo, tmp_path: 
     # build-web, scan-web ... are gates: validated; every publish is skipped
     assert "validation: every stage publish waits for; skipped: publish and what needs it" in out
     assert "  build-web: failed " in out
-    assert "  publish-web: skipped requested with --skip" in out
+    assert "  publish-web: skipped a validation run (--validate gates) publishes nothing" in out
 
 
 def test_matrix_without_the_images_input_says_what_to_set(

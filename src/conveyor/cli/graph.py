@@ -33,6 +33,10 @@ def plan(
     skip: Annotated[list[str] | None, typer.Option("--skip")] = None,
     changed_since: ChangedSinceOption = None,
     image: ImageOption = None,
+    validate: Annotated[
+        list[str] | None,
+        typer.Option("--validate", metavar="STAGES", help="As conveyor run --validate."),
+    ] = None,
     format: Annotated[
         PlanFormat,
         typer.Option(
@@ -49,7 +53,9 @@ def plan(
 
     redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
     from conveyor.stages.delivery import expand_groups
+    from conveyor.stages.validation import validation_names, validation_skips
 
+    names = validation_names(validate or ())
     cfg, sha, pipeline, ctx = delivery_graph(config, None, changed_since, changes=True, image=image)
     changes = ctx.changes
     if format is not PlanFormat.TEXT:
@@ -57,7 +63,9 @@ def plan(
         return
     present = set(pipeline.order)
     selection = pipeline.select(
-        expand_groups(cfg, only or (), present), expand_groups(cfg, skip or (), present)
+        expand_groups(cfg, only or (), present),
+        expand_groups(cfg, skip or (), present),
+        validation_skips(ctx, pipeline, names),
     )
     typer.echo(f"plan for {cfg.app.name} at {sha}")
     if changes.known:

@@ -629,22 +629,28 @@ async def deliver(
     on_failure: str | None = None,
     run_id: str | None = None,
     interruption: Interruption | None = None,
+    validate: Sequence[str] = (),
 ) -> tuple[Pipeline, PipelineResult]:
     """Run the delivery pipeline of ``ctx``: the one way the CLI and the Dagger module run it.
 
     ``hooks`` watch the run (tracing, display); the context's journal is
     always among them, so the report stage sees every stage's result.
     ``interruption`` cancels the run (the CLI's signal handling).
+    ``validate`` makes it a validation run (:mod:`conveyor.stages.validation`):
+    the names of ``--validate``, nothing published.
     """
+    from conveyor.stages.validation import validation_skips  # noqa: PLC0415 - it imports this
+
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
     present = set(pipeline.order)
     only = expand_groups(config, only, present)
     skip = expand_groups(config, skip, present)
+    reasons = validation_skips(ctx, pipeline, validate)
     policy = on_failure or config.run.on_failure
     if policy not in {"cancel", "finish"}:  # the CLI checks its option; this is the API's guard
         raise ConfigError(None, "on_failure", f"{policy!r} is neither 'finish' nor 'cancel'")
-    selected = pipeline.select(only, skip).run
+    selected = pipeline.select(only, skip, reasons).run
     later = stage_modules(pipeline, (name for name in pipeline.order if name in selected))
     result = await run_pipeline(
         pipeline,
@@ -654,6 +660,7 @@ async def deliver(
         hooks=HookGroup([*hooks, ctx.journal]),
         only=only,
         skip=skip,
+        skip_reasons=reasons,
         run_id=run_id,
         interruption=interruption,
         attributes={

@@ -26,6 +26,7 @@ from .rules import (
     component_parts,
     gitlab_image_problems,
     gitlab_promotion_problems,
+    gitlab_rule_problems,
     gitlab_scripts,
     inline_secret_problems,
     render_component,
@@ -44,7 +45,7 @@ JOBS = {
     "conveyor-promote",
 }
 #: The first rule of the one-job validate and deliver jobs: off with matrix.
-NOT_WITH_MATRIX = {"if": '"false" == "true"', "when": "never"}
+NOT_WITH_MATRIX = {"if": '$CONVEYOR_MATRIX_INPUT == "matrix true"', "when": "never"}
 
 
 def rendered(**inputs: Any) -> Any:
@@ -116,6 +117,15 @@ def test_delivery_runs_on_the_default_branch_one_at_a_time() -> None:
         {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"},
     ]
     assert rendered(environment="qa")[".conveyor-run"]["variables"]["CONVEYOR_ENVIRONMENT"] == "qa"
+
+
+@pytest.mark.parametrize("matrix", [False, True])
+def test_every_rule_compares_a_variable_as_gitlab_documents_it(matrix: bool) -> None:
+    document = rendered(matrix=matrix)
+    assert gitlab_rule_problems(document) == []
+    # the matrix input reaches the rules as a job variable of text, never a boolean
+    variable = document[".conveyor-run"]["variables"]["CONVEYOR_MATRIX_INPUT"]
+    assert variable == ("matrix true" if matrix else "matrix false")
 
 
 def test_promotion_is_manual_on_the_default_branch_and_fails_when_it_fails() -> None:

@@ -161,6 +161,9 @@ def preflight(config: Config, sha: str, validate: Sequence[str] = ()) -> None:
     validation_skips(ctx, delivery_pipeline(ctx), validate)
 
 
+DAGGER_CLOUD_TOKEN = "DAGGER_CLOUD_TOKEN"  # noqa: S105 - the variable's name, not a token
+"""The Dagger Cloud token's variable (dagger-for-github's ``cloud-token`` sets it)."""
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """The signals that cancel a run (Ctrl-C, a CI job's cancel, a closed terminal)."""
 
@@ -284,7 +287,11 @@ async def _deliver(
         if config.gitops and config.gitops.token_env
         else None
     )
-    redactor = Redactor([s for s in (auth.password if auth else None, token) if s is not None])
+    # the Dagger Cloud token of `dagger run` is masked too: a trace link never carries it
+    cloud = Secret.from_env(DAGGER_CLOUD_TOKEN) if os.environ.get(DAGGER_CLOUD_TOKEN) else None
+    redactor = Redactor(
+        [s for s in (auth.password if auth else None, token, cloud) if s is not None]
+    )
     display: Hooks = LiveTable(console) if live else PlainLog()
     with start_tracing(runs_dir=run_dir.parent, redactor=redactor, set_global=True) as tracing:
         async with open_engine(engine_name, config, console, redactor) as engine:

@@ -38,6 +38,7 @@ import anyio.lowlevel
 
 from conveyor.atomic import write_atomically
 from conveyor.config.models import Config, ImageSpec, StageOptions
+from conveyor.engines.port import TraceLinked
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
@@ -567,7 +568,12 @@ async def write_summary(
 
         {"sha": ..., "run_id": ..., "ok": true|false,
          "stages": [{"name", "status", "reason", "duration", "attempts"}, ...],
-         "outputs": {stage: {key: value}}}
+         "outputs": {stage: {key: value}},
+         "trace_url": ...}
+
+    ``trace_url`` is there when the engine has a trace of the run of its own
+    (Dagger Cloud, :class:`conveyor.engines.port.TraceLinked`); the stage's
+    ``run.trace_url`` output puts it on the run span too.
 
     The file is replaced in one step (never half-written); when it cannot be
     written the stage still succeeds and its ``warning`` output says why.
@@ -598,7 +604,7 @@ async def write_summary(
         )
     # as PipelineResult.ok: a stage skipped for a failed dependency implies a failure
     ok = all(row["status"] in {Status.SUCCESS.value, Status.SKIPPED.value} for row in rows)
-    summary = {
+    summary: dict[str, Any] = {
         "sha": ctx.sha,
         "run_id": ctx.journal.run_id,
         "ok": ok,
@@ -606,6 +612,14 @@ async def write_summary(
         "outputs": {name: dict(outputs) for name, outputs in inputs.items()},
     }
     from conveyor.stages import stage_report  # noqa: PLC0415 - graph and plan write no report
+    from conveyor.telemetry import trace_link  # noqa: PLC0415 - as above
+
+    linked = {}
+    if isinstance(ctx.engine, TraceLinked):
+        url = trace_link.shown_trace_url(await ctx.engine.trace_url(), ctx.redactor)
+        if url is not None:
+            summary[trace_link.SUMMARY_KEY] = url
+            linked[trace_link.RUN_OUTPUT] = url
 
     path = ctx.artifacts / "summary.json"
     report = stage_report.stages_junit(rows, app=ctx.config.app.name, run_id=ctx.journal.run_id)
@@ -615,8 +629,8 @@ async def write_summary(
         write_atomically(ctx.artifacts / stage_report.FILE_NAME, report)
     except OSError as error:
         # bookkeeping, not delivery: what was pushed and committed stays the run's result
-        return {"ok": str(ok).lower(), "warning": f"{path}: {error.strerror or error}"}
-    return {"summary": str(path), "ok": str(ok).lower()}
+        return {"ok": str(ok).lower(), "warning": f"{path}: {error.strerror or error}", **linked}
+    return {"summary": str(path), "ok": str(ok).lower(), **linked}
 
 
 async def deliver(

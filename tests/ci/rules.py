@@ -284,6 +284,29 @@ def gitlab_image_problems(document: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+_COMPARISON = re.compile(r"(?P<left>\S+)\s*(?:==|!=|=~|!~)")
+_VARIABLE = re.compile(r"^\(*\$[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def gitlab_rule_problems(document: Mapping[str, Any]) -> list[str]:
+    """Every ``rules:if`` comparison has a variable on its left, as GitLab documents it.
+
+    https://docs.gitlab.com/ci/jobs/job_rules/#cicd-variable-expressions: "The
+    variable has to be on the left side of the comparison"; a quoted string
+    there (``'"x" == "true"'``) is a form the documentation does not give.
+    """
+    problems = []
+    for name, job in document.items():
+        if not isinstance(job, Mapping):
+            continue
+        for rule in job.get("rules", []) or []:
+            expression = str(rule.get("if", "")) if isinstance(rule, Mapping) else ""
+            for found in _COMPARISON.finditer(expression):
+                if not _VARIABLE.match(found["left"]):
+                    problems.append(f"{name}: {expression!r} compares {found['left']} on the left")
+    return problems
+
+
 def gitlab_promotion_problems(job_name: str, job: Mapping[str, Any]) -> list[str]:
     """A GitLab promotion job: manual, default branch only, protected environment, no push."""
     problems = []

@@ -25,10 +25,14 @@ VENV_BIN = Path(sys.executable).parent
 BASH = shutil.which("bash") or "/bin/bash"
 
 
+def pipeline_job() -> Any:
+    """The reusable workflow's pipeline job."""
+    return load_yaml(REUSABLE.read_text("utf-8"))["jobs"]["pipeline"]
+
+
 def pipeline_step(key: str) -> Any:
     """The pipeline job's step whose id (or else name) is ``key``."""
-    job = load_yaml(REUSABLE.read_text("utf-8"))["jobs"]["pipeline"]
-    return next(s for s in job["steps"] if key in (s.get("id"), s.get("name")))
+    return next(s for s in pipeline_job()["steps"] if key in (s.get("id"), s.get("name")))
 
 
 def job_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
@@ -376,11 +380,13 @@ def select(tmp_path: Path, **values: str) -> tuple[subprocess.CompletedProcess[s
 def test_a_push_runs_everything_and_a_pull_request_only_validates(tmp_path: Path) -> None:
     done, output = select(tmp_path / "push")
     assert done.returncode == 0, done.stderr
-    assert output == "args=\nvalidate=\n"
+    assert output == "args=\n"
     done, output = select(tmp_path / "pr", EVENT="pull_request")
-    assert output == "args=\nvalidate=test build scan smoke\n"
+    assert output == "args=--validate test --validate build --validate scan --validate smoke\n"
+    done, output = select(tmp_path / "pr-empty", EVENT="pull_request_target", VALIDATE="")
+    assert output == "args=--validate gates\n"  # an empty input validates too
     done, output = select(tmp_path / "only", ONLY="test build", SKIP="smoke")
-    assert output == "args=--only test --only build --skip smoke\nvalidate=\n"
+    assert output == "args=--only test --only build --skip smoke\n"
 
 
 def test_stage_inputs_that_are_not_names_are_refused(tmp_path: Path) -> None:
@@ -390,32 +396,48 @@ def test_stage_inputs_that_are_not_names_are_refused(tmp_path: Path) -> None:
     assert output == ""
 
 
+def pull_request_run(repo: Path, tmp_path: Path, validate: str) -> tuple[str, dict[str, Any]]:
+    """The select step of a pull request, then the podman step with its arguments, for real."""
+    env = job_env(tmp_path, EVENT="pull_request", VALIDATE=validate, ONLY="", SKIP="")
+    done = run_bash_step("select", repo, env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (line,) = Path(env["GITHUB_OUTPUT"]).read_text().splitlines()
+    run = run_bash_step("podman", repo, {**env, "CONVEYOR_STAGE_ARGS": line[len("args=") :]})
+    assert run.returncode == 1, run.stdout + run.stderr  # the build fails, as the app means it to
+    (run_dir,) = (repo / ".conveyor" / "runs").iterdir()
+    summary = json.loads((run_dir / "artifacts" / "summary.json").read_text())
+    return run.stdout + run.stderr, summary
+
+
 def test_a_pull_request_run_runs_every_gate_by_default(git_repo: GitRepo, tmp_path: Path) -> None:
     repo = git_repo("app", FAILING_BUILD_APP)
-    env = job_env(tmp_path, VALIDATE="gates")
-    validate = run_bash_step("validate", repo, env)
-    assert validate.returncode == 0, validate.stderr
-    assert "validation: every stage publish waits for" in validate.stdout
-    assert Path(env["GITHUB_OUTPUT"]).read_text().splitlines() == ["args=--skip publish"]
+    out, summary = pull_request_run(repo, tmp_path, "gates")
+    assert "validation: every stage publish waits for; skipped: publish and what needs it" in out
+    reasons = {row["name"]: row["reason"] for row in summary["stages"]}
+    assert reasons["publish"] == "a validation run (--validate gates) publishes nothing"
+    assert reasons["manifest"] == "dependency 'publish' was skipped"
+    assert {row["name"]: row["status"] for row in summary["stages"]}["build"] == "failed"
 
 
 def test_a_pull_request_run_skips_publish_and_what_follows_it(
     git_repo: GitRepo, tmp_path: Path
 ) -> None:
     repo = git_repo("app", FAILING_BUILD_APP)
-    env = job_env(tmp_path, VALIDATE="test build scan smoke")
-    validate = run_bash_step("validate", repo, env)
-    assert validate.returncode == 0, validate.stderr
-    assert "validation: test build scan smoke; skipped: publish manifest policy" in validate.stdout
-    (line,) = Path(env["GITHUB_OUTPUT"]).read_text().splitlines()
-    assert line == "args=--skip publish --skip manifest --skip policy"
-    run = run_bash_step("podman", repo, {**env, "CONVEYOR_STAGE_ARGS": line[len("args=") :]})
-    assert run.returncode == 1, run.stdout  # the build fails, as the app means it to
-    (run_dir,) = (repo / ".conveyor" / "runs").iterdir()
-    summary = json.loads((run_dir / "artifacts" / "summary.json").read_text())
+    out, summary = pull_request_run(repo, tmp_path, "test build scan smoke")
+    assert "validation: test build scan smoke; every other stage is skipped" in out
     reasons = {row["name"]: row["reason"] for row in summary["stages"]}
-    assert reasons["publish"] == "requested with --skip"
-    assert reasons["manifest"] == "requested with --skip"
+    assert reasons["publish"] == (
+        "a validation run (--validate test build scan smoke) publishes nothing"
+    )
+    assert reasons["manifest"] == "not in --validate test build scan smoke"
+    assert reasons["policy"] == "not in --validate test build scan smoke"
+
+
+def test_the_pipeline_job_has_no_stage_list_script_of_its_own() -> None:
+    # the stage list is read by one CLI path, `conveyor run --validate`
+    scripts = "\n".join(str(step.get("run", "")) for step in pipeline_job()["steps"])
+    assert "conveyor graph" not in scripts
+    assert "--validate $stage" in scripts
 
 
 def test_job_summary_survives_a_malformed_xml_file(tmp_path: Path) -> None:

@@ -221,10 +221,12 @@ def select(tmp_path: Path, image: str, event: str = "push") -> tuple[Any, str]:
 def test_a_matrix_job_runs_conveyor_with_its_image(tmp_path: Path) -> None:
     done, output = select(tmp_path, "api")
     assert done.returncode == 0, done.stderr
-    assert output == "args=--image api\nvalidate=\n"
+    assert output == "args=--image api\n"
     (tmp_path / "pr").mkdir()
     done, output = select(tmp_path / "pr", "api", event="pull_request")
-    assert output == "args=--image api\nvalidate=test build scan smoke\n"
+    assert output == (
+        "args=--image api --validate test --validate build --validate scan --validate smoke\n"
+    )
     (tmp_path / "bad").mkdir()
     done, output = select(tmp_path / "bad", "api --skip scan")
     assert done.returncode == 1
@@ -234,12 +236,21 @@ def test_a_matrix_job_runs_conveyor_with_its_image(tmp_path: Path) -> None:
 
 def test_a_pull_request_validates_each_images_own_stages(git_repo: GitRepo, tmp_path: Path) -> None:
     repo = git_repo("shop", FAILING_IMAGES_APP)
-    env = job_env(tmp_path, VALIDATE="test build scan smoke")
-    validate = run_bash_step("validate", repo, env)
-    assert validate.returncode == 0, validate.stderr
-    # build-api, scan-web ... are their kind's stages: validated, not skipped
-    skipped = "publish-api publish-web manifest policy"
-    assert f"validation: test build scan smoke; skipped: {skipped}" in validate.stdout
+    env = job_env(tmp_path, CONVEYOR_IMAGE_NAME="api")
+    done, output = select(repo, "api", event="pull_request")
+    assert done.returncode == 0, done.stderr
+    args = output.strip().removeprefix("args=")
+    run = run_bash_step("podman", repo, {**env, "CONVEYOR_STAGE_ARGS": args})
+    assert run.returncode == 1, run.stdout + run.stderr  # api's build fails, as meant
+    (run_dir,) = (repo / ".conveyor" / "runs").iterdir()
+    summary = json.loads((run_dir / "artifacts" / "summary.json").read_text())
+    rows = {row["name"]: (row["status"], row["reason"]) for row in summary["stages"]}
+    # build-api, scan-api ... are their kind's stages: validated, not skipped
+    assert rows["build-api"][0] == "failed"
+    shown = "--validate test build scan smoke"
+    assert rows["publish-api"] == ("skipped", f"a validation run ({shown}) publishes nothing")
+    assert rows["manifest"][0] == "skipped"
+    assert rows["policy"][0] == "skipped"
 
 
 def test_a_matrix_job_builds_its_image_and_leaves_the_other_to_its_own_job(

@@ -122,7 +122,7 @@ def test_dagger_engine_runs_the_cli_on_the_runner_under_dagger_run() -> None:
         "cloud-token": "${{ secrets.DAGGER_CLOUD_TOKEN }}",
         "args": "conveyor run --engine dagger --config ${{ inputs.config }} --output plain"
         " --run-id-file ${{ runner.temp }}/conveyor-run-id"
-        " ${{ steps.select.outputs.args }} ${{ steps.validate.outputs.args }}",
+        " ${{ steps.select.outputs.args }}",
     }
     # the tokens reach the CLI through the environment, by the names the config reads
     assert run["env"] == {
@@ -144,8 +144,7 @@ def test_podman_engine_runs_the_same_cli() -> None:
     ]
     assert podman["env"] == {
         **step(job, "dagger")["env"],
-        "CONVEYOR_STAGE_ARGS": "${{ steps.select.outputs.args }}"
-        " ${{ steps.validate.outputs.args }}",
+        "CONVEYOR_STAGE_ARGS": "${{ steps.select.outputs.args }}",
     }
     assert "continue-on-error" not in podman
 

@@ -55,29 +55,31 @@ def test_one_job_per_image_of_the_input_with_the_shared_run(engine: str) -> None
         assert job["extends"] == [f".conveyor-{engine}", ".conveyor-run", ".conveyor-image-matrix"]
         assert job["stage"] == "test"
         assert job["variables"]["CONVEYOR_MATRIX"] == "true"
-    # the one-job forms are off: their first rule is now always true
+    # the one-job forms are off: their first rule now matches
+    assert document[".conveyor-run"]["variables"]["CONVEYOR_MATRIX_INPUT"] == "matrix true"
     for name in ("conveyor-validate", "conveyor-deliver"):
-        assert document[name]["rules"][0] == {"if": '"true" == "true"', "when": "never"}
+        assert document[name]["rules"][0] == {
+            "if": '$CONVEYOR_MATRIX_INPUT == "matrix true"',
+            "when": "never",
+        }
 
 
 def test_each_image_delivers_on_the_default_branch_one_at_a_time() -> None:
     job = rendered(environment="qa", **MATRIX)["conveyor-deliver-image"]
     # GitLab expands the job's matrix variable in the group's name
     assert job["resource_group"] == "conveyor-qa-$CONVEYOR_IMAGE_NAME"
-    assert job["variables"] == {"CONVEYOR_MATRIX": "true", "CONVEYOR_VALIDATE_STAGES": ""}
+    assert job["variables"] == {"CONVEYOR_MATRIX": "true"}
     assert job["rules"] == [
-        {"if": '"true" != "true"', "when": "never"},
+        {"if": '$CONVEYOR_MATRIX_INPUT != "matrix true"', "when": "never"},
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "when": "never"},
         {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"},
     ]
     validate = rendered(**MATRIX)["conveyor-validate-image"]
     assert validate["variables"]["CONVEYOR_VALIDATE_STAGES"] == "gates"
+    assert validate["variables"]["CONVEYOR_VALIDATE"] == "true"
     assert validate["rules"][1:] == rendered()["conveyor-validate"]["rules"][1:]
-    # without matrix the image jobs are never created
-    assert rendered()["conveyor-deliver-image"]["rules"][0] == {
-        "if": '"false" != "true"',
-        "when": "never",
-    }
+    # without matrix the image jobs are never created: the variable says "matrix false"
+    assert rendered()[".conveyor-run"]["variables"]["CONVEYOR_MATRIX_INPUT"] == "matrix false"
 
 
 # --- the run script of one image's job, for real ------------------------------------
@@ -106,7 +108,7 @@ def test_an_image_job_validates_its_kind_of_stages(git_repo: GitRepo, tmp_path: 
     # build-web, scan-web ... are gates: validated; every publish is skipped
     assert "validation: every stage publish waits for; skipped: publish and what needs it" in out
     assert "  build-web: failed " in out
-    assert "  publish-web: skipped requested with --skip" in out
+    assert "  publish-web: skipped a validation run (--validate gates) publishes nothing" in out
 
 
 def test_matrix_without_the_images_input_says_what_to_set(

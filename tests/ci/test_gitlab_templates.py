@@ -26,6 +26,7 @@ from .rules import (
     component_parts,
     gitlab_image_problems,
     gitlab_promotion_problems,
+    gitlab_rule_problems,
     gitlab_scripts,
     inline_secret_problems,
     render_component,
@@ -44,7 +45,7 @@ JOBS = {
     "conveyor-promote",
 }
 #: The first rule of the one-job validate and deliver jobs: off with matrix.
-NOT_WITH_MATRIX = {"if": '"false" == "true"', "when": "never"}
+NOT_WITH_MATRIX = {"if": '$CONVEYOR_MATRIX_INPUT == "matrix true"', "when": "never"}
 
 
 def rendered(**inputs: Any) -> Any:
@@ -96,7 +97,8 @@ def test_both_pipeline_jobs_use_the_chosen_engine_and_the_shared_run(engine: str
 
 def test_validation_runs_on_merge_requests_and_feature_branches_only() -> None:
     job = rendered()["conveyor-validate"]
-    assert job["variables"] == {"CONVEYOR_VALIDATE_STAGES": "gates"}
+    # the stages input as it is, read by `conveyor run --validate`
+    assert job["variables"] == {"CONVEYOR_VALIDATE": "true", "CONVEYOR_VALIDATE_STAGES": "gates"}
     assert job["rules"] == [
         NOT_WITH_MATRIX,
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
@@ -108,13 +110,22 @@ def test_validation_runs_on_merge_requests_and_feature_branches_only() -> None:
 def test_delivery_runs_on_the_default_branch_one_at_a_time() -> None:
     job = rendered(environment="qa")["conveyor-deliver"]
     assert job["resource_group"] == "conveyor-qa"
-    assert job["variables"] == {"CONVEYOR_VALIDATE_STAGES": ""}
+    assert "variables" not in job  # no validation: the whole pipeline
     assert job["rules"] == [
         NOT_WITH_MATRIX,
         {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"', "when": "never"},
         {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"},
     ]
     assert rendered(environment="qa")[".conveyor-run"]["variables"]["CONVEYOR_ENVIRONMENT"] == "qa"
+
+
+@pytest.mark.parametrize("matrix", [False, True])
+def test_every_rule_compares_a_variable_as_gitlab_documents_it(matrix: bool) -> None:
+    document = rendered(matrix=matrix)
+    assert gitlab_rule_problems(document) == []
+    # the matrix input reaches the rules as a job variable of text, never a boolean
+    variable = document[".conveyor-run"]["variables"]["CONVEYOR_MATRIX_INPUT"]
+    assert variable == ("matrix true" if matrix else "matrix false")
 
 
 def test_promotion_is_manual_on_the_default_branch_and_fails_when_it_fails() -> None:
@@ -233,7 +244,7 @@ def run_script(
     variables = {
         **document[".conveyor-run"]["variables"],
         **document[f".conveyor-{engine}"]["variables"],
-        **document[job]["variables"],
+        **document[job].get("variables", {}),
         **extra,
     }
     env = {
@@ -293,8 +304,40 @@ def test_validation_skips_everything_but_the_chosen_stages(
     out = done.stdout + done.stderr
     assert done.returncode == 1, out  # the build fails, as the app means it to
     assert "validation: every stage publish waits for; skipped: publish and what needs it" in out
-    assert "  publish: skipped requested with --skip" in out
+    assert "  publish: skipped a validation run (--validate gates) publishes nothing" in out
     assert "  manifest: skipped dependency 'publish' was skipped" in out
     summary = json.loads((repo / "conveyor-reports" / "summary.json").read_text())
     assert summary["ok"] is False
     assert "glpat-secret-value" not in out
+
+
+@pytest.mark.parametrize(
+    ("stages", "shown"),
+    [("test build", "test build"), ("test,build", "test build"), ("", "gates")],
+    ids=["spaces", "commas", "empty-is-gates"],
+)
+def test_the_stages_input_reaches_conveyor_run_validate_as_it_is(
+    git_repo: GitRepo, tmp_path: Path, stages: str, shown: str
+) -> None:
+    repo = git_repo("app", FAILING_BUILD_APP)
+    done = run_script(
+        "podman", "conveyor-validate", repo, tmp_path, CONVEYOR_VALIDATE_STAGES=stages
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out  # the build fails, as the app means it to
+    assert f"  publish: skipped a validation run (--validate {shown}) publishes nothing" in out
+    if shown != "gates":
+        assert "validation: test build; every other stage is skipped, and publish always" in out
+        assert "  scan: skipped not in --validate test build" in out
+
+
+def test_a_stage_list_with_a_name_that_is_no_stage_runs_nothing(
+    git_repo: GitRepo, tmp_path: Path
+) -> None:
+    repo = git_repo("app", FAILING_BUILD_APP)
+    done = run_script(
+        "podman", "conveyor-validate", repo, tmp_path, CONVEYOR_VALIDATE_STAGES="tset"
+    )
+    assert done.returncode == 3, done.stdout + done.stderr  # a configuration error
+    assert "error: no stage named 'tset'" in done.stderr
+    assert not (repo / ".conveyor" / "runs").exists()  # refused before anything ran

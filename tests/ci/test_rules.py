@@ -5,6 +5,7 @@ from __future__ import annotations
 from .rules import (
     gitlab_image_problems,
     gitlab_promotion_problems,
+    gitlab_rule_problems,
     id_token_problems,
     inline_secret_problems,
     load_yaml,
@@ -220,4 +221,23 @@ script:
     )
     assert gitlab_promotion_problems("promote", job) == [
         "promote: allow_failure: true turns a failed promotion into a warning"
+    ]
+
+
+def test_gitlab_rules_comparing_anything_but_a_variable_on_the_left_are_reported() -> None:
+    document = {
+        "fine": {
+            "rules": [
+                {"if": '$CI_PIPELINE_SOURCE == "merge_request_event"'},
+                {"if": "$CI_COMMIT_BRANCH && $CI_COMMIT_BRANCH != $CI_DEFAULT_BRANCH"},
+                {"if": '($A == "x" || $B =~ /^v/) && $C'},
+                {"when": "never"},
+            ]
+        },
+        "quoted": {"rules": [{"if": '"true" == "true"', "when": "never"}]},
+        "reversed": {"rules": [{"if": '$A == "x" && "y" != $B'}]},
+    }
+    assert gitlab_rule_problems(document) == [
+        'quoted: \'"true" == "true"\' compares "true" on the left',
+        'reversed: \'$A == "x" && "y" != $B\' compares "y" on the left',
     ]

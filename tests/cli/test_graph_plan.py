@@ -116,6 +116,20 @@ def test_plan_shows_what_skip_and_only_leave_out(project: str) -> None:
     assert "\nscan (needs build): Trivy scan of the image, severity gate\n" in only
 
 
+def test_plan_shows_what_a_validation_run_leaves_out(project: str) -> None:
+    gates = runner.invoke(app, ["plan", "--validate", "gates"])
+    assert gates.exit_code == 0, gates.output
+    assert (
+        "\npublish (needs test, build, scan, smoke): skip - a validation run (--validate gates) "
+        "publishes nothing\n" in gates.output
+    )
+    assert "\nscan (needs build): Trivy scan of the image, severity gate\n" in gates.output
+    listed = runner.invoke(app, ["plan", "--validate", "test", "--validate", "build"]).output
+    assert "\nscan (needs build): skip - not in --validate test build\n" in listed
+    assert "\ntest: " in listed
+    assert "\ntest: skip" not in listed
+
+
 def test_plan_refuses_a_registry_outside_the_policy(
     project: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

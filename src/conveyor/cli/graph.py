@@ -39,6 +39,10 @@ def plan(
     ] = None,
     changed_since: ChangedSinceOption = None,
     image: ImageOption = None,
+    validate: Annotated[
+        list[str] | None,
+        typer.Option("--validate", metavar="STAGES", help="As conveyor run --validate."),
+    ] = None,
     format: Annotated[
         PlanFormat,
         typer.Option(
@@ -55,7 +59,9 @@ def plan(
 
     redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
     from conveyor.stages.delivery import expand_groups
+    from conveyor.stages.validation import validation_names, validation_skips
 
+    names = validation_names(validate or ())
     cfg, sha, pipeline, ctx = delivery_graph(config, None, changed_since, changes=True, image=image)
     changes = ctx.changes
     if format is not PlanFormat.TEXT:
@@ -63,7 +69,9 @@ def plan(
         return
     present = set(pipeline.order)
     selection = pipeline.select(
-        expand_groups(cfg, only or (), present), expand_groups(cfg, skip or (), present)
+        expand_groups(cfg, only or (), present),
+        expand_groups(cfg, skip or (), present),
+        validation_skips(ctx, pipeline, names),
     )
     typer.echo(f"plan for {cfg.app.name} at {sha}")
     if changes.known:

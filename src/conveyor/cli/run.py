@@ -81,6 +81,15 @@ def run(
     ] = Output.AUTO,
     changed_since: ChangedSinceOption = None,
     image: ImageOption = None,
+    validate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--validate",
+            metavar="STAGES",
+            help="A validation run, nothing published or committed: 'gates' (every stage "
+            'publish waits for) or the stages to run (repeat it, or one list: "test build").',
+        ),
+    ] = None,
     run_id_file: Annotated[
         Path | None,
         typer.Option(
@@ -96,7 +105,9 @@ def run(
 
     from conveyor.cli.common import load, selected_images
     from conveyor.cli.runner import run_delivery
+    from conveyor.stages.validation import validation_names
 
+    names = validation_names(validate or ())
     cfg = load(config)
     images = selected_images(cfg, image)
     live = output is Output.LIVE or (
@@ -114,6 +125,7 @@ def run(
             changed_since=changed_since,
             images=images,
             run_id_file=run_id_file,
+            validate=names,
         )
     )
     if code:

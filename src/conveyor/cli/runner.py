@@ -40,6 +40,7 @@ from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import deliver, delivery_pipeline
 from conveyor.stages.source import resolve_sha
+from conveyor.stages.validation import describe, validation_skips
 from conveyor.telemetry.setup import start_tracing
 from conveyor.telemetry.store import RunStore
 
@@ -138,24 +139,30 @@ async def open_engine(
                 await podman.remove_leftovers()
 
 
-def preflight(config: Config, sha: str) -> None:
+def preflight(config: Config, sha: str, validate: Sequence[str] = ()) -> None:
     """Refuse before any stage runs what publish would refuse at the end.
 
-    The stage graph is built once here too, so that a wrong graph or a
-    ``run.pipeline`` that does not load stops the run before the engine,
-    the run directory or a credential is touched.
+    The stage graph is built once here too, so that a wrong graph, a
+    ``run.pipeline`` that does not load or a ``--validate`` name that is no
+    stage stops the run before the engine, the run directory or a credential
+    is touched.
 
     Raises:
         PolicyError: a publish address breaks the policy (registry not allowed);
             every image's, with ``[images]``.
         ConfigError: the stage graph is wrong, or ``run.pipeline`` does not load.
+        UnknownStageError: a ``--validate`` name is no stage.
     """
     from conveyor.engines.unavailable import NoEngine
 
     for image in config.image_specs():
         raise_for(check_publish_address(config.image_address(image, sha), config.policy))
-    delivery_pipeline(DeliveryContext(config, NoEngine(), sha, config.root / ".conveyor" / "plan"))
+    ctx = DeliveryContext(config, NoEngine(), sha, config.root / ".conveyor" / "plan")
+    validation_skips(ctx, delivery_pipeline(ctx), validate)
 
+
+DAGGER_CLOUD_TOKEN = "DAGGER_CLOUD_TOKEN"  # noqa: S105 - the variable's name, not a token
+"""The Dagger Cloud token's variable (dagger-for-github's ``cloud-token`` sets it)."""
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 """The signals that cancel a run (Ctrl-C, a CI job's cancel, a closed terminal)."""
@@ -188,11 +195,13 @@ async def run_delivery(
     changed_since: str | None = None,
     images: frozenset[str] | None = None,
     run_id_file: Path | None = None,
+    validate: tuple[str, ...] = (),
 ) -> int:
     """Run the pipeline for ``config``; print the table; return the exit code.
 
     ``changed_since``: the base commit stages with ``paths`` compare with
-    (default: what CI names; unknown: every stage runs).
+    (default: what CI names; unknown: every stage runs).  ``validate``: the
+    names of a validation run (:mod:`conveyor.stages.validation`).
 
     A signal of :data:`SIGNALS` cancels the run (see the module docstring).
     """
@@ -215,6 +224,7 @@ async def run_delivery(
                     changed_since=changed_since,
                     images=images,
                     run_id_file=run_id_file,
+                    validate=validate,
                 )
             finally:
                 watching.cancel_scope.cancel()
@@ -259,10 +269,13 @@ async def _deliver(
     changed_since: str | None,
     images: frozenset[str] | None,
     run_id_file: Path | None,
+    validate: tuple[str, ...],
 ) -> tuple[int, PipelineResult, Path]:
     console = console or (Console() if live else Console(width=120))
     sha = resolve_sha(config.resolve(config.app.source))
-    preflight(config, sha)
+    preflight(config, sha, validate)
+    if validate:
+        console.print(describe(validate), soft_wrap=True, highlight=False, markup=False)
     changes = detect(config.root, sha, changed_since)
     run_id = new_run_id()
     run_dir = run_directory(config, run_id)
@@ -274,7 +287,11 @@ async def _deliver(
         if config.gitops and config.gitops.token_env
         else None
     )
-    redactor = Redactor([s for s in (auth.password if auth else None, token) if s is not None])
+    # the Dagger Cloud token of `dagger run` is masked too: a trace link never carries it
+    cloud = Secret.from_env(DAGGER_CLOUD_TOKEN) if os.environ.get(DAGGER_CLOUD_TOKEN) else None
+    redactor = Redactor(
+        [s for s in (auth.password if auth else None, token, cloud) if s is not None]
+    )
     display: Hooks = LiveTable(console) if live else PlainLog()
     with start_tracing(runs_dir=run_dir.parent, redactor=redactor, set_global=True) as tracing:
         async with open_engine(engine_name, config, console, redactor) as engine:
@@ -298,6 +315,7 @@ async def _deliver(
                 on_failure=on_failure,
                 run_id=run_id,
                 interruption=interruption,
+                validate=validate,
             )
     code = report(
         result,

@@ -56,6 +56,7 @@ from conveyor.engines.port import (
 from conveyor.errors import ConveyorError, EngineError, PolicyError, ServiceStartError
 from conveyor.policy.reference import parse
 from conveyor.secrets import Redactor, Secret
+from conveyor.telemetry.trace_link import shown_trace_url
 
 T = TypeVar("T")
 
@@ -67,6 +68,9 @@ MissingPlatforms = Literal["fail", "warn"]
 
 REMOTE_LABELS = ("org.opencontainers.image.revision",)
 """The config labels :meth:`DaggerEngine.inspect_remote` reads (what publish checks)."""
+
+TRACE_URL_TIMEOUT = 10.0
+"""Seconds the engine may take to say where the run's Dagger Cloud trace is."""
 
 DEFAULT_SERVICE_TIMEOUT = 60.0
 """Seconds a run's service may take to start and open its port."""
@@ -384,6 +388,26 @@ class DaggerEngine:
             'ones from app.platforms, or set app.missing_platforms = "warn"',
         )
 
+    async def trace_url(self) -> str | None:
+        """The Dagger Cloud URL of this session's trace; ``None`` without Dagger Cloud.
+
+        ``Cloud.traceURL`` is ``https://dagger.cloud/<organization>/traces/<trace
+        id>`` when the session's client has a Dagger Cloud organization
+        (``DAGGER_CLOUD_TOKEN``, or ``dagger login``); without one the engine
+        answers with an error, "no cloud organization configured" (Dagger's
+        ``core/schema/cloud.go``).  That error, any other, and no answer within
+        :data:`TRACE_URL_TIMEOUT` all give ``None``: a run never fails for its
+        link.  The answer is checked by
+        :func:`conveyor.telemetry.trace_link.shown_trace_url`.
+        """
+        with anyio.move_on_after(TRACE_URL_TIMEOUT):
+            try:
+                answer = await self.client.cloud().trace_url()
+            except dagger.DaggerError:
+                return None
+            return shown_trace_url(answer, self._redact)
+        return None
+
     @asynccontextmanager
     async def service(self, spec: ServiceSpec) -> AsyncIterator[Endpoint]:
         """Run the image as a service and yield where it answers."""
@@ -557,6 +581,16 @@ class DaggerSession:
         """See :meth:`DaggerEngine.publish`."""
         engine = await self.engine()
         return await engine.publish(image, address, insecure=insecure, auth=auth)
+
+    async def trace_url(self) -> str | None:
+        """See :meth:`DaggerEngine.trace_url`; ``None`` when the session never opened.
+
+        A run that never used the engine has no trace there, and opening a
+        session only to ask would start an engine.
+        """
+        if self._engine is None:
+            return None
+        return await self._engine.trace_url()
 
     @asynccontextmanager
     async def service(self, spec: ServiceSpec) -> AsyncIterator[Endpoint]:

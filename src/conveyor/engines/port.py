@@ -227,3 +227,15 @@ class Engine(Protocol):
     def service(self, spec: ServiceSpec) -> AbstractAsyncContextManager[Endpoint]:
         """Run the image as a service for the duration of the context."""
         ...
+
+
+@runtime_checkable
+class TraceLinked(Protocol):
+    """An engine whose sessions are traced in a viewer of its own (Dagger Cloud)."""
+
+    async def trace_url(self) -> str | None:
+        """The URL of this run's trace there; ``None`` when there is none.
+
+        Never raises and never waits long: a run does not fail for a link.
+        """
+        ...

@@ -161,16 +161,24 @@ class Pipeline:
                 stack.extend(self._dependents[name])
         return result
 
-    def select(self, only: Sequence[str] = (), skip: Sequence[str] = ()) -> Selection:
+    def select(
+        self,
+        only: Sequence[str] = (),
+        skip: Sequence[str] = (),
+        skip_reasons: Mapping[str, str] | None = None,
+    ) -> Selection:
         """The stages to run for ``--only`` (with dependencies) and ``--skip``.
 
         With ``only``, an ``always`` stage runs too when one of its needs is
         chosen (the report stage writes summary.json for any selection).
+        ``skip_reasons`` skips its stages as ``skip`` does, each with the
+        reason given (a validation run's).
 
         Raises:
             UnknownStageError: a name is not a stage.
         """
-        for name in (*only, *skip):
+        reasons = dict(skip_reasons or {})
+        for name in (*only, *skip, *reasons):
             if name not in self._stages:
                 raise UnknownStageError(name, list(self._stages))
         chosen = self.upstream(only) if only else set(self._stages)
@@ -188,6 +196,7 @@ class Pipeline:
         for name, stage in self._stages.items():
             if stage.skip_reason is not None and name not in skipped:
                 skipped[name] = stage.skip_reason
+        skipped.update(reasons)
         for name in skip:
             skipped[name] = "requested with --skip"
-        return Selection(run=frozenset(chosen - set(skip)), skipped=skipped)
+        return Selection(run=frozenset(chosen - set(skip) - set(reasons)), skipped=skipped)

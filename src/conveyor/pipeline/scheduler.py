@@ -22,7 +22,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -89,6 +89,7 @@ async def run_pipeline(
     hooks: Hooks | None = None,
     only: Sequence[str] = (),
     skip: Sequence[str] = (),
+    skip_reasons: Mapping[str, str] | None = None,
     run_id: str | None = None,
     attributes: dict[str, str] | None = None,
     sleep: Sleep = anyio.sleep,
@@ -104,6 +105,7 @@ async def run_pipeline(
         hooks: Lifecycle hooks (tracing, display); called from the event loop.
         only: Run only these stages and what they need.
         skip: Skip these stages; their dependents are skipped too (except ``always`` ones).
+        skip_reasons: Skip these stages as ``skip`` does, each with its reason.
         run_id: Identifier of this run (default: a new sortable id).
         attributes: Extra run attributes passed to the hooks (app, source sha ...).
         sleep: How to wait between retries (tests pass a recorder).
@@ -116,7 +118,7 @@ async def run_pipeline(
     Raises:
         UnknownStageError: ``only`` or ``skip`` names a stage that does not exist.
     """
-    selection = pipeline.select(only, skip)
+    selection = pipeline.select(only, skip, skip_reasons)
     run = _Run(
         pipeline=pipeline,
         selection=selection,

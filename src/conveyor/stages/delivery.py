@@ -38,6 +38,7 @@ import anyio.lowlevel
 
 from conveyor.atomic import write_atomically
 from conveyor.config.models import Config, ImageSpec, StageOptions
+from conveyor.engines.port import TraceLinked
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
 from conveyor.pipeline.hooks import HookGroup, Hooks
@@ -567,7 +568,12 @@ async def write_summary(
 
         {"sha": ..., "run_id": ..., "ok": true|false,
          "stages": [{"name", "status", "reason", "duration", "attempts"}, ...],
-         "outputs": {stage: {key: value}}}
+         "outputs": {stage: {key: value}},
+         "trace_url": ...}
+
+    ``trace_url`` is there when the engine has a trace of the run of its own
+    (Dagger Cloud, :class:`conveyor.engines.port.TraceLinked`); the stage's
+    ``run.trace_url`` output puts it on the run span too.
 
     The file is replaced in one step (never half-written); when it cannot be
     written the stage still succeeds and its ``warning`` output says why.
@@ -598,7 +604,7 @@ async def write_summary(
         )
     # as PipelineResult.ok: a stage skipped for a failed dependency implies a failure
     ok = all(row["status"] in {Status.SUCCESS.value, Status.SKIPPED.value} for row in rows)
-    summary = {
+    summary: dict[str, Any] = {
         "sha": ctx.sha,
         "run_id": ctx.journal.run_id,
         "ok": ok,
@@ -606,6 +612,14 @@ async def write_summary(
         "outputs": {name: dict(outputs) for name, outputs in inputs.items()},
     }
     from conveyor.stages import stage_report  # noqa: PLC0415 - graph and plan write no report
+    from conveyor.telemetry import trace_link  # noqa: PLC0415 - as above
+
+    linked = {}
+    if isinstance(ctx.engine, TraceLinked):
+        url = trace_link.shown_trace_url(await ctx.engine.trace_url(), ctx.redactor)
+        if url is not None:
+            summary[trace_link.SUMMARY_KEY] = url
+            linked[trace_link.RUN_OUTPUT] = url
 
     path = ctx.artifacts / "summary.json"
     report = stage_report.stages_junit(rows, app=ctx.config.app.name, run_id=ctx.journal.run_id)
@@ -615,8 +629,8 @@ async def write_summary(
         write_atomically(ctx.artifacts / stage_report.FILE_NAME, report)
     except OSError as error:
         # bookkeeping, not delivery: what was pushed and committed stays the run's result
-        return {"ok": str(ok).lower(), "warning": f"{path}: {error.strerror or error}"}
-    return {"summary": str(path), "ok": str(ok).lower()}
+        return {"ok": str(ok).lower(), "warning": f"{path}: {error.strerror or error}", **linked}
+    return {"summary": str(path), "ok": str(ok).lower(), **linked}
 
 
 async def deliver(
@@ -629,22 +643,28 @@ async def deliver(
     on_failure: str | None = None,
     run_id: str | None = None,
     interruption: Interruption | None = None,
+    validate: Sequence[str] = (),
 ) -> tuple[Pipeline, PipelineResult]:
     """Run the delivery pipeline of ``ctx``: the one way the CLI and the Dagger module run it.
 
     ``hooks`` watch the run (tracing, display); the context's journal is
     always among them, so the report stage sees every stage's result.
     ``interruption`` cancels the run (the CLI's signal handling).
+    ``validate`` makes it a validation run (:mod:`conveyor.stages.validation`):
+    the names of ``--validate``, nothing published.
     """
+    from conveyor.stages.validation import validation_skips  # noqa: PLC0415 - it imports this
+
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
     present = set(pipeline.order)
     only = expand_groups(config, only, present)
     skip = expand_groups(config, skip, present)
+    reasons = validation_skips(ctx, pipeline, validate)
     policy = on_failure or config.run.on_failure
     if policy not in {"cancel", "finish"}:  # the CLI checks its option; this is the API's guard
         raise ConfigError(None, "on_failure", f"{policy!r} is neither 'finish' nor 'cancel'")
-    selected = pipeline.select(only, skip).run
+    selected = pipeline.select(only, skip, reasons).run
     later = stage_modules(pipeline, (name for name in pipeline.order if name in selected))
     result = await run_pipeline(
         pipeline,
@@ -654,6 +674,7 @@ async def deliver(
         hooks=HookGroup([*hooks, ctx.journal]),
         only=only,
         skip=skip,
+        skip_reasons=reasons,
         run_id=run_id,
         interruption=interruption,
         attributes={

@@ -39,6 +39,8 @@ PROCESS_COMMAND = "conveyor.process.command"
 """The attribute holding a process span's command line (redacted)."""
 PROCESS_EXIT_CODE = "conveyor.process.exit_code"
 """The exit code of a process that ran to its end."""
+RUN_OUTPUT_PREFIX = "run."
+"""A stage output named ``run.X`` is also the run span's attribute ``conveyor.run.X``."""
 STAGE_NOT_RUN_EVENT = "stage skipped"
 """The run span's event for a stage that never started (it gets no span of its own)."""
 
@@ -167,6 +169,14 @@ class TracingHooks(NoHooks):
         for key, value in result.outputs.items():
             attributes[f"conveyor.output.{key}"] = value
         span.set_attributes(self._clean(attributes))
+        # a stage's ``run.X`` outputs describe the run: ``conveyor.run.X`` on its span
+        run_attributes: dict[str, AttributeValue] = {
+            f"conveyor.{key}": value
+            for key, value in result.outputs.items()
+            if key.startswith(RUN_OUTPUT_PREFIX)
+        }
+        if run_attributes and self._run is not None:
+            self._run.set_attributes(self._clean(run_attributes))
         if result.status is Status.FAILED:
             span.set_status(StatusCode.ERROR, self._redact(result.reason))
         elif result.status is Status.SUCCESS:

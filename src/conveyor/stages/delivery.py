@@ -31,19 +31,20 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import anyio
-import anyio.lowlevel
+from typing import TYPE_CHECKING, Any
 
 from conveyor.atomic import write_atomically
 from conveyor.config.models import Config, ImageSpec, StageOptions
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
-from conveyor.pipeline.hooks import HookGroup, Hooks
 from conveyor.pipeline.result import PipelineResult, Status
-from conveyor.pipeline.scheduler import Interruption, run_pipeline
 from conveyor.stages.context import DeliveryContext
+
+if TYPE_CHECKING:
+    # anyio and the scheduler are imported by what runs the pipeline (deliver): describing
+    # it (conveyor graph, plan) builds the DAG only
+    from conveyor.pipeline.hooks import Hooks
+    from conveyor.pipeline.scheduler import Interruption
 
 DeliveryFunction = Callable[..., Awaitable[Outputs]]
 """``(ctx, inputs)``, and ``image=<name>`` for the per-image stages of ``[images]``."""
@@ -115,6 +116,8 @@ async def import_ahead(modules: Sequence[str]) -> None:
     module that fails to import is left to the stage that needs it, which
     reports the error when it runs.
     """
+    import anyio.lowlevel  # noqa: PLC0415 - see TYPE_CHECKING above
+
     for module in modules:
         await anyio.lowlevel.checkpoint()  # the stages started or woken reach their next wait
         if module in sys.modules:
@@ -636,6 +639,9 @@ async def deliver(
     always among them, so the report stage sees every stage's result.
     ``interruption`` cancels the run (the CLI's signal handling).
     """
+    from conveyor.pipeline.hooks import HookGroup  # noqa: PLC0415 - see TYPE_CHECKING above
+    from conveyor.pipeline.scheduler import run_pipeline  # noqa: PLC0415
+
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
     present = set(pipeline.order)

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conveyor.atomic import write_atomically
 from conveyor.config.models import Config, ImageSpec, StageOptions
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
@@ -608,7 +607,9 @@ async def write_summary(
         "stages": rows,
         "outputs": {name: dict(outputs) for name, outputs in inputs.items()},
     }
-    from conveyor.stages import stage_report  # noqa: PLC0415 - graph and plan write no report
+    # graph and plan write no report
+    from conveyor.atomic import write_atomically  # noqa: PLC0415
+    from conveyor.stages import stage_report  # noqa: PLC0415
 
     path = ctx.artifacts / "summary.json"
     report = stage_report.stages_junit(rows, app=ctx.config.app.name, run_id=ctx.journal.run_id)

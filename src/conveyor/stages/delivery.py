@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 from conveyor.config.models import Config, ImageSpec, StageOptions
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
-from conveyor.pipeline.result import PipelineResult, Status
 from conveyor.stages.context import DeliveryContext
 
 if TYPE_CHECKING:
     # anyio and the scheduler are imported by what runs the pipeline (deliver): describing
     # it (conveyor graph, plan) builds the DAG only
     from conveyor.pipeline.hooks import Hooks
+    from conveyor.pipeline.result import PipelineResult
     from conveyor.pipeline.scheduler import Interruption
 
 DeliveryFunction = Callable[..., Awaitable[Outputs]]
@@ -598,6 +598,8 @@ async def write_summary(
                 "attempts": result.attempts,
             }
         )
+    from conveyor.pipeline.result import Status  # noqa: PLC0415 - graph and plan run no stage
+
     # as PipelineResult.ok: a stage skipped for a failed dependency implies a failure
     ok = all(row["status"] in {Status.SUCCESS.value, Status.SKIPPED.value} for row in rows)
     summary = {

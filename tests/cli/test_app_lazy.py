@@ -80,3 +80,33 @@ def test_graph_loads_the_configuration_but_no_stage() -> None:
         "conveyor.stages.container",  # a Python stage's runner, imported when it runs
     ):
         assert heavy not in modules
+
+
+def test_the_console_scripts_graph_loads_no_engine_scheduler_or_plugin_loader() -> None:
+    code = (
+        "import json, sys\n"
+        "from conveyor.cli.entry import answer\n"
+        "code = answer(['graph', '--format', 'json'])\n"
+        "print('\\n' + json.dumps([code, sorted(sys.modules)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO / "examples" / "hello",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    code, modules = json.loads(done.stdout.strip().splitlines()[-1])
+
+    assert code == 0
+    assert "conveyor.config.models" in modules
+    assert "conveyor.dsl.context" in modules  # the example's pipeline.py imports conveyor.dsl
+    for heavy in (
+        "typer",
+        "importlib.metadata",  # pydantic's plugin loader: plugins are disabled
+        "conveyor.engines.port",  # graph and plan build none of the engine's values
+        "anyio",  # what runs stages, not what describes them
+        "conveyor.pipeline.scheduler",
+        "conveyor.pipeline.result",  # what a run returns
+    ):
+        assert heavy not in modules

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from pydantic.plugin._loader import get_plugins
 
 from conveyor.config import find_config, load_config, load_policy
 from conveyor.config.duration import parse_duration
@@ -215,3 +220,32 @@ def test_a_smoke_contract_is_read_for_the_stage_and_every_environment(tmp_path: 
     assert config.stages.smoke.contract().json_path == ("commit",)
     assert config.stages.smoke.contract().json_equals == "{sha}"
     assert config.smoke["staging"].contract().prove_version is False
+
+
+def test_the_models_are_built_without_pydantic_plugins_or_their_loader() -> None:
+    # a fresh interpreter: what importing the configuration loaded, then a model of one's own
+    code = (
+        "import json, os, sys\n"
+        "import conveyor.config\n"
+        "loaded = [m in sys.modules for m in ('importlib.metadata', 'pydantic.plugin._loader')]\n"
+        "from pydantic import BaseModel\n"
+        "class Later(BaseModel):\n"
+        "    x: int\n"
+        "from pydantic.plugin import _loader\n"
+        "print(json.dumps([*loaded, 'PYDANTIC_DISABLE_PLUGINS' in os.environ,\n"
+        "                  hasattr(_loader, 'entry_points'), Later(x=1).x]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+
+    # neither the loader nor importlib.metadata was imported, the variable is restored,
+    # and a later model gets pydantic's own loader
+    assert json.loads(done.stdout) == [False, False, False, True, 1]
+
+
+def test_pydantic_finds_no_plugin_when_they_are_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what the loader's stand-in answers while the models are built
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    assert list(get_plugins()) == []

@@ -9,17 +9,25 @@ the file, the dotted field and what was expected.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from types import UnionType
+from types import ModuleType, UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from conveyor.encoding import utf8_text
 from conveyor.errors import ConfigError
+
+PLUGIN_LOADER = "pydantic.plugin._loader"
+"""The pydantic module that finds plugins; it imports ``importlib.metadata`` to do so."""
+
+
+def _no_plugins() -> tuple[()]:
+    return ()
 
 
 @contextmanager
@@ -28,13 +36,24 @@ def _without_pydantic_plugins() -> Iterator[None]:
 
     Looking plugins up scans the entry points of every installed distribution
     (about 13 ms of ``conveyor graph``'s start-up), and no plugin is meant to
-    instrument Conveyor's own configuration.
+    instrument Conveyor's own configuration.  Disabled, pydantic's loader
+    finds none, but importing it still costs ``importlib.metadata`` (about
+    17 ms more, most of it the ``email`` package); so unless something loaded
+    it already, a stand-in whose ``get_plugins`` finds none answers while the
+    models are built, and is gone afterwards (a later model imports the real one).
     """
     previous = os.environ.get("PYDANTIC_DISABLE_PLUGINS")
     os.environ["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    stand_in = None
+    if PLUGIN_LOADER not in sys.modules:
+        stand_in = ModuleType(PLUGIN_LOADER, "pydantic's plugin loader, plugins disabled")
+        stand_in.get_plugins = _no_plugins  # type: ignore[attr-defined]
+        sys.modules[PLUGIN_LOADER] = stand_in
     try:
         yield
     finally:
+        if stand_in is not None and sys.modules.get(PLUGIN_LOADER) is stand_in:
+            del sys.modules[PLUGIN_LOADER]
         if previous is None:
             del os.environ["PYDANTIC_DISABLE_PLUGINS"]
         else:

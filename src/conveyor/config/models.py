@@ -87,9 +87,9 @@ class AppConfig(Model):
     context: Path = Path(".")
     dockerfile: str = "Dockerfile"
     source_url: str | None = None
-    build_args: dict[str, str] = Field(default_factory=dict)
+    build_args: dict[str, str] = {}
     target: str | None = None
-    platforms: list[str] = Field(default_factory=list)
+    platforms: list[str] = []
     # what publish does when the registry holds fewer platforms than asked for
     missing_platforms: Literal["fail", "warn"] = "fail"
 
@@ -112,14 +112,14 @@ class ImageConfig(Model):
 
     context: Path = Path(".")
     dockerfile: str = "Dockerfile"
-    build_args: dict[str, str] = Field(default_factory=dict)
+    build_args: dict[str, str] = {}
     target: str | None = None
-    platforms: list[str] = Field(default_factory=list)
+    platforms: list[str] = []
     repository: str | None = Field(default=None, pattern=_REPOSITORY)
     image_name: str | dict[str, str] | None = None
     smoke: StrictBool = True
     # stored for the fan-out (conveyor plan --changed-since): files that concern this image
-    paths: list[str] = Field(default_factory=list)
+    paths: list[str] = []
 
     @field_validator("image_name")
     @classmethod
@@ -203,22 +203,22 @@ class StageOptions(Model):
     retries: StrictInt = Field(default=0, ge=0, le=10)
     enabled: StrictBool = True
     # more stages this one waits for, besides its built-in dependencies
-    needs: list[Annotated[str, Field(pattern=_STAGE_NAME)]] = Field(default_factory=list)
+    needs: list[Annotated[str, Field(pattern=_STAGE_NAME)]] = []
 
 
 class TestStageConfig(StageOptions):
     image: Argument
     command: list[str] = Field(min_length=1)
-    env: dict[str, str] = Field(default_factory=dict)
-    secrets: list[str] = Field(default_factory=list)
+    env: dict[str, str] = {}
+    secrets: list[str] = []
     junit: str | None = "junit.xml"
-    caches: dict[str, str] = Field(default_factory=dict)
+    caches: dict[str, str] = {}
 
     _names = field_validator("secrets")(_check_env_names)
 
 
 class BuildStageConfig(StageOptions):
-    secrets: list[str] = Field(default_factory=list)
+    secrets: list[str] = []
 
     _names = field_validator("secrets")(_check_env_names)
 
@@ -227,10 +227,6 @@ class IgnoreEntry(Model):
     id: str
     reason: str = Field(min_length=1)
     expires: date
-
-
-def _default_fail_on() -> list[Severity]:
-    return ["HIGH", "CRITICAL"]
 
 
 class ScanStageConfig(StageOptions):
@@ -242,14 +238,14 @@ class ScanStageConfig(StageOptions):
     (``TRIVY_DB_REPOSITORY`` for a mirror, for instance).
     """
 
-    fail_on: list[Severity] = Field(default_factory=_default_fail_on)
+    fail_on: list[Severity] = ["HIGH", "CRITICAL"]
     ignore_unfixed: StrictBool = False
-    ignore: list[IgnoreEntry] = Field(default_factory=list)
+    ignore: list[IgnoreEntry] = []
     trivy: str = "trivy"
     sarif: str = "trivy.sarif"
     image: Argument | None = Field(default=None, min_length=1)
     cache: str = Field(default="trivy-db", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = {}
 
     _env_keys = field_validator("env")(_check_env_keys)
 
@@ -341,8 +337,8 @@ class ServiceConfig(Model):
     image: Argument | None = Field(default=None, min_length=1)
     build: str | None = Field(default=None, min_length=1)
     port: StrictInt = Field(ge=1, le=65535)
-    env: dict[str, str] = Field(default_factory=dict)
-    command: list[str] = Field(default_factory=list)
+    env: dict[str, str] = {}
+    command: list[str] = []
 
     @model_validator(mode="after")
     def _one_image(self) -> ServiceConfig:
@@ -374,15 +370,15 @@ class CustomStageConfig(StageOptions):
     description: str = ""
     source: Path = Path(".")
     workdir: str = Field(default="/src", pattern=r"^/")
-    env: dict[str, str] = Field(default_factory=dict)
-    secrets: list[str] = Field(default_factory=list)
-    caches: dict[str, str] = Field(default_factory=dict)
-    services: list[ServiceConfig] = Field(default_factory=list)
-    outputs: list[str] = Field(default_factory=list)
+    env: dict[str, str] = {}
+    secrets: list[str] = []
+    caches: dict[str, str] = {}
+    services: list[ServiceConfig] = []
+    outputs: list[str] = []
     junit: str | None = None
     always: StrictBool = False
     gate: StrictBool = True
-    paths: list[str] = Field(default_factory=list)
+    paths: list[str] = []
 
     _names = field_validator("secrets")(_check_env_names)
 
@@ -497,8 +493,8 @@ class EnvironmentConfig(Model):
     promotion: Promotion = Promotion.COMMIT
     image_name: str | None = None
     kustomize: StrictBool = True
-    flux_setters: list[FluxSetterConfig] = Field(default_factory=list)
-    helm_values: list[HelmValuesConfig] = Field(default_factory=list)
+    flux_setters: list[FluxSetterConfig] = []
+    helm_values: list[HelmValuesConfig] = []
     # render the overlay's helmCharts (kustomize --enable-helm; helm on PATH)
     enable_helm: StrictBool = False
     # commit even when the overlay cannot be rendered here (remote base offline, no helm)
@@ -535,8 +531,8 @@ class ForgeConfig(Model):
     project: str = Field(min_length=1)
     api_url: str | None = None
     token_env: str | None = None
-    labels: list[str] = Field(default_factory=list)
-    reviewers: list[str] = Field(default_factory=list)
+    labels: list[str] = []
+    reviewers: list[str] = []
 
     @model_validator(mode="after")
     def _check(self) -> ForgeConfig:
@@ -569,7 +565,7 @@ class GitOpsConfig(Model):
     author_email: str = "conveyor@localhost"
     message: str = "deploy({environment}): {app} {short_sha}\n\nimage: {image}\nsource: {sha}"
     max_push_attempts: StrictInt = Field(default=20, ge=1, le=100)
-    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    environments: dict[str, EnvironmentConfig] = {}
     forge: ForgeConfig | None = None
 
     @model_validator(mode="before")
@@ -630,8 +626,8 @@ class SmokeTarget(SmokeContract):
 
 
 class PolicyConfig(Model):
-    allowed_registries: list[str] = Field(default_factory=list)
-    mutable_tags: list[str] = Field(default_factory=lambda: ["latest"])
+    allowed_registries: list[str] = []
+    mutable_tags: list[str] = ["latest"]
     require_digest: StrictBool = True
 
     @field_validator("allowed_registries")
@@ -658,10 +654,10 @@ class Config(Model):
 
     app: AppConfig
     registry: RegistryConfig
-    images: dict[str, ImageConfig] = Field(default_factory=dict)
+    images: dict[str, ImageConfig] = {}
     stages: StagesConfig = StagesConfig()
     gitops: GitOpsConfig | None = None
-    smoke: dict[str, SmokeTarget] = Field(default_factory=dict)
+    smoke: dict[str, SmokeTarget] = {}
     policy: PolicyConfig = PolicyConfig()
     run: RunConfig = RunConfig()
     root: Path = Path(".")

@@ -33,8 +33,22 @@ service for ``ctx.run``), :class:`PythonStage` (what ``@stage`` returns).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from conveyor.dsl.context import Ran, StageContext
 from conveyor.dsl.declare import PythonStage, stage
-from conveyor.engines.port import ServiceBinding as Service
+
+if TYPE_CHECKING:
+    from conveyor.engines.port import ServiceBinding as Service
 
 __all__ = ["PythonStage", "Ran", "Service", "StageContext", "stage"]
+
+
+def __getattr__(name: str) -> object:
+    # Service is the engine port's ServiceBinding, imported when a pipeline names it: the
+    # port's values are not loaded to describe a pipeline (conveyor graph, plan)
+    if name == "Service":
+        from conveyor.engines.port import ServiceBinding  # noqa: PLC0415 - see above
+
+        return ServiceBinding
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,16 +15,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import anyio
+from typing import TYPE_CHECKING
 
 from conveyor.config.models import Config
-from conveyor.engines.port import BuildSpec, BuiltImage, Endpoint, Engine, ServiceSpec
-from conveyor.engines.port import ServiceBinding as Service  # re-exported by conveyor.dsl
 from conveyor.errors import ConveyorError, PolicyError, StageCommandError, UnreachableError
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.secrets import Secret
 from conveyor.stages.context import DeliveryContext
+
+if TYPE_CHECKING:
+    # the engine's values and anyio are imported when a stage runs: a pipeline.py that
+    # imports this module is also imported to describe the pipeline (conveyor graph, plan)
+    from conveyor.engines.port import BuiltImage, Endpoint, Engine
+    from conveyor.engines.port import ServiceBinding as Service
 
 Builtin = Callable[[DeliveryContext, StageInputs], Awaitable[Outputs]]
 
@@ -211,6 +214,8 @@ class StageContext:
         Raises:
             CommandFailedError: the build failed.
         """
+        from conveyor.engines.port import BuildSpec  # noqa: PLC0415 - see TYPE_CHECKING above
+
         spec = BuildSpec(
             context=self.config.resolve(context),
             dockerfile=dockerfile,
@@ -241,6 +246,8 @@ class StageContext:
         Raises:
             UnreachableError: the port accepted no connection within ``ready_within`` seconds.
         """
+        from conveyor.engines.port import ServiceSpec  # noqa: PLC0415 - see TYPE_CHECKING above
+
         async with self.engine.service(ServiceSpec(image, port, dict(env or {}))) as endpoint:
             await _wait_until_accepting(endpoint, ready_within, image.local_ref)
             yield endpoint
@@ -261,6 +268,8 @@ class StageContext:
 
 async def _wait_until_accepting(endpoint: Endpoint, within: float, image: str) -> None:
     """Return once ``endpoint`` accepts a TCP connection; wait a little longer each time."""
+    import anyio  # noqa: PLC0415 - see TYPE_CHECKING above
+
     delay = 0.05
     with anyio.move_on_after(within):
         while True:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
-import traceback
 from pathlib import Path
 
 from conveyor.dsl.declare import DeclarationError, PythonStage, collecting
@@ -94,5 +93,7 @@ def _hint(error: BaseException) -> str:
 
 def _line(path: Path, error: BaseException) -> str:
     """``file:line`` of the deepest frame in ``path`` (the pipeline's own line)."""
+    import traceback  # noqa: PLC0415 - only a pipeline that fails to load needs it
+
     frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
     return f"{path}:{frames[-1].lineno}" if frames else str(path)

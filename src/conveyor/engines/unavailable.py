@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from conveyor.engines.port import (
-    BuildSpec,
-    BuiltImage,
-    Endpoint,
-    RegistryAuth,
-    RemoteImage,
-    RunResult,
-    RunSpec,
-    ServiceSpec,
-)
 from conveyor.errors import EngineUnavailableError
+
+if TYPE_CHECKING:  # the port's values are only named here: graph and plan build none
+    from contextlib import AbstractAsyncContextManager
+    from pathlib import Path
+
+    from conveyor.engines.port import (
+        BuildSpec,
+        BuiltImage,
+        Endpoint,
+        RegistryAuth,
+        RemoteImage,
+        RunResult,
+        RunSpec,
+        ServiceSpec,
+    )
 
 
 class NoEngine:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from conveyor.pipeline.result import PipelineResult, StageResult
+if TYPE_CHECKING:  # results are only passed through here
+    from conveyor.pipeline.result import PipelineResult, StageResult
 
 
 @dataclass(frozen=True)

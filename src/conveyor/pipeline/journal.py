@@ -12,9 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from conveyor.pipeline.hooks import NoHooks, RunInfo
-from conveyor.pipeline.result import StageResult
+from conveyor.pipeline.hooks import NoHooks
+
+if TYPE_CHECKING:  # a context holds a journal to describe a pipeline too (graph, plan)
+    from conveyor.pipeline.hooks import RunInfo
+    from conveyor.pipeline.result import StageResult
 
 
 class Journal(NoHooks):

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from conveyor.changes import UNKNOWN, Changes
 from conveyor.config.models import Config, ImageSpec
-from conveyor.engines.port import BuiltImage, Engine, RegistryAuth
 from conveyor.pipeline.journal import Journal
 from conveyor.secrets import Redactor, Secret
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # describing a pipeline (graph, plan) loads no engine's values
+    from conveyor.engines.port import BuiltImage, Engine, RegistryAuth
     from conveyor.gitops.renderer import Renderer
 
 
@@ -103,6 +103,8 @@ UNPUBLISHABLE = "image.unpublishable"
 
 def built_image(outputs: Mapping[str, str]) -> BuiltImage:
     """The image the build stage described in its outputs."""
+    from conveyor.engines.port import BuiltImage  # noqa: PLC0415 - see TYPE_CHECKING above
+
     platforms = tuple(p for p in outputs.get("image.platforms", "").split(",") if p)
     return BuiltImage(
         id=outputs["image.id"], local_ref=outputs["image.local_ref"], platforms=platforms

@@ -31,20 +31,19 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
-import anyio.lowlevel
-
-from conveyor.atomic import write_atomically
 from conveyor.config.models import Config, ImageSpec, StageOptions
-from conveyor.engines.port import TraceLinked
 from conveyor.errors import ConfigError, CycleError
 from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
-from conveyor.pipeline.hooks import HookGroup, Hooks
-from conveyor.pipeline.result import PipelineResult, Status
-from conveyor.pipeline.scheduler import Interruption, run_pipeline
 from conveyor.stages.context import DeliveryContext
+
+if TYPE_CHECKING:
+    # anyio and the scheduler are imported by what runs the pipeline (deliver): describing
+    # it (conveyor graph, plan) builds the DAG only
+    from conveyor.pipeline.hooks import Hooks
+    from conveyor.pipeline.result import PipelineResult
+    from conveyor.pipeline.scheduler import Interruption
 
 DeliveryFunction = Callable[..., Awaitable[Outputs]]
 """``(ctx, inputs)``, and ``image=<name>`` for the per-image stages of ``[images]``."""
@@ -116,6 +115,8 @@ async def import_ahead(modules: Sequence[str]) -> None:
     module that fails to import is left to the stage that needs it, which
     reports the error when it runs.
     """
+    import anyio.lowlevel  # noqa: PLC0415 - see TYPE_CHECKING above
+
     for module in modules:
         await anyio.lowlevel.checkpoint()  # the stages started or woken reach their next wait
         if module in sys.modules:
@@ -602,6 +603,8 @@ async def write_summary(
                 "attempts": result.attempts,
             }
         )
+    from conveyor.pipeline.result import Status  # noqa: PLC0415 - graph and plan run no stage
+
     # as PipelineResult.ok: a stage skipped for a failed dependency implies a failure
     ok = all(row["status"] in {Status.SUCCESS.value, Status.SKIPPED.value} for row in rows)
     summary: dict[str, Any] = {
@@ -611,8 +614,11 @@ async def write_summary(
         "stages": rows,
         "outputs": {name: dict(outputs) for name, outputs in inputs.items()},
     }
-    from conveyor.stages import stage_report  # noqa: PLC0415 - graph and plan write no report
-    from conveyor.telemetry import trace_link  # noqa: PLC0415 - as above
+    # graph and plan write no report
+    from conveyor.atomic import write_atomically  # noqa: PLC0415
+    from conveyor.engines.port import TraceLinked  # noqa: PLC0415
+    from conveyor.stages import stage_report  # noqa: PLC0415
+    from conveyor.telemetry import trace_link  # noqa: PLC0415
 
     linked = {}
     if isinstance(ctx.engine, TraceLinked):
@@ -653,6 +659,8 @@ async def deliver(
     ``validate`` makes it a validation run (:mod:`conveyor.stages.validation`):
     the names of ``--validate``, nothing published.
     """
+    from conveyor.pipeline.hooks import HookGroup  # noqa: PLC0415 - see TYPE_CHECKING above
+    from conveyor.pipeline.scheduler import run_pipeline  # noqa: PLC0415
     from conveyor.stages.validation import validation_skips  # noqa: PLC0415 - it imports this
 
     config = ctx.config

@@ -7,8 +7,9 @@ API:
     ``Git(remote, auth=...)`` runs commands for one remote: ``clone`` (also
     without a checkout), ``sparse_checkout``/``sparse_disable``/``checkout``,
     ``objects`` (batched reads from the object store, no work tree needed),
-    ``fetch``, ``reset_hard``, ``commit``, ``push`` (returns
-    :class:`PushOutcome`), ``rev_parse``, ``status``, ``run``.
+    ``fetch``, ``reset_hard``, ``commit`` and ``head`` (return :class:`Commit`:
+    the commit and its tree), ``push`` (returns :class:`PushOutcome`), ``tip``
+    (a remote branch's commit, without a clone), ``rev_parse``, ``status``, ``run``.
 
 Credentials never reach the remote URL, the command line or ``.git/config``:
 an HTTPS token is handed to git through a credential helper defined only in
@@ -160,6 +161,14 @@ class GitObject:
 
     type: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A commit's full id and the id of its tree (what it holds, whatever its history)."""
+
+    sha: str
+    tree: str
 
 
 class PushOutcome(StrEnum):
@@ -379,9 +388,29 @@ class Git:
         """``git status --porcelain`` (empty when nothing changed)."""
         return self.run(["status", "--porcelain", "--untracked-files=all"], cwd=cwd).stdout
 
+    def head(self, cwd: Path) -> Commit:
+        """The commit ``HEAD`` names and its tree, in one process."""
+        out = self.run(["rev-parse", "HEAD^{commit}", "HEAD^{tree}"], cwd=cwd)
+        commit, tree = out.stdout.split()
+        return Commit(commit, tree)
+
+    def tip(self, branch: str) -> str | None:
+        """The commit ``branch`` of the remote holds (``git ls-remote``, no clone), or ``None``.
+
+        Raises:
+            UnreachableError, GitAuthError: the remote did not answer, or refused.
+        """
+        ref = f"refs/heads/{branch}"
+        out = self.run(["ls-remote", "--", self.remote, ref], branch=branch).stdout
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            if name == ref:
+                return sha
+        return None
+
     def commit(
         self, cwd: Path, paths: Sequence[str], message: str, *, name: str, email: str
-    ) -> str:
+    ) -> Commit:
         """Commit ``paths`` with ``message`` as ``name <email>``; returns the new commit."""
         self.run(["add", "--", *paths], cwd=cwd)
         identity = {
@@ -396,7 +425,7 @@ class Git:
             env=identity,
             stdin=message,
         )
-        return self.rev_parse(cwd, "HEAD")
+        return self.head(cwd)
 
     def push(self, cwd: Path, branch: str) -> PushOutcome:
         """Push ``HEAD`` to ``branch`` (never forced).

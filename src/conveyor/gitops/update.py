@@ -98,6 +98,8 @@ class UpdateResult:
         branch: The branch pushed to.
         superseded: The newer value ``ordering`` found pinned (nothing was
             committed), ``None`` otherwise.
+        tree: The tree of ``commit`` when it was pushed to ``branch`` (the
+            work tree ``verify`` saw last, as committed), ``None`` otherwise.
     """
 
     commit: str | None
@@ -107,6 +109,7 @@ class UpdateResult:
     previous_values: tuple[str | None, ...]
     branch: str
     superseded: str | None = None
+    tree: str | None = None
 
 
 @dataclass(frozen=True)
@@ -298,7 +301,7 @@ def update_manifest(
             # the edits know whether they changed a byte: no 'git status' over a big tree
             if not changed:
                 return UpdateResult(None, False, attempt, previous, originals, target)
-            commit = git.commit(
+            made = git.commit(
                 root,
                 sorted({edit.path for edit in edits}),
                 message,
@@ -306,11 +309,13 @@ def update_manifest(
                 email=author.email,
             )
             if publish is not None:
-                held = publish(git, root, commit)
+                held = publish(git, root, made.sha)
                 return UpdateResult(held, True, attempt, previous, originals, target)
             outcome = git.push(root, target)
             if outcome is not PushOutcome.NON_FAST_FORWARD:
-                return UpdateResult(commit, True, attempt, previous, originals, target)
+                return UpdateResult(
+                    made.sha, True, attempt, previous, originals, target, tree=made.tree
+                )
             if attempt == max_attempts:
                 break
             sleep(backoff.delay(attempt))

@@ -287,7 +287,8 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
             root = Path(temp) / "repo"
             git.clone(root, branch, depth=1, checkout=False)
             tree = SparseTree(git, root, (), [env.path])
-            tree.limit()  # only the overlay's kustomize closure
+            with git.reading(root):  # one cat-file process for the closure's levels
+                tree.limit()  # only the overlay's kustomize closure
 
             def render_all() -> list[Violation]:
                 # a Component is checked through every kustomization including it

@@ -39,7 +39,8 @@ applies.
 
 A conversation's child is run the same way (its own session, the scrubbed
 environment, redaction, hooks from start to end: one span for its whole
-life), with these differences: ``timeout`` bounds each exchange, not the
+life, beside the processes started meanwhile, not around them), with these
+differences: ``timeout`` bounds each exchange, not the
 child's life; the caller's cancellation is looked at before every exchange
 and while one waits; and the child is ended with its group (SIGTERM, then
 SIGKILL) whenever the ``with`` block is left by an exception, a timeout or a
@@ -343,8 +344,7 @@ def conversation(
         raise cancelled  # never start a child for a cancelled caller
     with contextlib.ExitStack() as stack:
         recorders = [
-            stack.enter_context(hook.process(name or process_name(shown), shown))
-            for hook in _HOOKS.get()
+            _aside(stack, hook.process(name or process_name(shown), shown)) for hook in _HOOKS.get()
         ]
         child = _start_piped(argv, child_environment(environ, env or {}, ()), cwd, install_hint)
         talk = Conversation(child, shown, timeout, redact)
@@ -360,6 +360,20 @@ def conversation(
             record(code)
         if code != 0:
             raise CommandFailedError(shown, code, talk.stderr_text())
+
+
+def _aside(
+    stack: contextlib.ExitStack, watch: AbstractContextManager[ExitRecorder]
+) -> ExitRecorder:
+    """Enter a hook's context in a copy of this context, left when ``stack`` ends.
+
+    A hook may make its span the current one (tracing does): the processes the
+    caller starts while the conversation lasts are its siblings, not its children.
+    """
+    aside = contextvars.copy_context()
+    recorder = aside.run(watch.__enter__)
+    stack.push(lambda *exc: aside.run(watch.__exit__, *exc))
+    return recorder
 
 
 class Conversation:

@@ -23,6 +23,7 @@ from conveyor.engines.unavailable import NoEngine
 from conveyor.errors import ManifestError, PolicyError
 from conveyor.gitops.renderer import render
 from conveyor.gitops.renders import Rendered
+from conveyor.policy.workloads import workload_images
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.manifest import run_manifest, run_policy
 
@@ -181,6 +182,7 @@ async def test_policy_checks_the_manifest_stages_render_of_the_commit_it_pushed(
     assert kept.tree == tree
     assert [r.source for r in kept.renders] == [STAGING]
     assert f"{SHA}@{DIGEST}" in kept.renders[0].text
+    assert tuple(workload_images(kept.renders[0].text)) == kept.renders[0].images
 
 
 async def test_policy_judges_the_kept_render(tmp_path: Path, bare: Path) -> None:
@@ -190,7 +192,9 @@ async def test_policy_judges_the_kept_render(tmp_path: Path, bare: Path) -> None
     assert kept is not None
     # the same tree, kept with an image the policy refuses: the check reads what was kept
     bad = kept.renders[0].text.replace(f"{SHA}@{DIGEST}", "latest")
-    ctx.renders.record(kept.commit, kept.tree, STAGING, [Rendered(STAGING, bad)])
+    ctx.renders.record(
+        kept.commit, kept.tree, STAGING, [Rendered(STAGING, bad, tuple(workload_images(bad)))]
+    )
 
     with pytest.raises(PolicyError) as caught:
         await run_policy(ctx, {})

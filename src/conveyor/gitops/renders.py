@@ -23,6 +23,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the policy's YAML machinery is not imported with the context
+    from conveyor.policy.workloads import FoundImage
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,13 @@ class Rendered:
     Attributes:
         source: The directory, relative to the repository root (``.`` for the root).
         text: kustomize's output: multi-document YAML.
+        images: The images ``text`` holds
+            (:func:`~conveyor.policy.workloads.workload_images`), read once.
     """
 
     source: str
     text: str
+    images: tuple[FoundImage, ...]
 
 
 @dataclass(frozen=True)

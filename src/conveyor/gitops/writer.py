@@ -50,7 +50,7 @@ from conveyor.gitops.renders import Rendered, RenderStore
 from conveyor.gitops.update import Author, UpdateResult, update_manifest
 from conveyor.policy.reference import ImageReference, parse
 from conveyor.policy.rules import check_reference, raise_for
-from conveyor.policy.workloads import check_images, workload_images
+from conveyor.policy.workloads import FoundImage, check_found, workload_images
 
 Publish = Callable[[Git, Path, str], str]
 
@@ -218,16 +218,18 @@ def _check_environment(
                     f"{_in_repository(error.problem, root)}; nothing was pushed",
                     hint=error.hint,
                 ) from error
+            # the rendered YAML is read once, for the new images and for the policy
+            found = workload_images(rendered, source=shown)
             for image in images:
-                if not _renders(rendered, image):
+                if not _renders(found, image):
                     raise ManifestError(
                         shown,
                         f"after the edit, kustomize does not render the image {image.format()}",
                         hint="check that the environment's image_name matches the image used "
                         "by the base",
                     )
-            raise_for(check_images(rendered, config.policy, source=shown))
-            done.append(Rendered(shown, rendered))
+            raise_for(check_found(found, config.policy, source=shown))
+            done.append(Rendered(shown, rendered, tuple(found)))
     except RenderUnavailableError as error:
         _unrendered(config, name, error, images=images, warnings=warnings)
         return None
@@ -265,9 +267,9 @@ def _in_repository(problem: str, root: Path) -> str:
     return problem.removeprefix("kustomize could not build it: ")
 
 
-def _renders(rendered: str, image: ImageReference) -> bool:
-    """Whether a container of ``rendered`` runs ``image`` (name, and its tag/digest if set)."""
-    for found in workload_images(rendered):
+def _renders(images: Sequence[FoundImage], image: ImageReference) -> bool:
+    """Whether one of the rendered ``images`` is ``image`` (name, and its tag/digest if set)."""
+    for found in images:
         try:
             ref = parse(found.image)
         except PolicyError:

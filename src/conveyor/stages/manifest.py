@@ -39,7 +39,7 @@ from conveyor.gitops.writer import Change, write_environment
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.reference import ImageReference, parse
 from conveyor.policy.rules import Violation, raise_for
-from conveyor.policy.workloads import check_images
+from conveyor.policy.workloads import check_found, check_images
 from conveyor.stages.context import DeliveryContext
 
 
@@ -274,10 +274,11 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         kept = None if tip is None else ctx.renders.find(tip, env.path)
         if kept is None:
             return None
+        # the policy's rules on every image of that render (read from it once, by the writer)
         violations = [
             violation
             for rendered in kept.renders
-            for violation in check_images(rendered.text, config.policy, source=rendered.source)
+            for violation in check_found(rendered.images, config.policy, source=rendered.source)
         ]
         how = f"by the manifest stage: tree {kept.tree[:12]} of commit {kept.commit[:12]}"
         return violations, how

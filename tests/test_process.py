@@ -19,6 +19,7 @@ from conveyor.errors import CommandFailedError, CommandTimeoutError, ToolMissing
 from conveyor.process import (
     KILL_GRACE,
     child_environment,
+    conversation,
     observe_processes,
     pause,
     process_name,
@@ -287,3 +288,147 @@ def test_ctrl_c_in_synchronous_code_ends_the_child_group_too(tmp_path: Path) -> 
     _, stderr = parent.communicate(timeout=KILL_GRACE + 10)
     assert b"KeyboardInterrupt" in stderr
     assert all_gone(family_pids(tmp_path))
+
+
+# -- conversations: one child answering many requests (git cat-file --batch) ----
+
+
+def repository(tmp_path: Path) -> tuple[Path, str]:
+    """A real git repository holding one file; its blob id."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for args in (["init", "-q"], ["config", "user.name", "T"], ["config", "user.email", "t@x"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    (root / "a.txt").write_text("hello\n")
+    subprocess.run(["git", "add", "a.txt"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-qm", "a"], cwd=root, check=True)
+    blob = subprocess.run(
+        ["git", "rev-parse", "HEAD:a.txt"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return root, blob
+
+
+def lines(count: int) -> Callable[[bytes], int | None]:
+    """The answer is whole after ``count`` lines (``git cat-file --batch-check``)."""
+
+    def complete(data: bytes) -> int | None:
+        at = 0
+        for _ in range(count):
+            at = data.find(b"\n", at) + 1
+            if at == 0:
+                return None
+        return at
+
+    return complete
+
+
+def test_a_conversation_answers_many_requests_in_one_process(tmp_path: Path) -> None:
+    root, blob = repository(tmp_path)
+    recorder = Recorder()
+
+    check = ["git", "cat-file", "--batch-check"]
+    with observe_processes(recorder), conversation(check, cwd=root) as git:
+        first = git.exchange(b"HEAD:a.txt\n", lines(1))
+        both = git.exchange(b"HEAD:missing.txt\nHEAD:a.txt\n", lines(2))
+
+    assert first == f"{blob} blob 6\n".encode()
+    assert both == f"HEAD:missing.txt missing\n{blob} blob 6\n".encode()
+    # one process from the first request to the end of the block, which ended it normally
+    assert recorder.seen == [("git cat-file", ("git", "cat-file", "--batch-check"), "ok [0]")]
+
+
+def test_a_large_request_and_answer_never_block_each_other(tmp_path: Path) -> None:
+    # more than a pipe holds both ways: the request is written while the answer is read
+    root, blob = repository(tmp_path)
+    count = 20_000
+    with conversation(["git", "cat-file", "--batch-check"], cwd=root) as git:
+        answer = git.exchange(b"HEAD:a.txt\n" * count, lines(count))
+    assert answer == f"{blob} blob 6\n".encode() * count
+
+
+def test_a_child_that_ends_before_answering_fails_with_its_stderr(tmp_path: Path) -> None:
+    script = "import sys; sys.stdin.readline(); sys.stderr.write('no such thing'); exit(4)"
+    with (
+        pytest.raises(CommandFailedError) as caught,
+        conversation([sys.executable, "-c", script]) as child,
+    ):
+        child.exchange(b"ask\n", lines(1))
+    assert caught.value.exit_code == 4
+    assert "no such thing" in caught.value.stderr
+
+
+def test_an_exchange_past_its_timeout_kills_the_whole_group(tmp_path: Path) -> None:
+    started = time.monotonic()
+    with (
+        pytest.raises(CommandTimeoutError) as caught,
+        conversation(family_command(tmp_path), timeout=1) as child,
+    ):
+        child.exchange(b"ask\n", lines(1))
+    assert caught.value.timeout == 1
+    assert time.monotonic() - started < 1 + KILL_GRACE + 2
+    assert all_gone(family_pids(tmp_path))
+
+
+async def test_cancelling_the_host_task_of_a_conversation_leaves_no_process(
+    tmp_path: Path,
+) -> None:
+    after: list[str] = []
+
+    def waiting_for_an_answer() -> None:
+        try:
+            with conversation(family_command(tmp_path)) as child:
+                child.exchange(b"ask\n", lines(1))
+        finally:
+            after.append("cleanup ran in the thread")
+        after.append("not reached")
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        with anyio.fail_after(1):
+            await anyio.to_thread.run_sync(waiting_for_an_answer)
+    assert time.monotonic() - started < 1 + KILL_GRACE + 2
+    assert after == ["cleanup ran in the thread"]
+    assert all_gone(family_pids(tmp_path))
+
+
+async def test_a_cancelled_host_task_ends_a_real_git_conversation_between_exchanges(
+    tmp_path: Path,
+) -> None:
+    root, blob = repository(tmp_path)
+    pids: list[int] = []
+    answers: list[bytes] = []
+
+    def reading() -> None:
+        with conversation(["git", "cat-file", "--batch-check"], cwd=root) as git:
+            answers.append(git.exchange(b"HEAD:a.txt\n", lines(1)))
+            pids.append(git.pid)
+            pause(30)  # the host task is cancelled here, between two exchanges
+            answers.append(git.exchange(b"HEAD:a.txt\n", lines(1)))
+
+    with anyio.move_on_after(0.5) as scope:
+        await anyio.to_thread.run_sync(reading)
+    assert scope.cancelled_caught
+    assert answers == [f"{blob} blob 6\n".encode()]
+    assert all_gone(pids)
+
+
+def test_an_error_in_the_block_kills_the_child(tmp_path: Path) -> None:
+    root, _ = repository(tmp_path)
+    pids: list[int] = []
+
+    def failing() -> None:
+        with conversation(["git", "cat-file", "--batch-check"], cwd=root) as git:
+            pids.append(git.pid)
+            raise RuntimeError("the caller failed")
+
+    with pytest.raises(RuntimeError):
+        failing()
+    assert all_gone(pids)
+
+
+def test_a_conversation_with_a_missing_program_is_tool_missing() -> None:
+    with (
+        pytest.raises(ToolMissingError),
+        conversation(["conveyor-no-such-program"], install_hint="install it"),
+    ):
+        pass

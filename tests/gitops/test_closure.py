@@ -262,3 +262,51 @@ def test_read_kustomization_is_read_from_the_object_store(layouts: tuple[Git, Pa
     assert read_kustomization(git, root, ".")[0] == "kustomization.yaml"
     with pytest.raises(ManifestError, match="directory does not exist"):
         read_kustomization(git, root, "nope")
+
+
+def test_within_reading_every_walk_of_a_clone_is_one_cat_file_process(tmp_path: Path) -> None:
+    c = tmp_path / "content"
+    for env in ("staging", "production"):
+        write(c / f"apps/web/overlays/{env}/kustomization.yaml", "resources: [../../base]\n")
+    write(c / "apps/web/base/kustomization.yaml", "components: [../../../components/tls]\n")
+    write(c / "components/tls/kustomization.yaml", "patches: [{path: ../../shared/tls.yaml}]\n")
+    write(c / "shared/tls.yaml", "x: 1\n")
+    git, root = cloned(tmp_path, c)
+    started = Started()
+
+    with observe_processes(started), git.reading(root):
+        staging = kustomize_dirs(git, root, "apps/web/overlays/staging")
+        production = kustomize_dirs(Git(git.remote), root, "apps/web/overlays/production")
+        again = kustomize_dirs(git, root, "apps/web/overlays/staging")
+
+    shared = {"apps/web/base", "components/tls", "shared"}
+    assert staging == again == {"apps/web/overlays/staging", *shared}
+    assert production == {"apps/web/overlays/production", *shared}
+    # eight levels read (4 + 4 + 4 without the block) by one process, another Git's reads too
+    assert started.commands == [[git.binary, "cat-file", "--batch"]]
+
+
+def test_a_reset_in_the_clone_restarts_the_reader_which_sees_the_new_head(
+    tmp_path: Path,
+) -> None:
+    c = tmp_path / "content"
+    write(c / "app/kustomization.yaml", "resources: [a.yaml]\n")
+    write(c / "app/a.yaml", "kind: A\n")
+    git, root = cloned(tmp_path, c)
+    other = tmp_path / "other"
+    git.clone(other, "main")
+    write(other / "app/kustomization.yaml", "resources: [b/b.yaml]\n")
+    write(other / "app/b/b.yaml", "kind: B\n")
+    git.commit(other, ["app"], "b", name="T", email="t@example.invalid")
+    git.push(other, "main")
+    started = Started()
+
+    with observe_processes(started), git.reading(root):
+        before = kustomize_dirs(git, root, "app")
+        git.reset_hard(root, git.fetch(root, "main"))
+        after = kustomize_dirs(git, root, "app")
+
+    assert before == {"app"}
+    assert after == {"app", "app/b"}
+    readers = [command for command in started.commands if "cat-file" in command]
+    assert len(readers) == 2

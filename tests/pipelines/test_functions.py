@@ -444,17 +444,17 @@ async def test_manifest_commits_with_git_in_the_runtime_and_renders_in_a_kubectl
     staging = remote.show("main", "apps/hello/overlays/staging/kustomization.yaml")
     assert f"newName: {registry.host}/hello" in staging
     assert f"digest: {digest}" in staging
-    # kubectl did not: both renderings (the pre-commit check, the policy stage)
-    # ran kubectl kustomize in the pinned kubectl image on a clone in the
-    # module's working directory, loaded through currentModule.workdir
+    # kubectl did not: the rendering (the pre-commit check) ran kubectl kustomize
+    # in the pinned kubectl image on a clone in the module's working directory,
+    # loaded through currentModule.workdir; the policy stage checked that render
+    # of the commit it pushed (the branch tip) instead of rendering it again
     overlay = "/manifests/apps/hello/overlays/staging"
     kustomize = [c for c in double.calls("withExec") if c["args"][:2] == ["kubectl", "kustomize"]]
-    assert kustomize == [{"args": ["kubectl", "kustomize", overlay]}] * 2
-    assert double.calls("from").count({"address": KUBECTL_IMAGE}) == 2
+    assert kustomize == [{"args": ["kubectl", "kustomize", overlay]}]
+    assert double.calls("from").count({"address": KUBECTL_IMAGE}) == 1
     clones = [c["path"] for c in double.calls("workdir") if c["path"] != ARTIFACTS_DIR]
-    assert [path.split("/")[0] for path in clones] == [GITOPS_DIR, GITOPS_DIR]
+    assert [path.split("/")[0] for path in clones] == [GITOPS_DIR]
     assert clones[0].startswith(f"{GITOPS_DIR}/conveyor-manifests-")
-    assert clones[1].startswith(f"{GITOPS_DIR}/conveyor-policy-")
     assert list((workdir / GITOPS_DIR).iterdir()) == []  # the clones are removed
     # the tag was checked through the engine, with the credentials, before the push
     assert {"address": address} in double.calls("from")

@@ -22,6 +22,8 @@ from conveyor.config import load_config
 from conveyor.engines.unavailable import NoEngine
 from conveyor.errors import ManifestError, PolicyError
 from conveyor.gitops.renderer import render
+from conveyor.gitops.renders import Rendered
+from conveyor.policy.workloads import workload_images
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.manifest import run_manifest, run_policy
 
@@ -153,7 +155,74 @@ async def test_policy_renders_the_branch_tip_with_ctx_render(tmp_path: Path, bar
     assert directory.relative_to(ctx.workdir).parts[0].startswith("conveyor-policy-")
     assert directory.relative_to(ctx.workdir).parts[1:] == ("repo", *STAGING.split("/"))
     assert thread is not threading.main_thread()
-    assert outputs == {"environment": "staging", "violations": "0"}
+    assert outputs == {
+        "environment": "staging",
+        "violations": "0",
+        "rendered": "from a clone of the branch tip",
+    }
+
+
+async def test_policy_checks_the_manifest_stages_render_of_the_commit_it_pushed(
+    tmp_path: Path, bare: Path
+) -> None:
+    renderer = RecordingRenderer()
+    ctx = context(tmp_path, bare, renderer)
+    pushed = await run_manifest(ctx, {"publish": {"image.ref": REF}})
+
+    outputs = await run_policy(ctx, {})
+
+    # one render in all: the manifest stage's, of the tree main now holds
+    assert len(renderer.calls) == 1
+    tree = git("--git-dir", str(bare), "rev-parse", "main^{tree}")
+    assert outputs["rendered"] == (
+        f"by the manifest stage: tree {tree[:12]} of commit {pushed['commit'][:12]}"
+    )
+    kept = ctx.renders.find(pushed["commit"], STAGING)
+    assert kept is not None
+    assert kept.tree == tree
+    assert [r.source for r in kept.renders] == [STAGING]
+    assert f"{SHA}@{DIGEST}" in kept.renders[0].text
+    assert tuple(workload_images(kept.renders[0].text)) == kept.renders[0].images
+
+
+async def test_policy_judges_the_kept_render(tmp_path: Path, bare: Path) -> None:
+    ctx = context(tmp_path, bare, RecordingRenderer())
+    pushed = await run_manifest(ctx, {"publish": {"image.ref": REF}})
+    kept = ctx.renders.find(pushed["commit"], STAGING)
+    assert kept is not None
+    # the same tree, kept with an image the policy refuses: the check reads what was kept
+    bad = kept.renders[0].text.replace(f"{SHA}@{DIGEST}", "latest")
+    ctx.renders.record(
+        kept.commit, kept.tree, STAGING, [Rendered(STAGING, bad, tuple(workload_images(bad)))]
+    )
+
+    with pytest.raises(PolicyError) as caught:
+        await run_policy(ctx, {})
+
+    assert "myacr.azurecr.io/hello:latest" in str(caught.value)
+
+
+async def test_policy_renders_a_clone_when_the_tip_moved_on(tmp_path: Path, bare: Path) -> None:
+    renderer = RecordingRenderer()
+    ctx = context(tmp_path, bare, renderer)
+    await run_manifest(ctx, {"publish": {"image.ref": REF}})
+    other = tmp_path / "other"
+    git("clone", "--quiet", str(bare), str(other))
+    (other / "NOTES").write_text("another pipeline's commit\n", encoding="utf-8")
+    git("add", "NOTES", cwd=other)
+    git("-c", "user.name=T", "-c", "user.email=t@example.invalid", "commit", "-qm", "n", cwd=other)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=other)
+
+    outputs = await run_policy(ctx, {})
+
+    assert outputs["rendered"] == "from a clone of the branch tip"
+    assert len(renderer.calls) == 2  # the manifest stage's, then the policy stage's own
+    assert (
+        renderer.calls[1][0]
+        .relative_to(tmp_path / "clones")
+        .parts[0]
+        .startswith("conveyor-policy-")
+    )
 
 
 async def test_policy_judges_what_ctx_render_returned(tmp_path: Path, bare: Path) -> None:

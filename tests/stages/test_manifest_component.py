@@ -7,6 +7,7 @@ kubectl; the sparse clone lacks the overlays at first and widens to them.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 from conveyor.config import load_config
 from conveyor.engines.unavailable import NoEngine
 from conveyor.errors import ManifestError, PolicyError
+from conveyor.gitops.renders import RenderStore
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.manifest import run_manifest, run_policy
 
@@ -79,7 +81,20 @@ async def test_an_image_pinned_in_a_component_is_verified_through_its_overlays(
     assert outputs["changed"] == "true"
     pinned = git("--git-dir", str(bare), "show", "main:components/pin/kustomization.yaml")
     assert f"digest: {DIGEST}" in pinned
-    assert await run_policy(ctx, {}) == {"environment": "staging", "violations": "0"}
+    checked = await run_policy(ctx, {})
+    assert checked["violations"] == "0"
+    assert checked["rendered"].startswith("by the manifest stage: tree ")
+    kept = ctx.renders.find(outputs["commit"], "components/pin")
+    assert kept is not None
+    # a Component renders nothing alone: what was kept is every overlay including it
+    assert [r.source for r in kept.renders] == ["overlays/qa", "overlays/staging"]
+    # without this run's render the tip is cloned and rendered: the same verdict
+    fresh = await run_policy(dataclasses.replace(ctx, renders=RenderStore()), {})
+    assert fresh == {
+        "environment": "staging",
+        "violations": "0",
+        "rendered": "from a clone of the branch tip",
+    }
 
 
 async def test_the_overlays_including_the_component_must_pass_the_policy(

@@ -16,7 +16,7 @@ from conveyor.pipeline.hooks import RunInfo
 from conveyor.pipeline.result import PipelineResult, StageResult
 from conveyor.pipeline.result import Status as StageStatus
 from conveyor.pipeline.scheduler import run_pipeline
-from conveyor.process import run, run_process
+from conveyor.process import conversation, run, run_process
 from conveyor.secrets import Redactor, Secret
 from conveyor.telemetry.setup import start_tracing
 from conveyor.telemetry.store import RunStore
@@ -309,3 +309,36 @@ async def test_every_external_process_is_a_child_span_of_its_attempt(tmp_path: P
     assert (failed.status, failed.attributes["conveyor.status"]) == ("error", "failed")
     assert failed.attributes[PROCESS_COMMAND] == "git ls-remote /nonexistent/***"
     assert token.reveal() not in (tmp_path / "proc-1" / "spans.jsonl").read_text()
+
+
+async def test_a_conversation_is_one_span_beside_the_processes_started_while_it_lasts(
+    tmp_path: Path,
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    run(["git", "init", "-q"], cwd=repo)
+
+    def reading() -> None:
+        with conversation(["git", "cat-file", "--batch-check"], cwd=repo) as child:
+            child.exchange(b"HEAD\n", lambda data: data.find(b"\n") + 1 or None)
+            run(["git", "--version"])  # started while the conversation lasts
+            child.exchange(b"HEAD\n", lambda data: data.find(b"\n") + 1 or None)
+
+    async def stage(_: object) -> dict[str, str]:
+        await anyio.to_thread.run_sync(reading)
+        return {}
+
+    tracing = start_tracing(environ={}, runs_dir=tmp_path / "runs")
+    with tracing:
+        result = await run_pipeline(
+            Pipeline([Stage("read", stage)]), hooks=tracing.hooks, run_id="talk-1"
+        )
+    assert result.ok, result.results
+    spans = RunStore(tmp_path / "runs").load("talk-1").spans
+    by_name = {span.name: span for span in spans}
+    attempt = by_name["attempt 1"]
+    # both children of the attempt: the git started meanwhile is not nested in cat-file's span
+    assert [s.name for s in spans if s.parent_id == attempt.span_id] == ["git", "git cat-file"]
+    talk = by_name["git cat-file"]
+    assert talk.attributes[PROCESS_COMMAND] == "git cat-file --batch-check"
+    assert talk.attributes[PROCESS_EXIT_CODE] == 0

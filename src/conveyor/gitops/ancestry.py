@@ -73,6 +73,10 @@ def compare(source: Path, ours: str, pinned: str, *, binary: str = "git") -> Com
     if ours == pinned:
         return Comparison(Order.SAME)
     git = _SourceGit(Git(str(source), binary=binary), source)
+    # the usual case in one process: ours descends from the pinned commit (a path
+    # between the two proves it, in a shallow checkout too); anything else is asked in turn
+    if git.ancestor(pinned, ours):
+        return Comparison(Order.NEWER)
     if not git.ok(["rev-parse", "--git-dir"]):
         return Comparison(Order.UNKNOWN, f"{source} is not a git repository")
     for sha in (ours, pinned):

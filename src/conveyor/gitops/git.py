@@ -6,9 +6,12 @@ API:
     reads the token from the environment.
     ``Git(remote, auth=...)`` runs commands for one remote: ``clone`` (also
     without a checkout), ``sparse_checkout``/``sparse_disable``/``checkout``,
-    ``objects`` (batched reads from the object store, no work tree needed),
-    ``fetch``, ``reset_hard``, ``commit``, ``push`` (returns
-    :class:`PushOutcome`), ``rev_parse``, ``status``, ``run``.
+    ``objects`` (batched reads from the object store, no work tree needed;
+    within ``with git.reading(clone):`` every read in that clone goes to one
+    long-lived ``git cat-file --batch``),
+    ``fetch``, ``reset_hard``, ``commit`` and ``head`` (return :class:`Commit`:
+    the commit and its tree), ``push`` (returns :class:`PushOutcome`), ``tip``
+    (a remote branch's commit, without a clone), ``rev_parse``, ``status``, ``run``.
 
 Credentials never reach the remote URL, the command line or ``.git/config``:
 an HTTPS token is handed to git through a credential helper defined only in
@@ -25,13 +28,18 @@ or :class:`CommandFailedError`.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import functools
 import os
 import shlex
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 
 from conveyor.errors import (
     CommandFailedError,
@@ -41,7 +49,7 @@ from conveyor.errors import (
     ToolMissingError,
     UnreachableError,
 )
-from conveyor.process import ProcessResult
+from conveyor.process import Conversation, ProcessResult, conversation
 from conveyor.process import run as run_child
 from conveyor.secrets import Redactor, Secret
 
@@ -160,6 +168,14 @@ class GitObject:
 
     type: str
     data: bytes
+
+
+@dataclass(frozen=True)
+class Commit:
+    """A commit's full id and the id of its tree (what it holds, whatever its history)."""
+
+    sha: str
+    tree: str
 
 
 class PushOutcome(StrEnum):
@@ -328,6 +344,9 @@ class Git:
     def objects(self, cwd: Path, names: Sequence[str]) -> list[GitObject | None]:
         """Read objects by name (``REV:PATH``, a SHA...) in one ``git cat-file --batch``.
 
+        Within :meth:`reading` for ``cwd`` the batch goes to that block's
+        long-lived process; otherwise one process reads it and ends.
+
         Returns:
             One entry per name, in order: the object, or ``None`` when there is
             no such object (or the name cannot be asked: it holds a newline).
@@ -335,17 +354,47 @@ class Git:
         asked = [name for name in names if "\n" not in name]
         if not asked:
             return [None] * len(names)
-        out = self.run(
-            ["cat-file", "--batch"], cwd=cwd, stdin="".join(f"{n}\n" for n in asked)
-        ).stdout
-        found = iter(_batch_objects(out.encode("utf-8", "surrogateescape")))
+        request = "".join(f"{n}\n" for n in asked)
+        reader = _READERS.get().get(os.path.abspath(cwd))
+        if reader is not None:
+            data = reader.ask(request.encode("utf-8"), len(asked))
+        else:
+            out = self.run(["cat-file", "--batch"], cwd=cwd, stdin=request).stdout
+            data = out.encode("utf-8", "surrogateescape")
+        found = iter(_batch_objects(data))
         return [next(found) if "\n" not in name else None for name in names]
+
+    @contextmanager
+    def reading(self, cwd: Path) -> Iterator[None]:
+        """Within the block, :meth:`objects` in ``cwd`` asks one lasting ``git cat-file --batch``.
+
+        The process starts at the first read (a clone made inside the block
+        is fine) and ends with the block: waited for when the block ends
+        normally, killed with its group when it is left by an error or a
+        cancellation.  A fetch or reset in ``cwd`` ends it; the next read
+        starts another, which sees the new objects and ``HEAD``.  Reads by
+        another :class:`Git` in the same thread (and ``cwd``) use it too.
+        """
+        with contextlib.ExitStack() as stack:
+            reader = _ObjectReader(self, cwd, stack)
+            key = os.path.abspath(cwd)
+            token = _READERS.set({**_READERS.get(), key: reader})
+            try:
+                yield
+            finally:
+                _READERS.reset(token)
+
+    def _restart_reader(self, cwd: Path) -> None:
+        reader = _READERS.get().get(os.path.abspath(cwd))
+        if reader is not None:
+            reader.stop()
 
     def fetch(self, cwd: Path, branch: str, *, depth: int | None = 1) -> str:
         """Fetch the tip of ``branch``; returns its commit."""
         args = ["fetch", "--quiet", "--no-tags"]
         if depth is not None:
             args += ["--depth", str(depth)]
+        self._restart_reader(cwd)
         self.run(
             [*args, "origin", f"+refs/heads/{branch}:refs/remotes/origin/{branch}"],
             cwd=cwd,
@@ -355,6 +404,7 @@ class Git:
 
     def deepen(self, cwd: Path, branch: str, by: int) -> None:
         """Fetch ``by`` more commits of history below the current shallow boundary."""
+        self._restart_reader(cwd)
         self.run(
             ["fetch", "--quiet", "--no-tags", f"--deepen={by}", "origin", f"refs/heads/{branch}"],
             cwd=cwd,
@@ -368,6 +418,7 @@ class Git:
 
     def reset_hard(self, cwd: Path, commit: str) -> None:
         """Make the work tree and index exactly ``commit``, dropping local changes."""
+        self._restart_reader(cwd)
         self.run(["reset", "--quiet", "--hard", commit], cwd=cwd)
         self.run(["clean", "-q", "-f", "-d"], cwd=cwd)
 
@@ -379,9 +430,29 @@ class Git:
         """``git status --porcelain`` (empty when nothing changed)."""
         return self.run(["status", "--porcelain", "--untracked-files=all"], cwd=cwd).stdout
 
+    def head(self, cwd: Path) -> Commit:
+        """The commit ``HEAD`` names and its tree, in one process."""
+        out = self.run(["rev-parse", "HEAD^{commit}", "HEAD^{tree}"], cwd=cwd)
+        commit, tree = out.stdout.split()
+        return Commit(commit, tree)
+
+    def tip(self, branch: str) -> str | None:
+        """The commit ``branch`` of the remote holds (``git ls-remote``, no clone), or ``None``.
+
+        Raises:
+            UnreachableError, GitAuthError: the remote did not answer, or refused.
+        """
+        ref = f"refs/heads/{branch}"
+        out = self.run(["ls-remote", "--", self.remote, ref], branch=branch).stdout
+        for line in out.splitlines():
+            sha, _, name = line.partition("\t")
+            if name == ref:
+                return sha
+        return None
+
     def commit(
         self, cwd: Path, paths: Sequence[str], message: str, *, name: str, email: str
-    ) -> str:
+    ) -> Commit:
         """Commit ``paths`` with ``message`` as ``name <email>``; returns the new commit."""
         self.run(["add", "--", *paths], cwd=cwd)
         identity = {
@@ -396,7 +467,7 @@ class Git:
             env=identity,
             stdin=message,
         )
-        return self.rev_parse(cwd, "HEAD")
+        return self.head(cwd)
 
     def push(self, cwd: Path, branch: str) -> PushOutcome:
         """Push ``HEAD`` to ``branch`` (never forced).
@@ -451,6 +522,77 @@ class Git:
         if done.exit_code != 0:
             raise self.error(shown, done.exit_code, done.stderr, branch=branch)
         return PushOutcome.PUSHED
+
+
+class _ObjectReader:
+    """The long-lived ``git cat-file --batch`` of one :meth:`Git.reading` block."""
+
+    def __init__(self, git: Git, cwd: Path, block: contextlib.ExitStack) -> None:
+        self.git = git
+        self.cwd = cwd
+        self.block = block
+        self.running: tuple[contextlib.ExitStack, Conversation] | None = None
+
+    def ask(self, request: bytes, count: int) -> bytes:
+        """The batch output for ``count`` object names (one a line in ``request``)."""
+        if self.running is None:
+            own = contextlib.ExitStack()
+            # the block's end ends the process (killed if the block is left by an error)
+            self.block.push(own.__exit__)
+            talk = own.enter_context(
+                conversation(
+                    [self.git.binary, "cat-file", "--batch"],
+                    environ=self.git._env(None),
+                    cwd=self.cwd,
+                    timeout=self.git.timeout,
+                    redactor=self.git.redact,
+                )
+            )
+            self.running = (own, talk)
+        shown = ["git", "cat-file", "--batch"]
+        try:
+            return self.running[1].exchange(request, functools.partial(_batch_end, count=count))
+        except CommandTimeoutError as error:
+            self.running = None
+            raise UnreachableError(
+                "git",
+                str(self.cwd),
+                f"'{' '.join(shown)}' did not answer within {self.git.timeout:g}s",
+                hint="check the machine's load and the clone's disk",
+            ) from error
+        except CommandFailedError as error:
+            self.running = None
+            raise self.git.error(shown, error.exit_code, error.stderr) from error
+
+    def stop(self) -> None:
+        """End the process now (it has answered everything asked); the next read starts one."""
+        if self.running is not None:
+            own, _ = self.running
+            self.running = None
+            own.close()
+
+
+_READERS: contextvars.ContextVar[Mapping[str, _ObjectReader]] = contextvars.ContextVar(
+    "conveyor_git_readers", default=MappingProxyType({})
+)
+"""The :meth:`Git.reading` blocks open in this context, by clone directory."""
+
+
+def _batch_end(data: bytes, count: int) -> int | None:
+    """Where the output for ``count`` names ends in ``git cat-file --batch`` output, if it does."""
+    at = 0
+    for _ in range(count):
+        header_end = data.find(b"\n", at)
+        if header_end < 0:
+            return None
+        header = data[at:header_end].split()
+        if header and header[-1] in (b"missing", b"ambiguous"):
+            at = header_end + 1
+            continue
+        at = header_end + 1 + int(header[-1]) + 1
+        if at > len(data):
+            return None
+    return at
 
 
 def _batch_objects(data: bytes) -> list[GitObject | None]:

@@ -98,6 +98,8 @@ class UpdateResult:
         branch: The branch pushed to.
         superseded: The newer value ``ordering`` found pinned (nothing was
             committed), ``None`` otherwise.
+        tree: The tree of ``commit`` when it was pushed to ``branch`` (the
+            work tree ``verify`` saw last, as committed), ``None`` otherwise.
     """
 
     commit: str | None
@@ -107,6 +109,7 @@ class UpdateResult:
     previous_values: tuple[str | None, ...]
     branch: str
     superseded: str | None = None
+    tree: str | None = None
 
 
 @dataclass(frozen=True)
@@ -278,52 +281,56 @@ def update_manifest(
     if sparse is not None or verify is None:
         tree = SparseTree(git, root, [edit.path for edit in edits], sparse or ())
     try:
-        _clone(git, root, branch, tree)
-        # the one finder names each directory's kustomization file, now checked out
-        edits = [edit.locate(root) for edit in edits]
-        originals = tuple(
-            edit.editor.current(_read(root, edit, git.shown_remote, branch), edit.path)
-            for edit in edits
-        )
-        previous = next((value for value in originals if value is not None), None)
-        for attempt in range(1, max_attempts + 1):
-            newer = _newer_pinned(ordering, root, edits, git.shown_remote, branch)
-            if newer is not None:
-                return UpdateResult(None, False, attempt, previous, originals, target, newer)
-            changed = _apply(
-                root, edits, originals, git.shown_remote, branch, conflicts=ordering is None
+        # one cat-file process answers every read of the clone's objects
+        with git.reading(root):
+            _clone(git, root, branch, tree)
+            # the one finder names each directory's kustomization file, now checked out
+            edits = [edit.locate(root) for edit in edits]
+            originals = tuple(
+                edit.editor.current(_read(root, edit, git.shown_remote, branch), edit.path)
+                for edit in edits
             )
-            if verify is not None:
-                _verify(verify, root, tree)
-            # the edits know whether they changed a byte: no 'git status' over a big tree
-            if not changed:
-                return UpdateResult(None, False, attempt, previous, originals, target)
-            commit = git.commit(
-                root,
-                sorted({edit.path for edit in edits}),
-                message,
-                name=author.name,
-                email=author.email,
+            previous = next((value for value in originals if value is not None), None)
+            for attempt in range(1, max_attempts + 1):
+                newer = _newer_pinned(ordering, root, edits, git.shown_remote, branch)
+                if newer is not None:
+                    return UpdateResult(None, False, attempt, previous, originals, target, newer)
+                changed = _apply(
+                    root, edits, originals, git.shown_remote, branch, conflicts=ordering is None
+                )
+                if verify is not None:
+                    _verify(verify, root, tree)
+                # the edits know whether they changed a byte: no 'git status' over a big tree
+                if not changed:
+                    return UpdateResult(None, False, attempt, previous, originals, target)
+                made = git.commit(
+                    root,
+                    sorted({edit.path for edit in edits}),
+                    message,
+                    name=author.name,
+                    email=author.email,
+                )
+                if publish is not None:
+                    held = publish(git, root, made.sha)
+                    return UpdateResult(held, True, attempt, previous, originals, target)
+                outcome = git.push(root, target)
+                if outcome is not PushOutcome.NON_FAST_FORWARD:
+                    return UpdateResult(
+                        made.sha, True, attempt, previous, originals, target, tree=made.tree
+                    )
+                if attempt == max_attempts:
+                    break
+                sleep(backoff.delay(attempt))
+                tip = git.fetch(root, target if push_branch else branch, depth=1)
+                git.reset_hard(root, tip)  # keeps the sparse limit
+                if tree is not None:
+                    tree.follow()
+            raise PushRejectedError(
+                git.shown_remote,
+                target,
+                f"the branch kept moving: still non-fast-forward after {max_attempts} attempts",
+                hint="raise gitops.max_push_attempts, or re-run when fewer pipelines push at once",
             )
-            if publish is not None:
-                held = publish(git, root, commit)
-                return UpdateResult(held, True, attempt, previous, originals, target)
-            outcome = git.push(root, target)
-            if outcome is not PushOutcome.NON_FAST_FORWARD:
-                return UpdateResult(commit, True, attempt, previous, originals, target)
-            if attempt == max_attempts:
-                break
-            sleep(backoff.delay(attempt))
-            tip = git.fetch(root, target if push_branch else branch, depth=1)
-            git.reset_hard(root, tip)  # keeps the sparse limit
-            if tree is not None:
-                tree.follow()
-        raise PushRejectedError(
-            git.shown_remote,
-            target,
-            f"the branch kept moving: still non-fast-forward after {max_attempts} attempts",
-            hint="raise gitops.max_push_attempts, or re-run when fewer pipelines push at once",
-        )
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 
@@ -380,17 +387,18 @@ def image_history(
     with tempfile.TemporaryDirectory(prefix="conveyor-history-") as temp:
         root = Path(temp) / "repo"
         git.clone(root, branch, depth=depth, checkout=False)
-        file, _ = read_kustomization(git, root, path)
-        while True:
-            shallow = git.is_shallow(root)
-            runs = _runs(git, root, file, name)
-            # in a shallow clone the oldest visible commit may only look like
-            # it set its value (its parent is missing): it is not yet known
-            complete = runs[:-1] if shallow else runs
-            if len(complete) >= limit or not shallow:
-                return complete[:limit]
-            git.deepen(root, branch, depth)
-            depth *= 2
+        with git.reading(root):  # one cat-file process between two deepenings
+            file, _ = read_kustomization(git, root, path)
+            while True:
+                shallow = git.is_shallow(root)
+                runs = _runs(git, root, file, name)
+                # in a shallow clone the oldest visible commit may only look like
+                # it set its value (its parent is missing): it is not yet known
+                complete = runs[:-1] if shallow else runs
+                if len(complete) >= limit or not shallow:
+                    return complete[:limit]
+                git.deepen(root, branch, depth)
+                depth *= 2
 
 
 def _runs(git: Git, root: Path, file: str, name: str) -> list[HistoryEntry]:

@@ -3,7 +3,8 @@
 API (synchronous; call it from a worker thread)::
 
     write_environment(config, change, *, auth=None, render=render, workdir=None,
-                      proposal_branch=None, ordering=None, warnings=None) -> UpdateResult
+                      proposal_branch=None, ordering=None, warnings=None,
+                      renders=None) -> UpdateResult
 
 Every command that changes the manifest repository goes through here: the
 ``manifest`` stage, ``conveyor manifest update``, ``conveyor promote`` and
@@ -23,6 +24,11 @@ until every check has passed on the edited work tree::
 An environment that cannot be rendered here (a remote base offline, no helm)
 is refused unless it sets ``allow_unrendered``; then the new image alone is
 checked and a line goes to ``warnings``.
+
+With a :class:`~conveyor.gitops.renders.RenderStore` the target
+environment's render of the commit pushed to the base branch is kept there,
+by that commit's tree: the ``policy`` stage checks it instead of cloning and
+rendering the same tree again.
 """
 
 from __future__ import annotations
@@ -40,10 +46,11 @@ from conveyor.gitops.edit import FileEdit
 from conveyor.gitops.environment import check_edited_files
 from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.renderer import Renderer, helm_render, render
+from conveyor.gitops.renders import Rendered, RenderStore
 from conveyor.gitops.update import Author, UpdateResult, update_manifest
 from conveyor.policy.reference import ImageReference, parse
 from conveyor.policy.rules import check_reference, raise_for
-from conveyor.policy.workloads import check_images, workload_images
+from conveyor.policy.workloads import FoundImage, check_found, workload_images
 
 Publish = Callable[[Git, Path, str], str]
 
@@ -77,6 +84,7 @@ def write_environment(
     proposal_branch: tuple[str, Publish] | None = None,
     ordering: Callable[[str | None], bool] | None = None,
     warnings: list[str] | None = None,
+    renders: RenderStore | None = None,
 ) -> UpdateResult:
     """Edit, render, check and only then commit and push (see the module docstring).
 
@@ -91,6 +99,8 @@ def write_environment(
         ordering: Judges the value pinned at each tip (see
             :func:`~conveyor.gitops.update.update_manifest`).
         warnings: Receives a line for each environment not rendered.
+        renders: Keeps the target environment's render of the commit pushed
+            to the base branch (nothing for a pull request's branch).
 
     Raises:
         ConfigError: a protected environment would change on the base branch.
@@ -114,8 +124,11 @@ def write_environment(
         )
     git = Git(config.manifest_repo(), auth=auth)
     kustomized = {name: env for name, env in gitops.environments.items() if env.kustomize}
+    # the target's renders at the last verify: the work tree that is committed next
+    last: list[tuple[Rendered, ...] | None] = [None]
 
     def verify(root: Path) -> None:
+        last[0] = None
         edited = {posixpath.dirname(edit.path) for edit in change.edits}
         reached = {
             name: kustomize_dirs(git, root, env.path)
@@ -126,7 +139,7 @@ def write_environment(
         if on_base:
             _refuse_protected(config, change.environment, affected)
         if target.kustomize:
-            _check_environment(
+            last[0] = _check_environment(
                 config, change.environment, root, render, warnings, images=change.images
             )
         for name in affected:
@@ -135,7 +148,7 @@ def write_environment(
         check_edited_files(root, list(change.edits), config.policy)
 
     branch, publish = proposal_branch if proposal_branch is not None else (None, None)
-    return update_manifest(
+    result = update_manifest(
         config.manifest_repo(),
         gitops.branch,
         change.edits,
@@ -151,6 +164,10 @@ def write_environment(
         ordering=ordering,
         publish=publish,
     )
+    kept = last[0]
+    if renders is not None and kept is not None and result.commit and result.tree:
+        renders.record(result.commit, result.tree, target.path, kept)
+    return result
 
 
 def _refuse_protected(config: Config, environment: str, affected: list[str]) -> None:
@@ -176,11 +193,16 @@ def _check_environment(
     warnings: list[str] | None,
     *,
     images: Sequence[ImageReference],
-) -> None:
-    """``name``'s overlay renders (every new image in ``images``) and passes the policy."""
+) -> tuple[Rendered, ...] | None:
+    """``name``'s overlay renders (every new image in ``images``) and passes the policy.
+
+    Returns:
+        What was rendered, or ``None`` when it could not be (``allow_unrendered``).
+    """
     assert config.gitops is not None
     env = config.gitops.environments[name]
     overlay_render = helm_render(render, name) if env.enable_helm else render
+    done: list[Rendered] = []
     try:
         # a Component renders nothing alone: every kustomization including it is checked
         for directory in render_targets(root, env.path):
@@ -196,17 +218,22 @@ def _check_environment(
                     f"{_in_repository(error.problem, root)}; nothing was pushed",
                     hint=error.hint,
                 ) from error
+            # the rendered YAML is read once, for the new images and for the policy
+            found = workload_images(rendered, source=shown)
             for image in images:
-                if not _renders(rendered, image):
+                if not _renders(found, image):
                     raise ManifestError(
                         shown,
                         f"after the edit, kustomize does not render the image {image.format()}",
                         hint="check that the environment's image_name matches the image used "
                         "by the base",
                     )
-            raise_for(check_images(rendered, config.policy, source=shown))
+            raise_for(check_found(found, config.policy, source=shown))
+            done.append(Rendered(shown, rendered, tuple(found)))
     except RenderUnavailableError as error:
         _unrendered(config, name, error, images=images, warnings=warnings)
+        return None
+    return tuple(done)
 
 
 def _unrendered(
@@ -240,9 +267,9 @@ def _in_repository(problem: str, root: Path) -> str:
     return problem.removeprefix("kustomize could not build it: ")
 
 
-def _renders(rendered: str, image: ImageReference) -> bool:
-    """Whether a container of ``rendered`` runs ``image`` (name, and its tag/digest if set)."""
-    for found in workload_images(rendered):
+def _renders(images: Sequence[FoundImage], image: ImageReference) -> bool:
+    """Whether one of the rendered ``images`` is ``image`` (name, and its tag/digest if set)."""
+    for found in images:
         try:
             ref = parse(found.image)
         except PolicyError:

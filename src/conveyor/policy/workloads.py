@@ -26,7 +26,7 @@ applies), and ``image`` fields of custom resources outside a container list.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,8 +198,16 @@ def workload_images(rendered: str, *, source: str = "rendered manifests") -> lis
 
 def check_images(rendered: str, policy: PolicyConfig, *, source: str = "") -> list[Violation]:
     """Every policy violation of every image in ``rendered``."""
+    found = workload_images(rendered, source=source or "rendered manifests")
+    return check_found(found, policy, source=source)
+
+
+def check_found(
+    found: Sequence[FoundImage], policy: PolicyConfig, *, source: str = ""
+) -> list[Violation]:
+    """Every policy violation of images already found (:func:`workload_images`): one parse."""
     violations: list[Violation] = []
-    for item in workload_images(rendered, source=source or "rendered manifests"):
+    for item in found:
         where = f"{source}: {item.where}" if source else item.where
         violations.extend(check_reference(item.image, policy, where=where))
     return violations

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from conveyor.changes import UNKNOWN, Changes
 from conveyor.config.models import Config, ImageSpec
+from conveyor.gitops.renders import RenderStore
 from conveyor.pipeline.journal import Journal
 from conveyor.secrets import Redactor, Secret
 
@@ -62,6 +63,9 @@ class DeliveryContext:
             of them changed.  Default: unknown, everything runs.
         images: The images this run delivers (``--image``, one job of a
             fan-out); ``None``: every image.
+        renders: What the manifest stage rendered for the commit it pushed,
+            by tree: the policy stage checks it when the branch tip is that
+            commit, instead of cloning and rendering it again.
     """
 
     config: Config
@@ -77,6 +81,7 @@ class DeliveryContext:
     workdir: Path | None = None
     changes: Changes = UNKNOWN
     images: frozenset[str] | None = None
+    renders: RenderStore = field(default_factory=RenderStore, compare=False)
 
     @property
     def short_sha(self) -> str:

@@ -6,8 +6,11 @@ writer (:mod:`conveyor.gitops.writer`: render, policy, then a race-safe
 push).  It never moves an environment to an older source commit than the
 one it pins (:func:`never_older`).  Only environments promoted by ``commit``
 are written here; the others change through ``conveyor promote`` (a pull
-request).  ``policy`` renders the environment
-at the pushed commit and checks every image against the policy.
+request).  ``policy`` checks every image of the environment at the branch
+tip against the policy: when the tip is the commit ``manifest`` pushed in
+this run, it checks the render ``manifest`` made of that commit's tree (the
+context's :class:`~conveyor.gitops.renders.RenderStore`); otherwise it
+clones the tip and renders it.
 
 Both render with the context's ``render`` (the host's kubectl by default) in a
 worker thread, and clone into the context's ``workdir``.
@@ -29,13 +32,14 @@ from conveyor.gitops.components import render_targets
 from conveyor.gitops.environment import environment_edits
 from conveyor.gitops.git import Git, GitAuth
 from conveyor.gitops.renderer import Renderer, helm_render, render
+from conveyor.gitops.renders import RenderStore
 from conveyor.gitops.update import UpdateResult
 from conveyor.gitops.worktree import SparseTree
 from conveyor.gitops.writer import Change, write_environment
 from conveyor.pipeline.graph import Outputs, StageInputs
 from conveyor.policy.reference import ImageReference, parse
 from conveyor.policy.rules import Violation, raise_for
-from conveyor.policy.workloads import check_images
+from conveyor.policy.workloads import check_found, check_images
 from conveyor.stages.context import DeliveryContext
 
 
@@ -100,6 +104,7 @@ def pin_environment(
     workdir: Path | None = None,
     warnings: list[str] | None = None,
     ordering: Callable[[str | None], bool] | None = None,
+    renders: RenderStore | None = None,
 ) -> UpdateResult:
     """Pin ``env_name`` to every ``(name, ref)`` in one race-safe commit: the ``manifest`` stage.
 
@@ -114,6 +119,8 @@ def pin_environment(
     Args:
         ordering: Judges the value pinned at each tip (the stage passes the
             source repository's ancestry: never an older commit).
+        renders: Keeps the environment's render of the pushed commit (for
+            the policy stage).
 
     Raises:
         ConfigError: the environment changes only through pull requests.
@@ -150,6 +157,7 @@ def pin_environment(
         workdir=workdir,
         ordering=ordering,
         warnings=warnings,
+        renders=renders,
     )
 
 
@@ -220,6 +228,7 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
         workdir=ctx.workdir,
         warnings=warnings,
         ordering=never_older(ctx.config, ref.tag or ctx.sha, notes),
+        renders=ctx.renders,
     )
     result = await anyio.to_thread.run_sync(update)
     superseded = (
@@ -242,7 +251,12 @@ async def run_manifest(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
 
 
 async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
-    """Render the environment at the branch tip and check every image against the policy.
+    """Check every image the environment renders at the branch tip against the policy.
+
+    The tip is asked of the remote (``git ls-remote``).  When it is the
+    commit this run's manifest stage pushed, the render that stage made of
+    that commit's tree is checked; otherwise the tip is cloned (its kustomize
+    closure only) and rendered.  ``rendered`` says which.
 
     Raises:
         PolicyError: an image breaks a rule (mutable tag, registry, missing digest).
@@ -255,12 +269,27 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
     git = Git(config.manifest_repo(), auth=auth)
     overlay_render = helm_render(ctx.render, env_name) if env.enable_helm else ctx.render
 
-    def check() -> list[Violation]:
+    def reused() -> tuple[list[Violation], str] | None:
+        tip = git.tip(branch)
+        kept = None if tip is None else ctx.renders.find(tip, env.path)
+        if kept is None:
+            return None
+        # the policy's rules on every image of that render (read from it once, by the writer)
+        violations = [
+            violation
+            for rendered in kept.renders
+            for violation in check_found(rendered.images, config.policy, source=rendered.source)
+        ]
+        how = f"by the manifest stage: tree {kept.tree[:12]} of commit {kept.commit[:12]}"
+        return violations, how
+
+    def cloned() -> list[Violation]:
         with tempfile.TemporaryDirectory(prefix="conveyor-policy-", dir=ctx.workdir) as temp:
             root = Path(temp) / "repo"
             git.clone(root, branch, depth=1, checkout=False)
             tree = SparseTree(git, root, (), [env.path])
-            tree.limit()  # only the overlay's kustomize closure
+            with git.reading(root):  # one cat-file process for the closure's levels
+                tree.limit()  # only the overlay's kustomize closure
 
             def render_all() -> list[Violation]:
                 # a Component is checked through every kustomization including it
@@ -281,6 +310,9 @@ async def run_policy(ctx: DeliveryContext, inputs: StageInputs) -> Outputs:
                     raise
                 return render_all()
 
-    violations = await anyio.to_thread.run_sync(check)
+    def check() -> tuple[list[Violation], str]:
+        return reused() or (cloned(), "from a clone of the branch tip")
+
+    violations, how = await anyio.to_thread.run_sync(check)
     raise_for(violations)
-    return {"environment": env_name, "violations": "0"}
+    return {"environment": env_name, "violations": "0", "rendered": how}

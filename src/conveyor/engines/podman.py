@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 import anyio
+from anyio.abc import TaskGroup
 
 from conveyor.engines.authfile import authfile
 from conveyor.engines.podman_args import (
@@ -89,6 +90,8 @@ _PUSH_STATUS = re.compile(r"received unexpected HTTP status: (\d{3})")
 _PUSH_REFUSED = ("unauthorized:", "denied:", "authentication required")
 _PUSH_TRANSPORT = ("EOF", "connection reset", "broken pipe", "Client.Timeout", "i/o timeout")
 ArchiveFormat = Literal["docker-archive", "oci-archive"]
+CLEANUP_TIMEOUT = 60.0
+"""Seconds one removal of containers (and a network) may take before it is left to the sweep."""
 
 
 class PodmanEngine:
@@ -140,7 +143,10 @@ class PodmanEngine:
         self._registry_timeout = registry_timeout
         self.session = uuid.uuid4().hex
         self._registry_ca = registry_ca
-        self._services = PodmanServices(self._exec, podman, self.session, service_timeout)
+        self._background: TaskGroup | None = None
+        self._services = PodmanServices(
+            self._exec, podman, self.session, self._dispose, service_timeout
+        )
 
     async def _exec(
         self,
@@ -478,10 +484,62 @@ class PodmanEngine:
             mapped = await self._exec([self._podman, "port", name, f"{spec.port}/tcp"])
             yield _endpoint(mapped.stdout, name, spec.port)
         finally:
-            # Disposable: killed at once.  An app running as PID 1 gets no default
-            # SIGTERM handler, so a grace period would only ever be waited out.
-            with anyio.CancelScope(shield=True):
-                await self._exec([self._podman, "rm", "-f", "-t", "0", name], check=False)
+            await self._dispose([name])
+
+    # -- removal -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def removing_in_background(self) -> AsyncIterator[None]:
+        """While open, services and their networks are removed beside the next stages.
+
+        A stage with a service (smoke, a stage with ``services``) then ends at
+        its verdict, not after ``podman rm``: the removal starts at once and
+        runs while the stages after it do.  When the context ends, however it
+        ends (an error, a cancel, a signal), it waits for every removal, each
+        shielded from cancellation and bounded by :data:`CLEANUP_TIMEOUT`;
+        :meth:`remove_leftovers` then sweeps what one could not remove.
+        Outside this context a removal is done before the service's context
+        ends.
+        """
+        try:
+            async with anyio.create_task_group() as group:
+                self._background = group
+                try:
+                    yield
+                finally:
+                    self._background = None
+        except BaseExceptionGroup as failed:
+            # a removal never raises: what the group holds is the body's own error
+            if len(failed.exceptions) != 1:
+                raise
+            error = failed.exceptions[0]
+            raise error from error.__cause__
+
+    async def _dispose(self, containers: Sequence[str], network: str | None = None) -> None:
+        """Remove ``containers``, then ``network``: in the background while it is open, else now."""
+        if self._background is not None:
+            self._background.start_soon(self._remove, tuple(containers), network)
+        else:
+            await self._remove(containers, network)
+
+    async def _remove(self, containers: Sequence[str], network: str | None = None) -> None:
+        """Remove ``containers`` at once (forced), then ``network``; never raises.
+
+        Disposable: killed at once.  An app running as PID 1 gets no default
+        SIGTERM handler, so a grace period would only ever be waited out.
+        Whatever cannot be removed is left to :meth:`remove_leftovers`.
+        """
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+            try:
+                if containers:
+                    await self._exec(
+                        [self._podman, "rm", "-f", "-i", "-t", "0", "--", *containers],
+                        check=False,
+                    )
+                if network is not None:
+                    await self._exec([self._podman, "network", "rm", "-f", network], check=False)
+            except Exception:  # noqa: BLE001, S110 - the sweep removes what is left
+                pass
 
     async def remove_leftovers(self) -> list[str]:
         """Remove every container and network of this engine still there; their names.

@@ -549,17 +549,22 @@ class PodmanEngine:
         go first: a network is removed once nothing is attached to it.
         """
         label = f"label={SESSION_LABEL}={self.session}"
-        listed = await self._exec(
-            [self._podman, "ps", "-a", "--filter", label, "--format", "{{.Names}}"], check=False
-        )
-        names = listed.stdout.split() if listed.ok else []
+        listings = {
+            "containers": [self._podman, "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
+            "networks": [self._podman, "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+        }
+        found: dict[str, list[str]] = {}
+
+        async def list_them(kind: str) -> None:
+            listed = await self._exec(listings[kind], check=False)
+            found[kind] = listed.stdout.split() if listed.ok else []
+
+        async with anyio.create_task_group() as group:  # both asked at once: the run's last wait
+            for kind in listings:
+                group.start_soon(list_them, kind)
+        names, networks = found["containers"], found["networks"]
         if names:
             await self._exec([self._podman, "rm", "-f", "-t", "0", "--", *names], check=False)
-        listed = await self._exec(
-            [self._podman, "network", "ls", "--filter", label, "--format", "{{.Name}}"],
-            check=False,
-        )
-        networks = listed.stdout.split() if listed.ok else []
         if networks:
             await self._exec([self._podman, "network", "rm", "-f", *networks], check=False)
         return names + networks

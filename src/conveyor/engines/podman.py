@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -90,6 +91,9 @@ _PUSH_STATUS = re.compile(r"received unexpected HTTP status: (\d{3})")
 _PUSH_REFUSED = ("unauthorized:", "denied:", "authentication required")
 _PUSH_TRANSPORT = ("EOF", "connection reset", "broken pipe", "Client.Timeout", "i/o timeout")
 ArchiveFormat = Literal["docker-archive", "oci-archive"]
+LOCALHOST = "127.0.0.1"
+PORT_ATTEMPTS = 5
+"""Starts of a service on a free port before giving up (each refused start: the port was taken)."""
 CLEANUP_TIMEOUT = 60.0
 """Seconds one removal of containers (and a network) may take before it is left to the sweep."""
 
@@ -471,20 +475,35 @@ class PodmanEngine:
 
     @asynccontextmanager
     async def _service(self, spec: ServiceSpec) -> AsyncIterator[Endpoint]:
-        name = f"conveyor-svc-{uuid.uuid4().hex[:12]}"
-        argv = [
-            self._podman, "run", "-d", "--name", name, *label_args("service", self.session),
-            "--pull=missing", "-p", f"127.0.0.1::{spec.port}",
-            *env_args(spec.env, ()),
-            # by id: the local name is mutable (another pipeline of this commit re-tags it)
-            spec.image.id,
-        ]  # fmt: skip
+        names: list[str] = []  # each start's own name: a refused start leaves a created container
         try:
-            await self._exec(argv, failure_hint="the service image could not be started")
-            mapped = await self._exec([self._podman, "port", name, f"{spec.port}/tcp"])
-            yield _endpoint(mapped.stdout, name, spec.port)
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                name = f"conveyor-svc-{uuid.uuid4().hex[:12]}"
+                names.append(name)
+                # the host port is chosen here, not by podman: no 'podman port' to ask after
+                host_port = free_local_port()
+                argv = [
+                    self._podman, "run", "-d", "--name", name,
+                    *label_args("service", self.session),
+                    "--pull=missing", "-p", f"{LOCALHOST}:{host_port}:{spec.port}",
+                    *env_args(spec.env, ()),
+                    # by id: the local name is mutable (another pipeline of this commit re-tags it)
+                    spec.image.id,
+                ]  # fmt: skip
+                started = await self._exec(argv, check=False)
+                if started.ok:
+                    break
+                if not _port_taken(started.stderr) or attempt == PORT_ATTEMPTS:
+                    raise CommandFailedError(
+                        started.command,
+                        started.exit_code,
+                        started.stderr,
+                        hint="the service image could not be started",
+                    )
+                # another process bound the port since it was free: another one, another name
+            yield Endpoint(host=LOCALHOST, port=host_port)
         finally:
-            await self._dispose([name])
+            await self._dispose(names)
 
     # -- removal -----------------------------------------------------------------
 
@@ -629,13 +648,19 @@ def _unreachable(address: str, stderr: str, insecure: bool) -> UnreachableError:
     return UnreachableError("registry", address.split("/", 1)[0], last, hint=hint)
 
 
-def _endpoint(port_output: str, name: str, port: int) -> Endpoint:
-    """Parse ``podman port`` output such as ``127.0.0.1:43125``."""
-    for line in port_output.splitlines():
-        host, sep, number = line.strip().rpartition(":")
-        if sep and number.isdigit():
-            return Endpoint(host=host or "127.0.0.1", port=int(number))
-    raise EngineError(
-        f"'podman port {name} {port}/tcp' printed no host port: {port_output.strip()!r}",
-        hint="does the image expose that port?",
-    )
+def free_local_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now (the kernel's pick for a bind to port 0).
+
+    Another process may take it before podman binds it; podman then refuses
+    the start (:func:`_port_taken`) and the service is started on another.
+    Once started, the port is podman's: its conmon holds it open.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOCALHOST, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _port_taken(stderr: str) -> bool:
+    """Whether podman refused a start because the host port is in use."""
+    return "address already in use" in stderr

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -66,8 +66,13 @@ from conveyor.errors import (
     UnreachableError,
 )
 from conveyor.process import ProcessResult, run_process
-from conveyor.registry.client import DEFAULT_TIMEOUT, RegistryClient, client_for, plain_http
+from conveyor.registry import DEFAULT_TIMEOUT
 from conveyor.secrets import Redactor, Secret
+
+if TYPE_CHECKING:
+    # httpx, which the client needs, is imported by the first registry request, not
+    # before the first stage starts
+    from conveyor.registry.client import RegistryClient
 
 INSTALL_HINTS = {
     "podman": "install podman ('apt-get install podman', or run scripts/setup.sh)",
@@ -399,6 +404,8 @@ class PodmanEngine:
             RegistryAuthError: the registry refused the credentials.
             CommandFailedError: the push failed otherwise.
         """
+        from conveyor.registry.client import plain_http  # noqa: PLC0415 - see the imports
+
         client, repository, reference = self._registry(address, insecure, auth)
         with (
             tempfile.TemporaryDirectory(prefix="conveyor-push-") as scratch,
@@ -427,6 +434,8 @@ class PodmanEngine:
         self, client: RegistryClient, image: BuiltImage, address: str, result: ProcessResult
     ) -> str:
         """Success when the registry holds ``image`` under the tag after all; else the error."""
+        from conveyor.registry.client import client_for  # noqa: PLC0415 - see the imports
+
         _, repository, reference = client_for(address)
         held = await client.image_manifest(repository, reference)
         if held is not None and held.config == image.id:
@@ -452,6 +461,8 @@ class PodmanEngine:
     def _registry(
         self, address: str, insecure: bool, auth: RegistryAuth | None
     ) -> tuple[RegistryClient, str, str]:
+        from conveyor.registry.client import client_for  # noqa: PLC0415 - see the imports
+
         try:
             return client_for(
                 address,

@@ -42,6 +42,7 @@ from conveyor.errors import (
     UnreachableError,
 )
 from conveyor.policy.reference import parse
+from conveyor.registry import DEFAULT_TIMEOUT
 from conveyor.registry.answer import (
     MANIFEST_ACCEPT,
     Answer,
@@ -54,9 +55,6 @@ from conveyor.registry.answer import (
     pick_platform,
     read_manifest,
 )
-
-DEFAULT_TIMEOUT = 30.0
-"""Seconds a connect, a read or a write may take before the registry counts as unreachable."""
 
 _API_HOSTS = {"docker.io": "registry-1.docker.io"}
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")

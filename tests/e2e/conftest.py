@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -141,6 +142,28 @@ class World:
         target = self.tmp / f"checkout-{len(list(self.tmp.glob('checkout-*')))}"
         git("clone", "-q", str(self.manifests), str(target), cwd=self.tmp)
         return target
+
+
+SESSION = re.compile(r"io\.conveyor\.session=([0-9a-f]+)")
+
+
+def session_leftovers(run: Path) -> tuple[list[str], list[str]]:
+    """The containers and networks of the run recorded in ``run`` that are still there.
+
+    Found by the podman engine's session label, which the run's traced podman
+    commands (``spans.jsonl``) name: whatever else runs on this machine.
+    """
+    sessions = set(SESSION.findall((run / "spans.jsonl").read_text()))
+    assert len(sessions) == 1, f"the run's podman commands name sessions {sessions}"
+    label = f"label=io.conveyor.session={sessions.pop()}"
+    found = []
+    for listing in (["ps", "-a"], ["network", "ls"]):
+        done = subprocess.run(
+            ["podman", *listing, "--filter", label, "--format", "{{.Names}}"],
+            capture_output=True, text=True, check=True, timeout=60,
+        )  # fmt: skip
+        found.append(done.stdout.split())
+    return found[0], found[1]
 
 
 def conveyor_executable() -> Path:

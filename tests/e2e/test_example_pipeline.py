@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from e2e.conftest import World, git
+from e2e.conftest import World, git, session_leftovers
 from telemetry.conftest import OtlpReceiver
 
 STAGING = "apps/hello/overlays/staging"
@@ -83,6 +83,9 @@ def test_example_pipeline_publishes_pins_and_traces(
     )
 
     assert done.returncode == 0, done.stdout + done.stderr
+    # the services of smoke and integration were removed beside the later stages,
+    # and the run waited for that: nothing of its engine session is left
+    assert session_leftovers(sorted((world.app / ".conveyor" / "runs").iterdir())[-1]) == ([], [])
     # the registry holds hello:<sha>, and the staging kustomization pins its digest
     inspected = registry_digest(world.registry, sha)
     assert inspected.returncode == 0, inspected.stderr

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from registry_api import PrivateRegistry, push_image
 
+from conveyor.engines import podman as podman_engine
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.port import (
     BuildSpec,
@@ -563,6 +564,41 @@ async def test_service_serves_the_example_and_is_removed_afterwards(
             health = await client.get(f"{endpoint.url}/healthz")
     assert body == {"app": "hello", "version": "5ca1ab1e"}
     assert health.text == "ok\n"
+    names = podman("ps", "-a", "--filter", f"ancestor={tag}", "--format", "{{.Names}}")
+    assert names.strip() == ""
+
+
+async def test_a_service_whose_free_port_was_taken_meanwhile_starts_on_another(
+    engine: PodmanEngine, base_image: str, tag: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = await engine.build(
+        BuildSpec(
+            context=HELLO, build_args={"BASE_IMAGE": base_image, "GIT_SHA": "0ccup1ed"}, tag=tag
+        )
+    )
+    # another process binds the port the kernel named free, before podman does: the
+    # picker (the kernel's choice, which a test cannot steer) names it once
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        picks = iter([busy])
+        real_pick = podman_engine.free_local_port
+        monkeypatch.setattr(
+            podman_engine, "free_local_port", lambda: next(picks, None) or real_pick()
+        )
+        async with engine.service(ServiceSpec(image, 8080)) as endpoint:
+            assert endpoint.port != busy
+            async with httpx.AsyncClient() as client:
+                with anyio.fail_after(30):
+                    while True:
+                        try:
+                            body = (await client.get(f"{endpoint.url}/version")).json()
+                            break
+                        except httpx.TransportError:
+                            await anyio.sleep(0.2)
+    assert body["version"] == "0ccup1ed"
+    # the refused start's container is removed too
     names = podman("ps", "-a", "--filter", f"ancestor={tag}", "--format", "{{.Names}}")
     assert names.strip() == ""
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 import e2e.conftest
-from e2e.conftest import World, conveyor_executable, git
+from e2e.conftest import World, conveyor_executable, git, session_leftovers
 from faults.processes import none_left
 from git_http import serve_git_http
 
@@ -142,6 +142,33 @@ def test_a_signal_during_the_test_stage_cancels_it_and_cleans_up(
     spans = {span["name"]: span for span in spans_of(record)}
     assert spans["conveyor.run"]["attributes"]["conveyor.status"] == "failed"
     assert spans["podman run"]["attributes"]["conveyor.status"] == "cancelled"
+    assert_clean(tmp, nonce, str(world.app))
+
+
+def test_a_sigterm_while_the_services_run_or_are_being_removed_leaves_none_of_them(
+    world: World, tmp_path: Path
+) -> None:
+    world.commit_app("signal during the integration checks")
+    nonce = uuid.uuid4().hex
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    # the integration checks wait, with the built image served beside them as "app";
+    # smoke runs at the same time and its service's removal may be under way
+    command = f'["python3", "-c", "import time; time.sleep(120)  # {nonce}"]'
+    run = start(world, tmp, env={"CONVEYOR_STAGES__INTEGRATION__COMMAND": command})
+    try:
+        wait_for(lambda: bool(containers_mentioning(nonce)), "the integration checks' container")
+        time.sleep(1)
+        run.send_signal(signal.SIGTERM)
+        stdout, stderr = run.communicate(timeout=90)
+    finally:
+        run.kill()
+
+    assert run.returncode == 128 + signal.SIGTERM, stdout + stderr
+    assert "Traceback" not in stderr
+    record = last_run(world.app)
+    assert statuses(summary_of(record))["integration"][0] == "cancelled"
+    assert session_leftovers(record) == ([], [])
     assert_clean(tmp, nonce, str(world.app))
 
 

@@ -132,7 +132,9 @@ async def open_engine(
             registry_ca=config.resolve(ca) if ca is not None else None,
         )
         try:
-            yield podman
+            # a service's removal does not hold up the stages after it
+            async with podman.removing_in_background():
+                yield podman
         finally:
             # every container and network of this run, whatever ended it (a signal, an error)
             with anyio.CancelScope(shield=True), anyio.move_on_after(60):

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
+from anyio.abc import TaskGroup
 
 from conveyor.engines.authfile import authfile
 from conveyor.engines.podman_args import (
@@ -64,8 +66,13 @@ from conveyor.errors import (
     UnreachableError,
 )
 from conveyor.process import ProcessResult, run_process
-from conveyor.registry.client import DEFAULT_TIMEOUT, RegistryClient, client_for, plain_http
+from conveyor.registry import DEFAULT_TIMEOUT
 from conveyor.secrets import Redactor, Secret
+
+if TYPE_CHECKING:
+    # httpx, which the client needs, is imported by the first registry request, not
+    # before the first stage starts
+    from conveyor.registry.client import RegistryClient
 
 INSTALL_HINTS = {
     "podman": "install podman ('apt-get install podman', or run scripts/setup.sh)",
@@ -89,6 +96,11 @@ _PUSH_STATUS = re.compile(r"received unexpected HTTP status: (\d{3})")
 _PUSH_REFUSED = ("unauthorized:", "denied:", "authentication required")
 _PUSH_TRANSPORT = ("EOF", "connection reset", "broken pipe", "Client.Timeout", "i/o timeout")
 ArchiveFormat = Literal["docker-archive", "oci-archive"]
+LOCALHOST = "127.0.0.1"
+PORT_ATTEMPTS = 5
+"""Starts of a service on a free port before giving up (each refused start: the port was taken)."""
+CLEANUP_TIMEOUT = 60.0
+"""Seconds one removal of containers (and a network) may take before it is left to the sweep."""
 
 
 class PodmanEngine:
@@ -140,7 +152,10 @@ class PodmanEngine:
         self._registry_timeout = registry_timeout
         self.session = uuid.uuid4().hex
         self._registry_ca = registry_ca
-        self._services = PodmanServices(self._exec, podman, self.session, service_timeout)
+        self._background: TaskGroup | None = None
+        self._services = PodmanServices(
+            self._exec, podman, self.session, self._dispose, service_timeout
+        )
 
     async def _exec(
         self,
@@ -389,6 +404,8 @@ class PodmanEngine:
             RegistryAuthError: the registry refused the credentials.
             CommandFailedError: the push failed otherwise.
         """
+        from conveyor.registry.client import plain_http  # noqa: PLC0415 - see the imports
+
         client, repository, reference = self._registry(address, insecure, auth)
         with (
             tempfile.TemporaryDirectory(prefix="conveyor-push-") as scratch,
@@ -417,6 +434,8 @@ class PodmanEngine:
         self, client: RegistryClient, image: BuiltImage, address: str, result: ProcessResult
     ) -> str:
         """Success when the registry holds ``image`` under the tag after all; else the error."""
+        from conveyor.registry.client import client_for  # noqa: PLC0415 - see the imports
+
         _, repository, reference = client_for(address)
         held = await client.image_manifest(repository, reference)
         if held is not None and held.config == image.id:
@@ -442,6 +461,8 @@ class PodmanEngine:
     def _registry(
         self, address: str, insecure: bool, auth: RegistryAuth | None
     ) -> tuple[RegistryClient, str, str]:
+        from conveyor.registry.client import client_for  # noqa: PLC0415 - see the imports
+
         try:
             return client_for(
                 address,
@@ -465,23 +486,90 @@ class PodmanEngine:
 
     @asynccontextmanager
     async def _service(self, spec: ServiceSpec) -> AsyncIterator[Endpoint]:
-        name = f"conveyor-svc-{uuid.uuid4().hex[:12]}"
-        argv = [
-            self._podman, "run", "-d", "--name", name, *label_args("service", self.session),
-            "--pull=missing", "-p", f"127.0.0.1::{spec.port}",
-            *env_args(spec.env, ()),
-            # by id: the local name is mutable (another pipeline of this commit re-tags it)
-            spec.image.id,
-        ]  # fmt: skip
+        names: list[str] = []  # each start's own name: a refused start leaves a created container
         try:
-            await self._exec(argv, failure_hint="the service image could not be started")
-            mapped = await self._exec([self._podman, "port", name, f"{spec.port}/tcp"])
-            yield _endpoint(mapped.stdout, name, spec.port)
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                name = f"conveyor-svc-{uuid.uuid4().hex[:12]}"
+                names.append(name)
+                # the host port is chosen here, not by podman: no 'podman port' to ask after
+                host_port = free_local_port()
+                argv = [
+                    self._podman, "run", "-d", "--name", name,
+                    *label_args("service", self.session),
+                    "--pull=missing", "-p", f"{LOCALHOST}:{host_port}:{spec.port}",
+                    *env_args(spec.env, ()),
+                    # by id: the local name is mutable (another pipeline of this commit re-tags it)
+                    spec.image.id,
+                ]  # fmt: skip
+                started = await self._exec(argv, check=False)
+                if started.ok:
+                    break
+                if not _port_taken(started.stderr) or attempt == PORT_ATTEMPTS:
+                    raise CommandFailedError(
+                        started.command,
+                        started.exit_code,
+                        started.stderr,
+                        hint="the service image could not be started",
+                    )
+                # another process bound the port since it was free: another one, another name
+            yield Endpoint(host=LOCALHOST, port=host_port)
         finally:
-            # Disposable: killed at once.  An app running as PID 1 gets no default
-            # SIGTERM handler, so a grace period would only ever be waited out.
-            with anyio.CancelScope(shield=True):
-                await self._exec([self._podman, "rm", "-f", "-t", "0", name], check=False)
+            await self._dispose(names)
+
+    # -- removal -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def removing_in_background(self) -> AsyncIterator[None]:
+        """While open, services and their networks are removed beside the next stages.
+
+        A stage with a service (smoke, a stage with ``services``) then ends at
+        its verdict, not after ``podman rm``: the removal starts at once and
+        runs while the stages after it do.  When the context ends, however it
+        ends (an error, a cancel, a signal), it waits for every removal, each
+        shielded from cancellation and bounded by :data:`CLEANUP_TIMEOUT`;
+        :meth:`remove_leftovers` then sweeps what one could not remove.
+        Outside this context a removal is done before the service's context
+        ends.
+        """
+        try:
+            async with anyio.create_task_group() as group:
+                self._background = group
+                try:
+                    yield
+                finally:
+                    self._background = None
+        except BaseExceptionGroup as failed:
+            # a removal never raises: what the group holds is the body's own error
+            if len(failed.exceptions) != 1:
+                raise
+            error = failed.exceptions[0]
+            raise error from error.__cause__
+
+    async def _dispose(self, containers: Sequence[str], network: str | None = None) -> None:
+        """Remove ``containers``, then ``network``: in the background while it is open, else now."""
+        if self._background is not None:
+            self._background.start_soon(self._remove, tuple(containers), network)
+        else:
+            await self._remove(containers, network)
+
+    async def _remove(self, containers: Sequence[str], network: str | None = None) -> None:
+        """Remove ``containers`` at once (forced), then ``network``; never raises.
+
+        Disposable: killed at once.  An app running as PID 1 gets no default
+        SIGTERM handler, so a grace period would only ever be waited out.
+        Whatever cannot be removed is left to :meth:`remove_leftovers`.
+        """
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
+            try:
+                if containers:
+                    await self._exec(
+                        [self._podman, "rm", "-f", "-i", "-t", "0", "--", *containers],
+                        check=False,
+                    )
+                if network is not None:
+                    await self._exec([self._podman, "network", "rm", "-f", network], check=False)
+            except Exception:  # noqa: BLE001, S110 - the sweep removes what is left
+                pass
 
     async def remove_leftovers(self) -> list[str]:
         """Remove every container and network of this engine still there; their names.
@@ -491,17 +579,22 @@ class PodmanEngine:
         go first: a network is removed once nothing is attached to it.
         """
         label = f"label={SESSION_LABEL}={self.session}"
-        listed = await self._exec(
-            [self._podman, "ps", "-a", "--filter", label, "--format", "{{.Names}}"], check=False
-        )
-        names = listed.stdout.split() if listed.ok else []
+        listings = {
+            "containers": [self._podman, "ps", "-a", "--filter", label, "--format", "{{.Names}}"],
+            "networks": [self._podman, "network", "ls", "--filter", label, "--format", "{{.Name}}"],
+        }
+        found: dict[str, list[str]] = {}
+
+        async def list_them(kind: str) -> None:
+            listed = await self._exec(listings[kind], check=False)
+            found[kind] = listed.stdout.split() if listed.ok else []
+
+        async with anyio.create_task_group() as group:  # both asked at once: the run's last wait
+            for kind in listings:
+                group.start_soon(list_them, kind)
+        names, networks = found["containers"], found["networks"]
         if names:
             await self._exec([self._podman, "rm", "-f", "-t", "0", "--", *names], check=False)
-        listed = await self._exec(
-            [self._podman, "network", "ls", "--filter", label, "--format", "{{.Name}}"],
-            check=False,
-        )
-        networks = listed.stdout.split() if listed.ok else []
         if networks:
             await self._exec([self._podman, "network", "rm", "-f", *networks], check=False)
         return names + networks
@@ -566,13 +659,19 @@ def _unreachable(address: str, stderr: str, insecure: bool) -> UnreachableError:
     return UnreachableError("registry", address.split("/", 1)[0], last, hint=hint)
 
 
-def _endpoint(port_output: str, name: str, port: int) -> Endpoint:
-    """Parse ``podman port`` output such as ``127.0.0.1:43125``."""
-    for line in port_output.splitlines():
-        host, sep, number = line.strip().rpartition(":")
-        if sep and number.isdigit():
-            return Endpoint(host=host or "127.0.0.1", port=int(number))
-    raise EngineError(
-        f"'podman port {name} {port}/tcp' printed no host port: {port_output.strip()!r}",
-        hint="does the image expose that port?",
-    )
+def free_local_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now (the kernel's pick for a bind to port 0).
+
+    Another process may take it before podman binds it; podman then refuses
+    the start (:func:`_port_taken`) and the service is started on another.
+    Once started, the port is podman's: its conmon holds it open.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOCALHOST, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _port_taken(stderr: str) -> bool:
+    """Whether podman refused a start because the host port is in use."""
+    return "address already in use" in stderr

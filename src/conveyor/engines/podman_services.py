@@ -16,7 +16,9 @@ networks in a namespace of its own, which the host cannot reach: services
 are refused there with a clear error.
 
 Everything made is removed when the context ends, however it ends: services
-first, then the network (forced, so that nothing attached keeps it alive).
+first, then the network (forced, so that nothing attached keeps it alive),
+by the engine's :class:`Disposer` (which may do it in the background, see
+:meth:`~conveyor.engines.podman.PodmanEngine.removing_in_background`).
 """
 
 from __future__ import annotations
@@ -44,8 +46,6 @@ CONNECT_TIMEOUT = 1.0
 FIRST_INTERVAL = 0.05
 """Seconds between the first two looks at a service (doubling, up to :data:`MAX_INTERVAL`)."""
 MAX_INTERVAL = 0.5
-CLEANUP_TIMEOUT = 60.0
-"""Seconds the removal of a run's services and network may take before it is left to the sweep."""
 LOG_LINES = 20
 """How many of a failed service's last log lines its error shows."""
 
@@ -61,6 +61,12 @@ class PodmanExec(Protocol):
         check: bool = True,
         failure_hint: str | None = None,
     ) -> ProcessResult: ...
+
+
+class Disposer(Protocol):
+    """Removes containers, then a network (the engine's: now, or in the background)."""
+
+    async def __call__(self, containers: Sequence[str], network: str | None = None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -80,12 +86,14 @@ class PodmanServices:
         podman_exec: Runs a podman command.
         podman: The podman executable.
         session: The engine's session label value, put on networks and services.
+        dispose: Removes the services, then the network, however the run ended.
         ready_within: Seconds each service may take until its port accepts connections.
     """
 
     podman_exec: PodmanExec
     podman: str
     session: str
+    dispose: Disposer
     ready_within: float = DEFAULT_SERVICE_TIMEOUT
     _rootless_answer: bool | None = field(default=None, init=False, repr=False)
 
@@ -127,11 +135,7 @@ class PodmanServices:
                 await self._wait_ready(network, binding, name)
             yield ["--network", network]
         finally:
-            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
-                await self.podman_exec(
-                    [podman, "rm", "-f", "-i", "-t", "0", "--", *names], check=False
-                )
-                await self.podman_exec([podman, "network", "rm", "-f", network], check=False)
+            await self.dispose(names, network)
 
     async def _rootless(self) -> bool:
         """Whether podman runs rootless; asked once (``podman info`` takes half a second).

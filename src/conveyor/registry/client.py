@@ -25,6 +25,7 @@ or password ever reaches an error message.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import ssl
@@ -41,6 +42,7 @@ from conveyor.errors import (
     UnreachableError,
 )
 from conveyor.policy.reference import parse
+from conveyor.registry import DEFAULT_TIMEOUT
 from conveyor.registry.answer import (
     MANIFEST_ACCEPT,
     Answer,
@@ -53,9 +55,6 @@ from conveyor.registry.answer import (
     pick_platform,
     read_manifest,
 )
-
-DEFAULT_TIMEOUT = 30.0
-"""Seconds a connect, a read or a write may take before the registry counts as unreachable."""
 
 _API_HOSTS = {"docker.io": "registry-1.docker.io"}
 _LOOPBACK = ("127.0.0.1", "localhost", "[::1]")
@@ -82,11 +81,13 @@ def trust(host: str, ca_bundle: Path | None, certs_dirs: Sequence[Path]) -> ssl.
     Raises:
         EngineError: a CA file cannot be read or is not PEM.
     """
-    context = ssl.create_default_context()
     files = [ca_bundle] if ca_bundle is not None else []
     for directory in certs_dirs:
         if (directory / host).is_dir():
             files.extend(sorted((directory / host).glob("*.crt")))
+    if not files:
+        return system_trust()
+    context = ssl.create_default_context()
     for path in files:
         try:
             context.load_verify_locations(cafile=str(path))
@@ -96,6 +97,16 @@ def trust(host: str, ca_bundle: Path | None, certs_dirs: Sequence[Path]) -> ssl.
                 hint="point run.ca_bundle (or the certs.d entry) at a PEM file",
             ) from None
     return context
+
+
+@functools.cache
+def system_trust() -> ssl.SSLContext:
+    """The system's CAs alone, loaded once per process (that takes 20 ms or more).
+
+    Shared by every client that trusts nothing else: a context is not changed
+    after it is made.
+    """
+    return ssl.create_default_context()
 
 
 def this_platform() -> str:

@@ -11,6 +11,10 @@ once; the engine reads the tag back after its push.
 
 from __future__ import annotations
 
+# The podman engine asks the registry over HTTP before and after its push: its
+# client (and httpx) come with this module, which a run imports ahead of the stage
+# (stages.delivery.import_ahead), not at the stage's first registry request.
+import conveyor.registry.client  # noqa: F401
 from conveyor.engines.port import RemoteImage
 from conveyor.errors import PolicyError, TagExistsError
 from conveyor.pipeline.graph import Outputs, StageInputs

@@ -1,0 +1,154 @@
+"""Removing services in the background while a run goes on, on real podman.
+
+Inside :meth:`PodmanEngine.removing_in_background` (the CLI's runs) a stage
+with a service ends at its verdict: the service and its network are removed
+beside the next stages, and the context waits for every removal when it
+ends, however it ends.  The services are the real HTTP server of
+tests/resources/service (the ``service_image`` fixture).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from conveyor.engines.podman import PodmanEngine
+from conveyor.engines.podman_args import LABEL, SESSION_LABEL
+from conveyor.engines.port import BuiltImage, RunSpec, ServiceBinding, ServiceSpec
+from conveyor.process import ExitRecorder, observe_processes
+from conveyor.smoke.probe import probe_version
+
+pytestmark = [pytest.mark.anyio, pytest.mark.podman, pytest.mark.timeout(180)]
+
+
+def podman(*args: str) -> str:
+    done = subprocess.run(
+        ["podman", *args], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr}"
+    return done.stdout
+
+
+def leftovers(engine: PodmanEngine) -> tuple[list[str], list[str]]:
+    """The containers and networks of ``engine``'s session that are still there."""
+    label = f"label={SESSION_LABEL}={engine.session}"
+    containers = podman("ps", "-a", "--filter", label, "--format", "{{.Names}}").split()
+    networks = podman("network", "ls", "--filter", label, "--format", "{{.Name}}").split()
+    return containers, networks
+
+
+def of_kind(engine: PodmanEngine, kind: str) -> list[str]:
+    """The names of the session's containers labelled ``io.conveyor.engine=kind``."""
+    return podman(
+        "ps", "-a", "--filter", f"label={SESSION_LABEL}={engine.session}",
+        "--filter", f"label={LABEL}={kind}", "--format", "{{.Names}}",
+    ).split()  # fmt: skip
+
+
+class Started:
+    """Process hooks that record the podman sub-command of every process started."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, ...]] = []
+
+    @contextmanager
+    def process(self, name: str, command: Sequence[str]) -> Iterator[ExitRecorder]:
+        self.commands.append(tuple(command))
+        yield lambda code: None
+
+    def removals(self) -> list[tuple[str, ...]]:
+        return [c for c in self.commands if c[1] == "rm" or c[1:3] == ("network", "rm")]
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    return src
+
+
+def built(image: str) -> BuiltImage:
+    return BuiltImage(
+        id=podman("image", "inspect", "--format", "{{.Id}}", image).strip(), local_ref=image
+    )
+
+
+async def test_a_run_with_a_service_returns_before_the_removal_which_the_context_waits_for(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine()
+    started = Started()
+    spec = RunSpec(
+        base_image, ["true"], source, services=[ServiceBinding("web", service_image, 8000)]
+    )
+    with observe_processes(started):
+        async with engine.removing_in_background():
+            result = await engine.run(spec)
+            # no await since the run returned: the removal has not even started
+            assert started.removals() == []
+            containers, networks = leftovers(engine)
+            assert len(containers) == 1
+            assert len(networks) == 1
+        # the context waited for the service's removal, then the network's
+        assert [c[1:3] for c in started.removals()] == [("rm", "-f"), ("network", "rm")]
+    assert result.exit_code == 0, result.stderr
+    assert leftovers(engine) == ([], [])
+
+
+async def test_the_smoke_service_is_removed_in_the_background_after_its_context(
+    service_image: str,
+) -> None:
+    engine = PodmanEngine()
+    async with engine.removing_in_background():
+        async with engine.service(ServiceSpec(built(service_image), 8000)) as endpoint:
+            answer = await probe_version(endpoint.url, "hello", deadline=30, interval=0.1)
+        assert len(leftovers(engine)[0]) == 1  # still there: being removed beside the run
+    assert answer.status == 200
+    assert leftovers(engine) == ([], [])
+
+
+async def test_an_error_in_the_run_is_raised_as_itself_after_the_removals(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine()
+    spec = RunSpec(
+        base_image, ["true"], source, services=[ServiceBinding("web", service_image, 8000)]
+    )
+
+    async def a_run_that_fails_after_its_service_stage() -> None:
+        async with engine.removing_in_background():
+            await engine.run(spec)
+            raise LookupError("a later stage failed")
+
+    with pytest.raises(LookupError, match="a later stage failed"):
+        await a_run_that_fails_after_its_service_stage()
+    assert leftovers(engine) == ([], [])
+
+
+async def test_a_cancelled_run_still_waits_for_every_removal(
+    service_image: str, base_image: str, source: Path
+) -> None:
+    engine = PodmanEngine()
+    first = RunSpec(
+        base_image, ["true"], source, services=[ServiceBinding("web", service_image, 8000)]
+    )
+    second = RunSpec(
+        base_image, ["sleep", "60"], source, services=[ServiceBinding("api", service_image, 8000)]
+    )
+    with anyio.CancelScope() as scope:
+        async with engine.removing_in_background(), anyio.create_task_group() as group:
+            await engine.run(first)  # its removal runs in the background
+            group.start_soon(engine.run, second)
+            with anyio.fail_after(60):
+                while True:
+                    if of_kind(engine, "run"):  # the second's own container runs
+                        break
+                    await anyio.sleep(0.1)
+            scope.cancel()
+    assert scope.cancelled_caught
+    assert leftovers(engine) == ([], [])

@@ -137,3 +137,14 @@ def test_the_status_parser_reads_every_kind_of_entry() -> None:
     assert parse_status(text) == (oid, ["dir/with space.py", "new name.py", "conflict.py"])
     assert parse_status("# branch.oid (initial)\0# branch.head main\0") == (None, [])
     assert parse_status(f"# branch.oid {zeros}\0") == (zeros, [])
+
+
+async def test_where_git_is_not_installed_the_named_commit_is_trusted(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "app" / "main.py").write_text("print('edited')\n")
+    empty = tmp_path / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # as in a Dagger module's runtime image without git
+
+    assert await unpublishable(repo / "app", "../Dockerfile", "0" * 40) is None

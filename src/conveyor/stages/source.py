@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from conveyor.errors import ConfigError, ToolMissingError
-from conveyor.process import run, run_process
+from conveyor.process import ProcessResult, run, run_process
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 # CI systems name the commit under test; the first one set wins.
@@ -101,39 +101,29 @@ async def unpublishable(context: Path, dockerfile: str, sha: str) -> str | None:
     Untracked files are not counted (CI caches often live in the checkout; a
     ``.dockerignore`` keeps them out of the image).  A context that is not in a
     git checkout cannot be told apart: only a CI variable can have named its
-    commit, and that is trusted (``None``).
+    commit, and that is trusted (``None``); so is one where git is not
+    installed (a Dagger module's runtime, called with the SHA as an argument).
     """
-    status = await run_process(
-        [
-            "git",
-            "-C",
-            str(context),
-            "status",
-            "--porcelain=v2",
-            "-z",
-            "--branch",
-            "--untracked-files=no",
-            "--",
-            ".",
-            dockerfile,
-        ],
-        check=False,
-        name="git status",
-    )
+    try:
+        status = await status_of(context, dockerfile)
+    except ToolMissingError:  # no git where the build runs (a Dagger module's runtime)
+        return None
     if not status.ok:
         if "not a git repository" in status.stderr:
             return None
         return f"git could not tell whether {context} is commit {sha}: {status.stderr.strip()}"
     head, changed = parse_status(status.stdout)
-    if head is None:
-        return None
+    return None if head is None else refusal(head, changed, sha)
+
+
+def refusal(head: str, changed: Sequence[str], sha: str) -> str | None:
+    """Why a checkout at ``head`` with ``changed`` files is not commit ``sha``, or ``None``."""
     if head != sha:
         return f"the checkout is at {head}, not at {sha}, the commit the image is tagged with"
-    if changed:
-        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-        shown = ", ".join(changed[:5]) + more
-        return f"it was built with uncommitted changes to {shown}"
-    return None
+    if not changed:
+        return None
+    more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+    return f"it was built with uncommitted changes to {', '.join(changed[:5])}{more}"
 
 
 def parse_status(text: str) -> tuple[str | None, list[str]]:
@@ -156,3 +146,24 @@ def parse_status(text: str) -> tuple[str | None, list[str]]:
             changed.append(field.split(" ", 9)[-1])
             next(fields, None)
     return head, changed
+
+
+async def status_of(context: Path, dockerfile: str) -> ProcessResult:
+    """``git status`` of the tracked files under ``context`` and of its Dockerfile."""
+    return await run_process(
+        [
+            "git",
+            "-C",
+            str(context),
+            "status",
+            "--porcelain=v2",
+            "-z",
+            "--branch",
+            "--untracked-files=no",
+            "--",
+            ".",
+            dockerfile,
+        ],
+        check=False,
+        name="git status",
+    )

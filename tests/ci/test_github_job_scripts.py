@@ -172,7 +172,13 @@ def test_a_real_failed_run_fails_the_step_and_its_reports_are_collected(
     spans = [json.loads(line) for line in (run_dir / "spans.jsonl").read_text().splitlines()]
     (trace_id,) = {s["trace_id"] for s in spans if s["name"] == "conveyor.run"}
     assert f"Trace id: `{trace_id}`" in markdown
-    assert outputs == {"image": "", "manifest-commit": "", "trace-id": trace_id, "ok": "false"}
+    assert outputs == {
+        "image": "",
+        "manifest-commit": "",
+        "trace-id": trace_id,
+        "trace-url": "",
+        "ok": "false",
+    }
 
 
 def test_collect_takes_this_jobs_run_not_the_newest(tmp_path: Path) -> None:
@@ -291,6 +297,7 @@ def test_job_summary_shows_stages_image_digest_commit_trace_and_tests(tmp_path: 
         "image": IMAGE,
         "manifest-commit": "https://github.com/acme/manifests/commit/c0ffee1",
         "trace-id": TRACE_ID,
+        "trace-url": "",
         "ok": "true",
     }
 
@@ -340,6 +347,46 @@ def test_manifest_commit_link_follows_the_manifest_repository(
     assert "hunter2" not in markdown
 
 
+DAGGER_TRACE = "https://dagger.cloud/acme/traces/4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_job_summary_shows_the_dagger_cloud_trace_when_the_run_has_one(tmp_path: Path) -> None:
+    write_reports(
+        tmp_path,
+        {
+            "conveyor-reports/summary.json": json.dumps(
+                {**summary_json(ok=True), "trace_url": DAGGER_TRACE}
+            )
+        },
+    )
+    markdown, outputs = run_summary(tmp_path, job_env(tmp_path, CONVEYOR_ENGINE="dagger"))
+    assert f"\nDagger Cloud trace: {DAGGER_TRACE}\n" in markdown
+    assert outputs["trace-url"] == DAGGER_TRACE
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        f"{DAGGER_TRACE}?token=dag_secret",
+        "https://ci:dag_secret@dagger.cloud/acme/traces/1",
+        f"{DAGGER_TRACE}#t=dag_secret",
+        "javascript:alert('dag_secret')",
+        42,
+    ],
+    ids=["query", "userinfo", "fragment", "not-https", "not-a-string"],
+)
+def test_job_summary_never_prints_a_link_that_could_carry_a_token(
+    tmp_path: Path, link: object
+) -> None:
+    summary = {**summary_json(ok=True), "trace_url": link}
+    write_reports(tmp_path, {"conveyor-reports/summary.json": json.dumps(summary)})
+    markdown, outputs = run_summary(tmp_path, job_env(tmp_path, CONVEYOR_ENGINE="dagger"))
+    assert "Dagger Cloud trace" not in markdown
+    assert "dag_secret" not in markdown
+    assert outputs["trace-url"] == ""
+    assert outputs["ok"] == "true"  # a link never changes the verdict
+
+
 def test_job_summary_of_a_failed_run_shows_the_reason_and_says_not_ok(tmp_path: Path) -> None:
     write_reports(tmp_path, {"conveyor-reports/summary.json": json.dumps(summary_json(ok=False))})
     markdown, outputs = run_summary(tmp_path, job_env(tmp_path))
@@ -347,14 +394,26 @@ def test_job_summary_of_a_failed_run_shows_the_reason_and_says_not_ok(tmp_path: 
     assert "Result: **failed**" in markdown
     assert "Manifest commit" not in markdown
     assert "Trace id" not in markdown  # no spans.jsonl
-    assert outputs == {"image": IMAGE, "manifest-commit": "", "trace-id": "", "ok": "false"}
+    assert outputs == {
+        "image": IMAGE,
+        "manifest-commit": "",
+        "trace-id": "",
+        "trace-url": "",
+        "ok": "false",
+    }
 
 
 def test_job_summary_without_reports_says_so(tmp_path: Path) -> None:
     (tmp_path / "conveyor-reports").mkdir()
     markdown, outputs = run_summary(tmp_path, job_env(tmp_path))
     assert "No stage results: conveyor-reports/summary.json was not written." in markdown
-    assert outputs == {"image": "", "manifest-commit": "", "trace-id": "", "ok": "false"}
+    assert outputs == {
+        "image": "",
+        "manifest-commit": "",
+        "trace-id": "",
+        "trace-url": "",
+        "ok": "false",
+    }
 
 
 def test_verdict_step_fails_when_no_ok_summary_was_collected(tmp_path: Path) -> None:

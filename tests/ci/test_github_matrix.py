@@ -300,4 +300,10 @@ def test_without_matrix_the_summary_and_outputs_are_as_before(tmp_path: Path) ->
     (tmp_path / "conveyor-reports").mkdir()
     markdown, outputs = run_summary(tmp_path, job_env(tmp_path, CONVEYOR_IMAGE_NAME=""))
     assert markdown.startswith("## Conveyor\n")
-    assert outputs == {"image": "", "manifest-commit": "", "trace-id": "", "ok": "false"}
+    assert outputs == {
+        "image": "",
+        "manifest-commit": "",
+        "trace-id": "",
+        "trace-url": "",
+        "ok": "false",
+    }

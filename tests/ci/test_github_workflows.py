@@ -97,7 +97,7 @@ def test_reusable_workflow_is_called_with_its_inputs_and_secrets() -> None:
         call["secrets"]
     )
     assert all(secret["required"] is False for secret in call["secrets"].values())
-    assert set(call["outputs"]) == {"image", "manifest-commit", "trace-id", "images"}
+    assert set(call["outputs"]) == {"image", "manifest-commit", "trace-id", "trace-url", "images"}
 
 
 def step(job: Any, key: str) -> Any:
@@ -228,6 +228,7 @@ def test_reports_are_collected_summarised_and_kept_whatever_happened() -> None:
         "image": "${{ steps.summary.outputs.image }}",
         "manifest-commit": "${{ steps.summary.outputs.manifest-commit }}",
         "trace-id": "${{ steps.summary.outputs.trace-id }}",
+        "trace-url": "${{ steps.summary.outputs.trace-url }}",
     }
 
 

@@ -180,6 +180,7 @@ def test_reports_junit_container_scanning_and_the_rest_as_artifacts() -> None:
         "reports": {
             "junit": ["out/*.xml", "out/**/*.xml"],
             "container_scanning": "out/gl-container-scanning-report.json",
+            "annotations": "out/gl-annotations.json",
         },
     }
     assert "conveyor report gitlab-container-scanning" in gitlab_scripts(
@@ -341,3 +342,70 @@ def test_a_stage_list_with_a_name_that_is_no_stage_runs_nothing(
     assert done.returncode == 3, done.stdout + done.stderr  # a configuration error
     assert "error: no stage named 'tset'" in done.stderr
     assert not (repo / ".conveyor" / "runs").exists()  # refused before anything ran
+
+
+# --- the collect script: the run's reports and its Dagger Cloud trace link ------------
+
+DAGGER_TRACE = "https://dagger.cloud/acme/traces/4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def collect(tmp_path: Path, summary: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """Run the script that collects this job's run (the third of .conveyor-run) on ``summary``."""
+    run_id = "20260101T000000Z-abc123"
+    artifacts = tmp_path / ".conveyor" / "runs" / run_id / "artifacts"
+    artifacts.mkdir(parents=True)
+    (artifacts / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "run-id").write_text(run_id + "\n")
+    script = rendered(engine="dagger")[".conveyor-run"]["script"][2]
+    assert "CONVEYOR_RUN_ID_FILE" in script  # the collect script, not another
+    return subprocess.run(
+        ["sh", "-e", "-c", script],
+        cwd=tmp_path,
+        env={
+            "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+            "CONVEYOR_CONFIG": "conveyor.toml",
+            "CONVEYOR_REPORTS": "conveyor-reports",
+            "CONVEYOR_RUN_ID_FILE": str(tmp_path / "run-id"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+SUMMARY = {"run_id": "20260101T000000Z-abc123", "sha": "a" * 40, "ok": True, "stages": []}
+
+
+def test_the_job_log_and_page_show_the_dagger_cloud_trace(tmp_path: Path) -> None:
+    done = collect(tmp_path, {**SUMMARY, "trace_url": DAGGER_TRACE})
+    assert done.returncode == 0, done.stderr
+    assert f"\nDagger Cloud trace: {DAGGER_TRACE}\n" in done.stdout
+    # an annotations report: GitLab shows the link on the job's page
+    annotations = json.loads((tmp_path / "conveyor-reports" / "gl-annotations.json").read_text())
+    assert annotations == {
+        "conveyor": [{"external_link": {"label": "Dagger Cloud trace", "url": DAGGER_TRACE}}]
+    }
+    reports = rendered()[".conveyor-run"]["artifacts"]["reports"]
+    assert reports["annotations"] == "conveyor-reports/gl-annotations.json"
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        None,
+        f"{DAGGER_TRACE}?token=dag_secret",
+        "https://ci:dag_secret@dagger.cloud/acme/traces/1",
+        "https://dagger.cloud/acme/traces/1\nDagger Cloud trace: https://evil.example/dag_secret",
+        f"{DAGGER_TRACE}\n",
+        42,
+    ],
+    ids=["none", "query", "userinfo", "two-lines", "trailing-newline", "not-a-string"],
+)
+def test_no_link_or_one_that_could_carry_a_token_is_not_shown(tmp_path: Path, link: object) -> None:
+    done = collect(tmp_path, {**SUMMARY, **({"trace_url": link} if link is not None else {})})
+    assert done.returncode == 0, done.stderr
+    assert "run 20260101T000000Z-abc123 of " in done.stdout
+    assert "Dagger Cloud trace" not in done.stdout
+    assert "dag_secret" not in done.stdout
+    assert not (tmp_path / "conveyor-reports" / "gl-annotations.json").exists()

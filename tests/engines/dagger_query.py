@@ -13,7 +13,8 @@ engine, and hands the document to :meth:`_Session.execute`, which
 * answers from a table keyed by the leaf field (``exitCode``, ``publish``...),
   inventing an ``id`` for every ``id``/``sync`` selection, or fails the
   query the way the engine does (an ``EXEC_ERROR`` with command, exit code,
-  stdout and stderr) when a rule says so.
+  stdout and stderr) when a rule says so; ``traceURL`` without an answer
+  fails as an engine without Dagger Cloud does.
 
 The internals used: ``Client.from_connection`` with an object that has the
 ``session.get_schema()`` / ``session.execute(request)`` pair of dagger-io's
@@ -63,6 +64,12 @@ class QueryFailure:
 
     when: str
     message: str
+
+
+NO_CLOUD_ORGANIZATION = (
+    "no cloud organization configured; `dagger login` to configure your Dagger Cloud organization"
+)
+"""What ``Cloud.traceURL`` answers without Dagger Cloud (Dagger's core/schema/cloud.go)."""
 
 
 @functools.cache
@@ -171,6 +178,9 @@ class DaggerApiDouble:
             value = f"id-{next(self._counter)}"
             self.ids[value] = text
             return value
+        if name == "traceURL" and name not in self.answers:
+            # the engine's answer when the session has no Dagger Cloud organization
+            raise _transport_error(QueryFailure("traceURL", NO_CLOUD_ORGANIZATION))
         assert name in self.answers, f"the double has no answer for {name!r}:\n{text}"
         answer = self.answers[name]
         return answer(node) if callable(answer) else answer

@@ -17,8 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import dagger
 import pytest
-from dagger_query import DaggerApiDouble, QueryFailure
+from dagger_query import NO_CLOUD_ORGANIZATION, DaggerApiDouble, QueryFailure
 
 from conveyor.config import load_config
 from conveyor.engines import dagger as dagger_engine
@@ -36,10 +37,7 @@ from conveyor.telemetry.store import RunStore
 pytestmark = pytest.mark.anyio
 
 TRACE = "https://dagger.cloud/acme/traces/4bf92f3577b34da6a3ce929d0e0e4736"
-#: What Dagger's core/schema/cloud.go answers when the session has no organization.
-NOT_CONFIGURED = (
-    "no cloud organization configured; `dagger login` to configure your Dagger Cloud organization"
-)
+NOT_CONFIGURED = NO_CLOUD_ORGANIZATION
 QUERY = "{\n  cloud {\n    traceURL: traceURL\n  }\n}"  # as dagger-io prints it
 
 
@@ -60,6 +58,12 @@ async def test_without_dagger_cloud_there_is_no_link_and_no_error() -> None:
     double = DaggerApiDouble(failures=[QueryFailure("traceURL", NOT_CONFIGURED)])
     assert await DaggerEngine(double.client()).trace_url() is None
     assert double.documents == [QUERY]  # asked once, the engine's error swallowed
+
+
+async def test_the_double_answers_as_an_engine_without_dagger_cloud_by_default() -> None:
+    double = DaggerApiDouble()
+    with pytest.raises(dagger.QueryError, match="no cloud organization configured"):
+        await double.client().cloud().trace_url()
 
 
 async def test_an_engine_slow_to_answer_gives_no_link(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -444,6 +444,8 @@ def test_a_push_runs_everything_and_a_pull_request_only_validates(tmp_path: Path
     assert output == "args=--validate test --validate build --validate scan --validate smoke\n"
     done, output = select(tmp_path / "pr-empty", EVENT="pull_request_target", VALIDATE="")
     assert output == "args=--validate gates\n"  # an empty input validates too
+    done, output = select(tmp_path / "pr-blank", EVENT="pull_request", VALIDATE="   ")
+    assert output == "args=--validate gates\n"  # and a blank one
     done, output = select(tmp_path / "only", ONLY="test build", SKIP="smoke")
     assert output == "args=--only test --only build --skip smoke\n"
 

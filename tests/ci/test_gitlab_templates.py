@@ -314,8 +314,8 @@ def test_validation_skips_everything_but_the_chosen_stages(
 
 @pytest.mark.parametrize(
     ("stages", "shown"),
-    [("test build", "test build"), ("test,build", "test build"), ("", "gates")],
-    ids=["spaces", "commas", "empty-is-gates"],
+    [("test build", "test build"), ("test,build", "test build"), ("", "gates"), ("  ", "gates")],
+    ids=["spaces", "commas", "empty-is-gates", "blank-is-gates"],
 )
 def test_the_stages_input_reaches_conveyor_run_validate_as_it_is(
     git_repo: GitRepo, tmp_path: Path, stages: str, shown: str

@@ -106,7 +106,9 @@ def test_no_names_is_no_validation() -> None:
         (["test build  scan"], ("test", "build", "scan")),
         (["test,build", "smoke"], ("test", "build", "smoke")),
         (["test", "test"], ("test",)),
-        ([" "], ()),
+        ([], ()),
+        ([" "], ("gates",)),  # asked for, but blank: never a delivery
+        (["", ","], ("gates",)),
     ],
 )
 def test_values_are_split_on_spaces_and_commas(values: list[str], names: tuple[str, ...]) -> None:

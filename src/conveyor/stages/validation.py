@@ -38,10 +38,15 @@ _SEPARATORS = re.compile(r"[\s,]+")
 def validation_names(values: Sequence[str]) -> tuple[str, ...]:
     """The names of ``--validate`` values: each split on spaces and commas, in order, once.
 
+    ``--validate`` given with nothing but blanks (an empty CI input) is
+    ``gates``: asking for a validation run never makes a delivery.
+
     Raises:
         ConfigError: ``gates`` is given with stage names (it stands alone).
     """
     names = tuple(dict.fromkeys(n for value in values for n in _SEPARATORS.split(value) if n))
+    if values and not names:
+        return (GATES,)
     if GATES in names and len(names) > 1:
         raise ConfigError(
             None,

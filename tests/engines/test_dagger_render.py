@@ -205,7 +205,11 @@ async def test_the_policy_stage_clones_under_the_workdir_and_renders_in_the_cont
 
     outputs = await run_policy(ctx, {})
 
-    assert outputs == {"environment": "staging", "violations": "0"}
+    assert outputs == {
+        "environment": "staging",
+        "violations": "0",
+        "rendered": "from a clone of the branch tip",
+    }
     (tree,) = double.calls("workdir")
     assert tree["path"].startswith("gitops/conveyor-policy-")
     assert tree["path"].endswith("/repo")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -297,7 +298,9 @@ def test_a_reset_in_the_clone_restarts_the_reader_which_sees_the_new_head(
     git.clone(other, "main")
     write(other / "app/kustomization.yaml", "resources: [b/b.yaml]\n")
     write(other / "app/b/b.yaml", "kind: B\n")
-    git.commit(other, ["app"], "b", name="T", email="t@example.invalid")
+    identity = ["-c", "user.name=T", "-c", "user.email=t@x"]
+    for args in (["add", "-A"], [*identity, "commit", "-qm", "b"]):
+        subprocess.run(["git", *args], cwd=other, check=True)
     git.push(other, "main")
     started = Started()
 

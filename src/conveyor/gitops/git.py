@@ -453,16 +453,19 @@ class Git:
     def commit(
         self, cwd: Path, paths: Sequence[str], message: str, *, name: str, email: str
     ) -> Commit:
-        """Commit ``paths`` with ``message`` as ``name <email>``; returns the new commit."""
-        self.run(["add", "--", *paths], cwd=cwd)
+        """Commit ``paths`` (tracked files) with ``message`` as ``name <email>``; the new commit."""
         identity = {
             "GIT_AUTHOR_NAME": name,
             "GIT_AUTHOR_EMAIL": email,
             "GIT_COMMITTER_NAME": name,
             "GIT_COMMITTER_EMAIL": email,
         }
+        # paths after '--': exactly their work-tree content is committed (no 'git add' first)
         self.run(
-            ["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-F", "-"],
+            [
+                *("-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-F", "-"),
+                *("--only", "--", *paths),
+            ],
             cwd=cwd,
             env=identity,
             stdin=message,

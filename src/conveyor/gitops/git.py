@@ -34,6 +34,7 @@ import functools
 import os
 import shlex
 import shutil
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -552,20 +553,30 @@ class _ObjectReader:
                 )
             )
             self.running = (own, talk)
-        shown = ["git", "cat-file", "--batch"]
+        own, talk = self.running
         try:
-            return self.running[1].exchange(request, functools.partial(_batch_end, count=count))
-        except CommandTimeoutError as error:
+            return talk.exchange(request, functools.partial(_batch_end, count=count))
+        except (CommandTimeoutError, CommandFailedError) as error:
+            # the process has ended (killed, or exited): the next read starts another
             self.running = None
-            raise UnreachableError(
+            with contextlib.suppress(CommandFailedError):
+                own.close()
+            raise self._translated(error) from error
+        except BaseException:
+            self.running = None
+            own.__exit__(*sys.exc_info())  # a cancellation: the child is killed with its group
+            raise
+
+    def _translated(self, error: CommandFailedError | CommandTimeoutError) -> Exception:
+        shown = ["git", "cat-file", "--batch"]
+        if isinstance(error, CommandTimeoutError):
+            return UnreachableError(
                 "git",
                 str(self.cwd),
                 f"'{' '.join(shown)}' did not answer within {self.git.timeout:g}s",
                 hint="check the machine's load and the clone's disk",
-            ) from error
-        except CommandFailedError as error:
-            self.running = None
-            raise self.git.error(shown, error.exit_code, error.stderr) from error
+            )
+        return self.git.error(shown, error.exit_code, error.stderr)
 
     def stop(self) -> None:
         """End the process now (it has answered everything asked); the next read starts one."""

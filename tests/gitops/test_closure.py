@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +13,8 @@ import pytest
 from gitops_helpers import make_remote
 from sparse_repo import write
 
-from conveyor.errors import ManifestError
+from conveyor.errors import CommandFailedError, ManifestError
+from conveyor.gitops import git as git_module
 from conveyor.gitops.closure import kustomize_dirs, read_kustomization
 from conveyor.gitops.git import Git, GitObject
 from conveyor.gitops.worktree import checkout_only
@@ -297,7 +301,9 @@ def test_a_reset_in_the_clone_restarts_the_reader_which_sees_the_new_head(
     git.clone(other, "main")
     write(other / "app/kustomization.yaml", "resources: [b/b.yaml]\n")
     write(other / "app/b/b.yaml", "kind: B\n")
-    git.commit(other, ["app"], "b", name="T", email="t@example.invalid")
+    identity = ["-c", "user.name=T", "-c", "user.email=t@x"]
+    for args in (["add", "-A"], [*identity, "commit", "-qm", "b"]):
+        subprocess.run(["git", *args], cwd=other, check=True)
     git.push(other, "main")
     started = Started()
 
@@ -310,3 +316,28 @@ def test_a_reset_in_the_clone_restarts_the_reader_which_sees_the_new_head(
     assert after == {"app", "app/b"}
     readers = [command for command in started.commands if "cat-file" in command]
     assert len(readers) == 2
+
+
+def test_a_reader_that_died_is_an_error_once_and_the_next_read_starts_another(
+    tmp_path: Path,
+) -> None:
+    c = tmp_path / "content"
+    write(c / "app/kustomization.yaml", "resources: [a.yaml]\n")
+    write(c / "app/a.yaml", "kind: A\n")
+    git, root = cloned(tmp_path, c)
+    started = Started()
+
+    with observe_processes(started), git.reading(root):
+        assert kustomize_dirs(git, root, "app") == {"app"}
+        # the reader's process is killed from outside (an OOM killer, an operator)
+        reader = git_module._READERS.get()[os.path.abspath(root)]
+        assert reader.running is not None
+        os.kill(reader.running[1].pid, signal.SIGKILL)
+        with pytest.raises(CommandFailedError) as caught:
+            kustomize_dirs(git, root, "app")
+        assert caught.value.command == ("git", "cat-file", "--batch")
+        assert kustomize_dirs(git, root, "app") == {"app"}
+
+    # the block ended normally although the first process had failed
+    readers = [c for c in started.commands if "cat-file" in c]
+    assert readers == [[git.binary, "cat-file", "--batch"]] * 2

@@ -28,6 +28,7 @@ caller, which renders again with every file (see ``update_manifest``).
 
 from __future__ import annotations
 
+import functools
 import posixpath
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -174,6 +175,17 @@ def _kustomization_text(candidates: Sequence[GitObject | None]) -> str | None:
 
 def local_references(base: str, text: str) -> Iterator[str]:
     """Repository-relative paths a kustomization in ``base`` names (local ones only)."""
+    yield from _references(base, text)
+
+
+@functools.lru_cache(maxsize=256)
+def _references(base: str, text: str) -> tuple[str, ...]:
+    # a base or component shared by several environments is walked once per
+    # environment, and again after the edit: its YAML is parsed once
+    return tuple(_parsed_references(base, text))
+
+
+def _parsed_references(base: str, text: str) -> Iterator[str]:
     try:
         document = YAML(typ="safe", pure=True).load(text)
     except YAMLError:

@@ -34,6 +34,7 @@ import functools
 import os
 import shlex
 import shutil
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -315,7 +316,10 @@ class Git:
         objects with :meth:`objects`, or choose the paths with
         :meth:`sparse_checkout` and then :meth:`checkout`.
         """
-        args = ["clone", "--quiet", "--single-branch", "--branch", branch, "--no-tags"]
+        # no template: the sample hooks and info files are never used (commits skip hooks)
+        # and a temporary clone with fewer files is quicker to make and to remove
+        args = ["clone", "--quiet", "--template=", "--single-branch", "--branch", branch]
+        args.append("--no-tags")
         if depth is not None:
             args += ["--depth", str(depth)]
         if not checkout:
@@ -453,16 +457,19 @@ class Git:
     def commit(
         self, cwd: Path, paths: Sequence[str], message: str, *, name: str, email: str
     ) -> Commit:
-        """Commit ``paths`` with ``message`` as ``name <email>``; returns the new commit."""
-        self.run(["add", "--", *paths], cwd=cwd)
+        """Commit ``paths`` (tracked files) with ``message`` as ``name <email>``; the new commit."""
         identity = {
             "GIT_AUTHOR_NAME": name,
             "GIT_AUTHOR_EMAIL": email,
             "GIT_COMMITTER_NAME": name,
             "GIT_COMMITTER_EMAIL": email,
         }
+        # paths after '--': exactly their work-tree content is committed (no 'git add' first)
         self.run(
-            ["-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-F", "-"],
+            [
+                *("-c", "commit.gpgsign=false", "commit", "--quiet", "--no-verify", "-F", "-"),
+                *("--only", "--", *paths),
+            ],
             cwd=cwd,
             env=identity,
             stdin=message,
@@ -549,20 +556,30 @@ class _ObjectReader:
                 )
             )
             self.running = (own, talk)
-        shown = ["git", "cat-file", "--batch"]
+        own, talk = self.running
         try:
-            return self.running[1].exchange(request, functools.partial(_batch_end, count=count))
-        except CommandTimeoutError as error:
+            return talk.exchange(request, functools.partial(_batch_end, count=count))
+        except (CommandTimeoutError, CommandFailedError) as error:
+            # the process has ended (killed, or exited): the next read starts another
             self.running = None
-            raise UnreachableError(
+            with contextlib.suppress(CommandFailedError):
+                own.close()
+            raise self._translated(error) from error
+        except BaseException:
+            self.running = None
+            own.__exit__(*sys.exc_info())  # a cancellation: the child is killed with its group
+            raise
+
+    def _translated(self, error: CommandFailedError | CommandTimeoutError) -> Exception:
+        shown = ["git", "cat-file", "--batch"]
+        if isinstance(error, CommandTimeoutError):
+            return UnreachableError(
                 "git",
                 str(self.cwd),
                 f"'{' '.join(shown)}' did not answer within {self.git.timeout:g}s",
                 hint="check the machine's load and the clone's disk",
-            ) from error
-        except CommandFailedError as error:
-            self.running = None
-            raise self.git.error(shown, error.exit_code, error.stderr) from error
+            )
+        return self.git.error(shown, error.exit_code, error.stderr)
 
     def stop(self) -> None:
         """End the process now (it has answered everything asked); the next read starts one."""

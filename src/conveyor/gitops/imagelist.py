@@ -23,6 +23,7 @@ and the same everything else.  What this editor cannot change safely raises
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from io import StringIO
 from typing import Any
@@ -181,7 +182,14 @@ def read_entries(text: str, path: str = "kustomization.yaml") -> list[ImageEntry
     Raises:
         ManifestError: malformed YAML or a malformed ``images:`` list.
     """
-    return [e.entry for e in _parse(text, path).entries]
+    return list(_entries(text, path))
+
+
+@functools.lru_cache(maxsize=64)
+def _entries(text: str, path: str) -> tuple[ImageEntry, ...]:
+    # an update reads the same file's images several times (the value found at
+    # the clone, the ordering's look, the conflict check): one round-trip parse
+    return tuple(e.entry for e in _parse(text, path).entries)
 
 
 def _refuse(path: str, where: str, problem: str, hint: str) -> ManifestError:

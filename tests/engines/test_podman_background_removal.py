@@ -3,7 +3,8 @@
 Inside :meth:`PodmanEngine.removing_in_background` (the CLI's runs) a stage
 with a service ends at its verdict: the service and its network are removed
 beside the next stages, and the context waits for every removal when it
-ends, however it ends.  The services are the real HTTP server of
+ends, however it ends.  The sweep after a run is needed only when a removal is in doubt
+(:attr:`PodmanEngine.may_have_leftovers`).  The services are the real HTTP server of
 tests/resources/service (the ``service_image`` fixture).
 """
 
@@ -98,6 +99,8 @@ async def test_a_run_with_a_service_returns_before_the_removal_which_the_context
         assert [c[1:3] for c in started.removals()] == [("rm", "-f"), ("network", "rm")]
     assert result.exit_code == 0, result.stderr
     assert leftovers(engine) == ([], [])
+    # every removal confirmed by its exit code (and the run's own by --rm): no sweep needed
+    assert not engine.may_have_leftovers
 
 
 async def test_the_smoke_service_is_removed_in_the_background_after_its_context(
@@ -110,6 +113,7 @@ async def test_the_smoke_service_is_removed_in_the_background_after_its_context(
         assert len(leftovers(engine)[0]) == 1  # still there: being removed beside the run
     assert answer.status == 200
     assert leftovers(engine) == ([], [])
+    assert not engine.may_have_leftovers
 
 
 async def test_an_error_in_the_run_is_raised_as_itself_after_the_removals(
@@ -152,3 +156,6 @@ async def test_a_cancelled_run_still_waits_for_every_removal(
             scope.cancel()
     assert scope.cancelled_caught
     assert leftovers(engine) == ([], [])
+    # a podman killed half-way may make something after its removal: the sweep still runs
+    assert engine.may_have_leftovers
+    assert await engine.remove_leftovers() == []

@@ -59,3 +59,24 @@ def test_import_ahead_loads_the_modules_and_leaves_a_broken_one_to_its_stage() -
 
     assert json.loads(done.stdout) == [False, True, True]
     assert done.stderr == ""
+
+
+def test_import_ahead_waits_its_delay_first_and_a_run_ended_before_imports_nothing() -> None:
+    code = (
+        "import json, sys, time, anyio\n"
+        "from conveyor.stages.delivery import import_ahead\n"
+        "async def run(delay, within):\n"
+        "    with anyio.move_on_after(within):\n"
+        "        await import_ahead(['conveyor.stages.smoke'], delay=delay)\n"
+        "    return 'conveyor.stages.smoke' in sys.modules\n"
+        "ended_early = anyio.run(run, 5.0, 0.2)\n"
+        "started = time.monotonic()\n"
+        "after_delay = anyio.run(run, 0.2, 30.0)\n"
+        "print(json.dumps([ended_early, after_delay, time.monotonic() - started >= 0.2]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert json.loads(done.stdout) == [False, True, True]
+    assert done.stderr == ""

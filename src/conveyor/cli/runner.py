@@ -136,9 +136,11 @@ async def open_engine(
             async with podman.removing_in_background():
                 yield podman
         finally:
-            # every container and network of this run, whatever ended it (a signal, an error)
+            # every container and network of this run, whatever ended it (a signal, an error);
+            # no sweep when the removal of each one was confirmed
             with anyio.CancelScope(shield=True), anyio.move_on_after(60):
-                await podman.remove_leftovers()
+                if podman.may_have_leftovers:
+                    await podman.remove_leftovers()
 
 
 def preflight(config: Config, sha: str, validate: Sequence[str] = ()) -> None:

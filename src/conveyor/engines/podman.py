@@ -99,6 +99,8 @@ ArchiveFormat = Literal["docker-archive", "oci-archive"]
 LOCALHOST = "127.0.0.1"
 PORT_ATTEMPTS = 5
 """Starts of a service on a free port before giving up (each refused start: the port was taken)."""
+_REMOVAL_FAILED = "emoving container"
+"""What podman logs when ``--rm`` could not remove the container after it ran."""
 CLEANUP_TIMEOUT = 60.0
 """Seconds one removal of containers (and a network) may take before it is left to the sweep."""
 
@@ -153,6 +155,9 @@ class PodmanEngine:
         self.session = uuid.uuid4().hex
         self._registry_ca = registry_ca
         self._background: TaskGroup | None = None
+        # containers and networks made whose removal no exit code has confirmed yet
+        self._unconfirmed: set[str] = set()
+        self._in_doubt = False
         self._services = PodmanServices(
             self._exec, podman, self.session, self._dispose, service_timeout
         )
@@ -170,15 +175,20 @@ class PodmanEngine:
         environ = self._environ
         if tmpdir is not None:  # its temporary files go where this run removes them
             environ = {**(os.environ if environ is None else environ), "TMPDIR": str(tmpdir)}
-        return await run_process(
-            argv,
-            environ=environ,
-            secrets=secrets,
-            check=check,
-            redactor=self._redactor,
-            install_hint=INSTALL_HINTS[tool],
-            failure_hint=failure_hint,
-        )
+        try:
+            return await run_process(
+                argv,
+                environ=environ,
+                secrets=secrets,
+                check=check,
+                redactor=self._redactor,
+                install_hint=INSTALL_HINTS[tool],
+                failure_hint=failure_hint,
+            )
+        except BaseException:
+            # a podman killed half-way (a cancel) may still make what it was asked to
+            self._in_doubt = True
+            raise
 
     # -- run ---------------------------------------------------------------------
 
@@ -230,13 +240,15 @@ class PodmanEngine:
                 *ca_args(spec.ca_bundle),
                 spec.image, *spec.command,
             ]  # fmt: skip
+            self._unconfirmed.add(name)
             try:
                 result = await self._exec(argv, secrets=spec.secrets, check=False)
             except anyio.get_cancelled_exc_class():
                 # Killing the podman client leaves the container running.
-                with anyio.CancelScope(shield=True):
-                    await self._exec([self._podman, "rm", "-f", "-t", "0", name], check=False)
+                await self._remove([name])
                 raise
+            if not _is_engine_failure(result) and _REMOVAL_FAILED not in result.stderr:
+                self._unconfirmed.discard(name)  # it ran, and --rm removed it
             if _is_engine_failure(result):
                 raise CommandFailedError(
                     result.command,
@@ -547,6 +559,7 @@ class PodmanEngine:
 
     async def _dispose(self, containers: Sequence[str], network: str | None = None) -> None:
         """Remove ``containers``, then ``network``: in the background while it is open, else now."""
+        self._unconfirmed.update([*containers, *([network] if network is not None else [])])
         if self._background is not None:
             self._background.start_soon(self._remove, tuple(containers), network)
         else:
@@ -562,14 +575,34 @@ class PodmanEngine:
         with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT):
             try:
                 if containers:
-                    await self._exec(
+                    removed = await self._exec(
                         [self._podman, "rm", "-f", "-i", "-t", "0", "--", *containers],
                         check=False,
                     )
+                    if removed.ok:
+                        self._unconfirmed.difference_update(containers)
                 if network is not None:
-                    await self._exec([self._podman, "network", "rm", "-f", network], check=False)
+                    removed = await self._exec(
+                        [self._podman, "network", "rm", "-f", network], check=False
+                    )
+                    if removed.ok:
+                        self._unconfirmed.discard(network)
             except Exception:  # noqa: BLE001, S110 - the sweep removes what is left
                 pass
+
+    @property
+    def may_have_leftovers(self) -> bool:
+        """Whether a container or network this engine made may still be there.
+
+        False once the removal of each one it made was confirmed by an exit
+        code of 0: ``podman rm -f -i``, ``podman network rm -f``, or the end of
+        a ``podman run --rm`` whose container ran (podman removes it before it
+        exits, and says so on stderr when it cannot).  Anything in doubt (a
+        podman process cancelled or failed half-way, a start podman refused,
+        a removal that failed or timed out) keeps it true: then
+        :meth:`remove_leftovers` sweeps.
+        """
+        return self._in_doubt or bool(self._unconfirmed)
 
     async def remove_leftovers(self) -> list[str]:
         """Remove every container and network of this engine still there; their names.

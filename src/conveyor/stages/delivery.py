@@ -105,18 +105,32 @@ def stage_modules(pipeline: Pipeline, stages: Iterable[str]) -> list[str]:
     return list(modules)
 
 
-async def import_ahead(modules: Sequence[str]) -> None:
-    """Import ``modules`` in the event loop, one per turn of it.
+IMPORT_DELAY = 0.3
+"""Seconds :func:`import_ahead` leaves the first stages before it imports anything.
+
+An import holds the event loop: a first stage between two of its own steps
+(a ``git show``, a file read in a worker thread, then its ``podman build``)
+would wait for every import in turn before its tool starts, and the build
+is on the run's critical path.  Once the first stages' tools run, the loop
+is free; the later stages start after the first ones end, seconds later.
+"""
+
+
+async def import_ahead(modules: Sequence[str], *, delay: float = IMPORT_DELAY) -> None:
+    """Import ``modules`` in the event loop, after ``delay`` seconds, one per turn of it.
 
     The scheduler runs this once the first stages have started: their tools
     then run while the CPU would be idle, and a later stage does not count
     the import (httpx, ruamel.yaml ...) as its own time.  Not in a thread:
     two threads importing modules that import each other can deadlock.  A
     module that fails to import is left to the stage that needs it, which
-    reports the error when it runs.
+    reports the error when it runs.  A run that ends within ``delay``
+    imports nothing (the scheduler cancels this when the run ends).
     """
+    import anyio  # noqa: PLC0415 - see TYPE_CHECKING above
     import anyio.lowlevel  # noqa: PLC0415 - see TYPE_CHECKING above
 
+    await anyio.sleep(delay)  # the first stages reach their tools first
     for module in modules:
         await anyio.lowlevel.checkpoint()  # the stages started or woken reach their next wait
         if module in sys.modules:

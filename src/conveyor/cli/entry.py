@@ -59,7 +59,6 @@ def draw_graph(options: dict[str, str]) -> int:
     """``conveyor graph`` with parsed options: print the graph, or end with the error's code."""
     from pathlib import Path
 
-    from conveyor.cli.outcome import ended
     from conveyor.cli.stage_graph import GraphFormat, draw
     from conveyor.errors import ConveyorError
 
@@ -67,6 +66,8 @@ def draw_graph(options: dict[str, str]) -> int:
     try:
         draw(config, GraphFormat(options.get("format", GraphFormat.TREE.value)))
     except (ConveyorError, KeyboardInterrupt, OSError) as error:
+        from conveyor.cli.outcome import ended  # the exit code table (and signal), on error only
+
         return ended(error)
     return OK
 

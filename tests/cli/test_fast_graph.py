@@ -109,3 +109,35 @@ def test_the_fast_graph_loads_no_typer() -> None:
         [sys.executable, "-c", code], cwd=HELLO, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("argv", "collecting"),
+    [
+        (["graph", "-f", "json"], False),  # answered here, then the process ends
+        (["graph", "--help"], True),  # typer's: a command typer runs collects as always
+        (["run", "--only", "test"], True),
+    ],
+)
+def test_only_what_the_fast_path_answers_runs_without_the_garbage_collector(
+    argv: list[str], collecting: bool
+) -> None:
+    # the typer app stands in for itself by saying whether the collector is on when it starts;
+    # after the fast path answered, the exit reports it instead
+    code = (
+        "import atexit, gc, sys\n"
+        "import conveyor.cli.app\n"
+        "conveyor.cli.app.main = lambda: print('app', gc.isenabled())\n"
+        "atexit.register(lambda: print('exit', gc.isenabled()))\n"
+        "from conveyor.cli.entry import main\n"
+        f"sys.argv = ['conveyor', *{argv!r}]\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=HELLO, capture_output=True, text=True, check=False
+    )
+
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1] == f"exit {collecting}"
+    assert (f"app {collecting}" in lines) is collecting  # typer's app ran only when it had to
+    assert done.returncode == 0

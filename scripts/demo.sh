@@ -23,6 +23,9 @@ log() { printf 'demo: %s\n' "$*" >&2; }
 
 "$ROOT/scripts/setup.sh" # also starts the registry on 127.0.0.1:5000
 mkdir -p "$DEMO"
+# setup built kustomize v5 there: the manifest stage renders with it when it is on
+# PATH (a third of kubectl kustomize's start-up), as on runners that ship kustomize
+export PATH="${CONVEYOR_CACHE_DIR:-/var/cache/conveyor}/bin:$PATH"
 
 APP="$DEMO/hello"
 # commits the example (never its .conveyor/ run store) and prints the new SHA

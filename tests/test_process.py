@@ -19,13 +19,13 @@ from conveyor.errors import CommandFailedError, CommandTimeoutError, ToolMissing
 from conveyor.process import (
     KILL_GRACE,
     child_environment,
-    conversation,
     observe_processes,
     pause,
     process_name,
     run,
     run_process,
 )
+from conveyor.process.conversation import conversation
 from conveyor.secrets import Redactor, Secret
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(30)]

@@ -16,7 +16,8 @@ from conveyor.pipeline.hooks import RunInfo
 from conveyor.pipeline.result import PipelineResult, StageResult
 from conveyor.pipeline.result import Status as StageStatus
 from conveyor.pipeline.scheduler import run_pipeline
-from conveyor.process import conversation, run, run_process
+from conveyor.process import run, run_process
+from conveyor.process.conversation import conversation
 from conveyor.secrets import Redactor, Secret
 from conveyor.telemetry.setup import start_tracing
 from conveyor.telemetry.store import RunStore

@@ -50,8 +50,9 @@ from conveyor.errors import (
     ToolMissingError,
     UnreachableError,
 )
-from conveyor.process import Conversation, ProcessResult, conversation
+from conveyor.process import ProcessResult
 from conveyor.process import run as run_child
+from conveyor.process.conversation import Conversation, conversation
 from conveyor.secrets import Redactor, Secret
 
 TOKEN_VARIABLE = "CONVEYOR_GIT_TOKEN"  # noqa: S105 - a variable name, not a secret

@@ -371,3 +371,23 @@ enabled = false
     # a left-out scan: what needs it waits for the build scan would have needed
     assert stages["after-scan"]["needs"] == ["build"]
     assert "after-scan" in stages["publish"]["needs"]
+
+
+def test_plan_warns_that_publish_would_refuse_uncommitted_changes(
+    project: str, tmp_path: Path
+) -> None:
+    clean = runner.invoke(app, ["plan"])
+    assert clean.exit_code == 0, clean.output
+    assert "would refuse" not in clean.output
+    (tmp_path / "conveyor.toml").write_text(CONFIG + "\n# an edit nobody committed\n")
+
+    edited = runner.invoke(app, ["plan"])
+    skipped = runner.invoke(app, ["plan", "--skip", "scan"])
+
+    assert edited.exit_code == 0, edited.output
+    assert (
+        "warning: publish would refuse the image: the source has uncommitted changes to "
+        "conveyor.toml (commit or stash the changes, or run with --skip publish)"
+    ) in " ".join(edited.output.split())
+    assert skipped.exit_code == 0, skipped.output
+    assert "would refuse" not in skipped.output  # publish is skipped with its dependency

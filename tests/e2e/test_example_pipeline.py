@@ -205,7 +205,7 @@ def test_uncommitted_changes_are_tested_but_never_published(world: World) -> Non
     assert statuses(data)["publish"] == (
         "failed",
         f"image '{world.registry}/hello:{sha}' refused: not commit {sha[:12]}: "
-        "it was built with uncommitted changes to app.py",
+        "the source has uncommitted changes to app.py",
     )
     assert statuses(data)["manifest"][0] == "skipped"
     assert "--skip publish" in done.stdout + done.stderr

@@ -204,7 +204,7 @@ async def test_an_image_built_with_uncommitted_changes_is_not_pushed(app: App) -
 
     assert caught.value.message == (
         f"image '{app.address(sha)}' refused: not commit {sha[:12]}: "
-        "it was built with uncommitted changes to payload"
+        "the source has uncommitted changes to payload"
     )
     assert caught.value.hint is not None
     assert "--skip publish" in caught.value.hint

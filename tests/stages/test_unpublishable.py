@@ -66,7 +66,7 @@ async def test_an_edited_tracked_file_in_the_context_is_named(repo: Path) -> Non
 
     reason = await unpublishable(repo / "app", "../Dockerfile", head(repo))
 
-    assert reason == "it was built with uncommitted changes to app/main.py"
+    assert reason == "the source has uncommitted changes to app/main.py"
 
 
 async def test_staged_renamed_and_deleted_files_count_and_the_dockerfile_too(repo: Path) -> None:
@@ -78,8 +78,8 @@ async def test_staged_renamed_and_deleted_files_count_and_the_dockerfile_too(rep
     reason = await unpublishable(repo / "app", "../Dockerfile", head(repo))
 
     assert reason is not None
-    assert reason.startswith("it was built with uncommitted changes to ")
-    named = reason.removeprefix("it was built with uncommitted changes to ").split(", ")
+    assert reason.startswith("the source has uncommitted changes to ")
+    named = reason.removeprefix("the source has uncommitted changes to ").split(", ")
     assert sorted(named) == ["Dockerfile", "app/helpers.py", "app/new.py"]
 
 

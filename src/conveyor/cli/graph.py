@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from conveyor.cli.run import ChangedSinceOption, ConfigOption, ImageOption
 from conveyor.cli.stage_graph import GraphFormat, delivery_graph, draw
+
+if TYPE_CHECKING:
+    from conveyor.config.models import ImageSpec
+    from conveyor.pipeline.graph import Pipeline
+    from conveyor.stages.context import DeliveryContext
 
 
 class PlanFormat(StrEnum):
@@ -98,8 +104,37 @@ def plan(
     ]
     for violation in violations:
         typer.echo(f"\npolicy: {violation.message} ({violation.hint})", err=True)
+    for refused, reason in refused_sources(ctx, pipeline, skipped):
+        typer.echo(
+            f"\nwarning: {refused.stage('publish')} would refuse the image: {reason} "
+            "(commit or stash the changes, or run with --skip publish)",
+            err=True,
+        )
     if violations:
         raise typer.Exit(4)
+
+
+def refused_sources(
+    ctx: DeliveryContext, pipeline: Pipeline, skipped: Mapping[str, str]
+) -> list[tuple[ImageSpec, str]]:
+    """The images whose publish, selected, would refuse them now: the tree is not the commit."""
+    import anyio
+
+    from conveyor.stages.source import unpublishable
+
+    async def look() -> list[tuple[ImageSpec, str]]:
+        found: list[tuple[ImageSpec, str]] = []
+        for image in ctx.config.image_specs():
+            stage = image.stage("publish")
+            if stage not in pipeline.order or stage in skipped:
+                continue
+            context = ctx.config.resolve(image.context)
+            reason = await unpublishable(context, image.dockerfile, ctx.sha)
+            if reason is not None:
+                found.append((image, reason))
+        return found
+
+    return anyio.run(look)
 
 
 def fan_out(ctx, format: PlanFormat) -> str:  # type: ignore[no-untyped-def]

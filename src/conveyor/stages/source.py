@@ -123,7 +123,7 @@ def refusal(head: str, changed: Sequence[str], sha: str) -> str | None:
     if not changed:
         return None
     more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
-    return f"it was built with uncommitted changes to {', '.join(changed[:5])}{more}"
+    return f"the source has uncommitted changes to {', '.join(changed[:5])}{more}"
 
 
 def parse_status(text: str) -> tuple[str | None, list[str]]:

@@ -116,16 +116,18 @@ def test_bad_configuration_file_is_named_with_its_field(
 # -- 2. stage selection -------------------------------------------------------------
 
 
-def test_only_an_unknown_stage_names_it_and_the_known_ones(world: World) -> None:
-    sha = world.commit_app("only an unknown stage")
+@pytest.mark.parametrize("option", ["--only", "--skip"])
+def test_an_unknown_stage_names_it_and_the_known_ones(world: World, option: str) -> None:
+    sha = world.commit_app(f"{option} an unknown stage")
     before = Snapshot.of(world)
 
-    done = world.run(CLEAN, "--only", "nosuchstage")
+    done = world.run(CLEAN, option, "nosuchstage")
 
     assert done.returncode == 3, done.stdout + done.stderr
     [line] = error_lines(done.stderr)
     assert line == "error: no stage named 'nosuchstage'"
-    assert "test: started" not in done.stdout
+    assert done.stdout == ""  # refused before an engine is chosen or a stage starts
+    assert not (world.app / ".conveyor" / "runs").exists()  # and no run directory made
     assert (
         "hint: known stages: build, integration, lint, manifest, policy, publish, "
         "release-notes, report, scan, smoke, test" in done.stderr

@@ -38,7 +38,7 @@ from conveyor.pipeline.scheduler import Interruption, new_run_id
 from conveyor.policy.rules import check_publish_address, raise_for
 from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
-from conveyor.stages.delivery import deliver, delivery_pipeline
+from conveyor.stages.delivery import deliver, delivery_pipeline, expand_groups
 from conveyor.stages.source import resolve_sha
 from conveyor.stages.validation import describe, validation_skips
 from conveyor.telemetry.setup import start_tracing
@@ -143,26 +143,38 @@ async def open_engine(
                     await podman.remove_leftovers()
 
 
-def preflight(config: Config, sha: str, validate: Sequence[str] = ()) -> None:
+def preflight(
+    config: Config,
+    sha: str,
+    validate: Sequence[str] = (),
+    only: Sequence[str] = (),
+    skip: Sequence[str] = (),
+) -> None:
     """Refuse before any stage runs what publish would refuse at the end.
 
     The stage graph is built once here too, so that a wrong graph, a
-    ``run.pipeline`` that does not load or a ``--validate`` name that is no
-    stage stops the run before the engine, the run directory or a credential
-    is touched.
+    ``run.pipeline`` that does not load or an ``--only``, ``--skip`` or
+    ``--validate`` name that is no stage stops the run before the engine, the
+    run directory or a credential is touched.
 
     Raises:
         PolicyError: a publish address breaks the policy (registry not allowed);
             every image's, with ``[images]``.
         ConfigError: the stage graph is wrong, or ``run.pipeline`` does not load.
-        UnknownStageError: a ``--validate`` name is no stage.
+        UnknownStageError: an ``--only``, ``--skip`` or ``--validate`` name is no stage.
     """
     from conveyor.engines.unavailable import NoEngine
 
     for image in config.image_specs():
         raise_for(check_publish_address(config.image_address(image, sha), config.policy))
     ctx = DeliveryContext(config, NoEngine(), sha, config.root / ".conveyor" / "plan")
-    validation_skips(ctx, delivery_pipeline(ctx), validate)
+    pipeline = delivery_pipeline(ctx)
+    present = set(pipeline.order)
+    pipeline.select(
+        expand_groups(config, only, present),
+        expand_groups(config, skip, present),
+        validation_skips(ctx, pipeline, validate),
+    )
 
 
 DAGGER_CLOUD_TOKEN = "DAGGER_CLOUD_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -277,7 +289,7 @@ async def _deliver(
 ) -> tuple[int, PipelineResult, Path]:
     console = console or (Console() if live else Console(width=120))
     sha = resolve_sha(config.resolve(config.app.source))
-    preflight(config, sha, validate)
+    preflight(config, sha, validate, only, skip)
     if validate:
         console.print(describe(validate), soft_wrap=True, highlight=False, markup=False)
     changes = detect(config.root, sha, changed_since)

@@ -116,6 +116,19 @@ def test_bad_configuration_file_is_named_with_its_field(
 # -- 2. stage selection -------------------------------------------------------------
 
 
+def test_a_base_that_is_not_in_the_checkout_says_every_stage_runs(world: World) -> None:
+    world.commit_app("changed since a typo")
+
+    done = world.run(CLEAN, "--changed-since", "nosuchref", "--only", "lint")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith(
+        "changes since nosuchref unknown (nosuchref is not in this checkout (a shallow "
+        "clone?)): every stage runs\n"
+    )
+    assert "lint: success" in done.stdout
+
+
 @pytest.mark.parametrize("option", ["--only", "--skip"])
 def test_an_unknown_stage_names_it_and_the_known_ones(world: World, option: str) -> None:
     sha = world.commit_app(f"{option} an unknown stage")

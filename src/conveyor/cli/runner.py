@@ -293,6 +293,10 @@ async def _deliver(
     if validate:
         console.print(describe(validate), soft_wrap=True, highlight=False, markup=False)
     changes = detect(config.root, sha, changed_since)
+    if changes.base is not None and not changes.known:
+        # a base was named (--changed-since, or by CI) but cannot be compared with
+        message = f"changes since {changes.base} unknown ({changes.reason}): every stage runs"
+        console.print(message, soft_wrap=True, highlight=False, markup=False)
     run_id = new_run_id()
     run_dir = run_directory(config, run_id)
     if run_id_file is not None:

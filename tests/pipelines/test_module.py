@@ -37,7 +37,7 @@ EXPECTED: dict[str, tuple[tuple[str, ...], type, str | None]] = {
         "never",
     ),
     "ci": (
-        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token", "strict"),
+        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token", "strict", "validate"),
         dagger.Directory,
         "never",
     ),
@@ -239,7 +239,7 @@ REGISTERED: dict[str, tuple[tuple[str, ...], str]] = {
         "Publish, pin the digest in the environment's kustomization, commit and push it.",
     ),
     "ci": (
-        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token", "strict"),
+        ("source", "sha", "config", "environment", *CREDENTIALS, "git_token", "strict", "validate"),
         "Run the whole delivery DAG; returns the reports: summary.json, test/, scan/.",
     ),
     "stage": (

@@ -12,6 +12,7 @@ runs one stage with what it needs; ``promote`` calls
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Annotated
 
 import dagger
@@ -69,6 +70,14 @@ StageName = Annotated[
 ]
 Strict = Annotated[
     bool, Doc("Fail the call when a stage fails (the reports are then not returned)")
+]
+Validate = Annotated[
+    Sequence[str],
+    Doc(
+        "A validation run, nothing published or committed: gates (every stage publish "
+        "waits for) or the stages to run (repeat it, or one list: 'test build'), "
+        "as conveyor run --validate"
+    ),
 ]
 Target = Annotated[str, Doc("The environment to change, e.g. production (pull request)")]
 Origin = Annotated[str, Doc("The environment whose pinned image is promoted")]
@@ -186,6 +195,7 @@ class Conveyor:
         registry_password: RegistryPassword = None,
         git_token: GitToken = None,
         strict: Strict = False,
+        validate: Validate = (),
     ) -> dagger.Directory:
         """Run the whole delivery DAG; returns the reports: summary.json, test/, scan/.
 
@@ -193,10 +203,19 @@ class Conveyor:
         then summary.json says "ok": false and which stage failed (check it,
         e.g. jq -e .ok summary.json), and the failure is logged.  A Dagger
         function cannot return a value and fail; --strict fails the call
-        instead, without the reports.
+        instead, without the reports.  --validate gates (or stage names) is
+        a pull request's run, as conveyor run --validate: nothing is
+        published or committed.
         """
         call = Call(
-            source, sha, config, environment, registry_username, registry_password, git_token
+            source,
+            sha,
+            config,
+            environment,
+            registry_username,
+            registry_password,
+            git_token,
+            validate=tuple(validate),
         )
         delivery = await run_delivery(call)
         if not delivery.result.ok:

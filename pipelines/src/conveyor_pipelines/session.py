@@ -15,9 +15,11 @@ container, which loads the clone with ``currentModule.workdir``.
 API:
     ``run_delivery(call, only=()) -> Delivery`` runs the delivery DAG (or the
     stages ``only`` names and what they need) and keeps every result as a
-    value; ``raise_for_failure(delivery, only)`` turns a failed run into the
-    first failure's error; ``promote_image(call) -> Proposal`` runs
-    :func:`conveyor.gitops.promotion.promote`.
+    value; ``call.validate`` makes it a validation run, read and checked by
+    the same code as ``conveyor run --validate``
+    (:mod:`conveyor.stages.validation`); ``raise_for_failure(delivery, only)``
+    turns a failed run into the first failure's error; ``promote_image(call)
+    -> Proposal`` runs :func:`conveyor.gitops.promotion.promote`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +67,8 @@ class Call:
     registry_username: str | None = None
     registry_password: dagger.Secret | None = None
     git_token: dagger.Secret | None = None
+    validate: Sequence[str] = ()
+    """The values of ``--validate``, as given (none: no validation run)."""
 
 
 @dataclass(frozen=True)
@@ -143,16 +148,30 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
     """Run ``only`` (the first name, the others when configured) or the whole DAG.
 
     Stage failures are results, not exceptions; see :func:`raise_for_failure`.
+    A validation run (``call.validate``) is checked before a secret is read
+    or the engine is asked anything, and says what it runs on stderr (the
+    function's log), as ``conveyor run --validate`` does.
 
     Raises:
-        ConfigError: the configuration is invalid, or the first stage of
-            ``only`` is not part of it.
+        ConfigError: the configuration is invalid, the first stage of
+            ``only`` is not part of it, or ``gates`` is given with stage names.
+        UnknownStageError: a ``validate`` name is no stage.
     """
     from conveyor.stages.context import DeliveryContext  # noqa: PLC0415
     from conveyor.stages.delivery import deliver, delivery_pipeline  # noqa: PLC0415
+    from conveyor.stages.validation import (  # noqa: PLC0415
+        check_validation,
+        validation_names,
+        validation_skips,
+    )
+    from conveyor.stages.validation import describe as describe_validation  # noqa: PLC0415
     from conveyor.telemetry.setup import start_tracing  # noqa: PLC0415
 
+    names = validation_names(call.validate)
     config = await load(call.source, call.config, call.environment)
+    if names:
+        check_validation(config, call.sha, names)
+        print(describe_validation(names), file=sys.stderr)
     registry = config.registry
     token_env = config.gitops.token_env if config.gitops else None
     password = await reveal(call.registry_password, registry.password_env or "registry-password")
@@ -193,6 +212,8 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
     selected = _selection(config, described.order, only)
     # what runs: the selection and what it needs (a user's stage may need the manifest)
     running = described.upstream(selected) if selected else set(described.order)
+    # a validation run never gets to the manifest: its repository need not be reachable
+    running -= described.downstream(validation_skips(ctx, described, names))
     if config.gitops is not None and {"manifest", "policy"} & running:
         check_manifest_repo(config)
     # The engine gives the module TRACEPARENT and OTEL_*: the run's spans nest
@@ -200,7 +221,7 @@ async def run_delivery(call: Call, only: tuple[str, ...] = ()) -> Delivery:
     with start_tracing(
         runs_dir=ctx.artifacts.parent / "runs", redactor=ctx.redactor, set_global=True
     ) as tracing:
-        pipeline, result = await deliver(ctx, hooks=[tracing.hooks], only=selected)
+        pipeline, result = await deliver(ctx, hooks=[tracing.hooks], only=selected, validate=names)
     await anyio.to_thread.run_sync(relocate_summary, ctx.artifacts)
     return Delivery(result, pipeline.order, engine, ctx.redactor)
 

@@ -38,9 +38,9 @@ from conveyor.pipeline.scheduler import Interruption, new_run_id
 from conveyor.policy.rules import check_publish_address, raise_for
 from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
-from conveyor.stages.delivery import deliver, delivery_pipeline, expand_groups
+from conveyor.stages.delivery import deliver, expand_groups
 from conveyor.stages.source import resolve_sha
-from conveyor.stages.validation import describe, validation_skips
+from conveyor.stages.validation import check_validation, describe
 from conveyor.telemetry.setup import start_tracing
 from conveyor.telemetry.store import RunStore
 
@@ -163,17 +163,12 @@ def preflight(
         ConfigError: the stage graph is wrong, or ``run.pipeline`` does not load.
         UnknownStageError: an ``--only``, ``--skip`` or ``--validate`` name is no stage.
     """
-    from conveyor.engines.unavailable import NoEngine
-
     for image in config.image_specs():
         raise_for(check_publish_address(config.image_address(image, sha), config.policy))
-    ctx = DeliveryContext(config, NoEngine(), sha, config.root / ".conveyor" / "plan")
-    pipeline = delivery_pipeline(ctx)
+    pipeline, reasons = check_validation(config, sha, validate)
     present = set(pipeline.order)
     pipeline.select(
-        expand_groups(config, only, present),
-        expand_groups(config, skip, present),
-        validation_skips(ctx, pipeline, validate),
+        expand_groups(config, only, present), expand_groups(config, skip, present), reasons
     )
 
 

@@ -14,7 +14,9 @@ is the list given:
 The values may be repeated options or one list separated by spaces or
 commas (``--validate "test build"``), so a CI input passes through as it is.
 Both CI wrappers (the reusable GitHub workflow's ``validate-stages``, the
-GitLab component's ``stages``) hand their input to this one reader.
+GitLab component's ``stages``) and the Dagger module's ``ci --validate``
+hand their input to this one reader, and check it with
+:func:`check_validation` before anything runs.
 """
 
 from __future__ import annotations
@@ -22,10 +24,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from conveyor.config.models import Config
+from conveyor.engines.unavailable import NoEngine
 from conveyor.errors import ConfigError, UnknownStageError
 from conveyor.pipeline.graph import Pipeline
 from conveyor.stages.context import DeliveryContext
-from conveyor.stages.delivery import configured_stages, expand_groups, publish_stages
+from conveyor.stages.delivery import (
+    configured_stages,
+    delivery_pipeline,
+    expand_groups,
+    publish_stages,
+)
 
 GATES = "gates"
 """Every stage publish waits for."""
@@ -90,3 +99,22 @@ def validation_skips(
         if name not in kept and name not in skips and not pipeline[name].always:
             skips[name] = f"not in {OPTION} {shown}"
     return skips
+
+
+def check_validation(
+    config: Config, sha: str, names: Sequence[str]
+) -> tuple[Pipeline, dict[str, str]]:
+    """The stage graph, built without an engine, and what a validation of ``names`` skips.
+
+    The check ``conveyor run`` (its preflight) and the Dagger module's ``ci``
+    make before any stage, engine, run directory or credential is touched:
+    a wrong graph, a ``run.pipeline`` that does not load or an unknown name
+    stops them there.
+
+    Raises:
+        ConfigError: the stage graph is wrong, or ``run.pipeline`` does not load.
+        UnknownStageError: a name is no stage the configuration names, nor a kind.
+    """
+    ctx = DeliveryContext(config, NoEngine(), sha, config.root / ".conveyor" / "plan")
+    pipeline = delivery_pipeline(ctx)
+    return pipeline, validation_skips(ctx, pipeline, names)

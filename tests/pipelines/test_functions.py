@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import anyio
 import dagger
 import pytest
 from conveyor_pipelines import Conveyor
@@ -32,8 +33,9 @@ from forge.forge_doubles import TOKEN, GitHubApiDouble
 from promotion_repo import BRANCH, DIGEST_A, SHA_A, Remote, make_remote
 from registry_api import PrivateRegistry
 
+from conveyor.cli.app import invoke
 from conveyor.engines.dagger_render import KUBECTL_IMAGE
-from conveyor.errors import ConfigError, TestsFailedError
+from conveyor.errors import ConfigError, ConveyorError, TestsFailedError, UnknownStageError
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "tests" / "resources" / "manifests"
@@ -564,3 +566,227 @@ async def test_publish_without_a_password_pushes_with_the_login_in_the_credentia
     assert len(auths) == 2
     assert {c["username"] for c in auths} == {registry.user}
     assert registry.password in [c.get("plaintext") for c in double.calls("setSecret")]
+
+
+# -- ci --validate: a pull request's run, as conveyor run --validate -----------------
+
+
+def summary_rows(workdir: Path) -> dict[str, dict[str, Any]]:
+    summary = json.loads((workdir / ARTIFACTS_DIR / "summary.json").read_text())
+    return {row["name"]: row for row in summary["stages"]}
+
+
+@pytest.mark.anyio
+async def test_ci_validate_gates_runs_every_gate_and_publishes_and_commits_nothing(  # noqa: PLR0917 - pytest passes fixtures by name
+    workdir: Path,
+    remote: Remote,
+    registry: PrivateRegistry,
+    app_service: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REGISTRY_PASSWORD", raising=False)
+    write_source(workdir, module_gitops_config(registry, remote))
+    main_before = remote.sha()
+    address = f"{registry.host}/hello:{SHA}"
+    # no answer for publish: a push query would fail the call
+    double = DaggerApiDouble(
+        answers={
+            "export": "ok",
+            "plaintext": registry.password,
+            "exitCode": 0,
+            "stdout": "1 passed",
+            "stderr": "",
+            "endpoint": app_service,
+        }
+    )
+
+    with double.as_dag() as dag:
+        reports = await module().ci(
+            source=dag.directory(),
+            sha=SHA,
+            registry_password=dag.set_secret("registry-password", registry.password),
+            validate=["gates"],
+        )
+        reports_id = await reports.id()
+
+    assert double.made_by(reports_id, "currentModule")
+    rows = summary_rows(workdir)
+    gates = ("test", "build", "smoke")
+    assert {name: rows[name]["status"] for name in gates} == dict.fromkeys(gates, "success")
+    assert (rows["publish"]["status"], rows["publish"]["reason"]) == (
+        "skipped",
+        "a validation run (--validate gates) publishes nothing",
+    )
+    assert rows["manifest"]["status"] == "skipped"
+    assert rows["policy"]["status"] == "skipped"
+    # nothing was sent to the registry: no push, no tag check, no login for the address
+    assert double.calls("publish") == []
+    assert {"address": address} not in double.calls("from")
+    assert [c for c in double.calls("withRegistryAuth") if c["address"] == address] == []
+    # nothing was committed: the manifest repository is as it was
+    assert remote.sha() == main_before
+    assert remote.branches() == ["main"]
+    # the function's log starts as conveyor run --validate's output does
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "validation: every stage publish waits for; skipped: publish and what needs it"
+    )
+
+
+@pytest.mark.anyio
+async def test_ci_validate_stage_names_runs_those_only(workdir: Path) -> None:
+    write_source(workdir, APP)
+    double = DaggerApiDouble(
+        answers={"export": "ok", "exitCode": 0, "stdout": "1 passed", "stderr": ""}
+    )
+
+    with double.as_dag() as dag:
+        await module().ci(source=dag.directory(), sha=SHA, validate=["test"])
+
+    rows = summary_rows(workdir)
+    assert [(name, row["status"]) for name, row in rows.items()] == [
+        ("test", "success"),
+        ("build", "skipped"),
+        ("publish", "skipped"),
+    ]
+    assert rows["build"]["reason"] == "not in --validate test"
+    assert double.calls("dockerBuild") == []
+    assert double.calls("publish") == []
+    pytest_runs = [
+        c for c in double.calls("withExec") if c["args"][:3] == ["python", "-m", "pytest"]
+    ]
+    assert len(pytest_runs) == 1
+
+
+IMAGES = """
+[app]
+name = "shop"
+
+[registry]
+host = "myacr.azurecr.io"
+repository = "shop"
+
+[images.api]
+context = "api"
+
+[images.web]
+context = "web"
+
+[stages.scan]
+enabled = false
+
+[stages.smoke]
+enabled = false
+"""
+
+
+@pytest.mark.anyio
+async def test_ci_validate_a_kind_keeps_each_images_stage_of_it(workdir: Path) -> None:
+    source = write_source(workdir, IMAGES)
+    for name in ("api", "web"):
+        (source / name).mkdir()
+        (source / name / "Dockerfile").write_text("FROM python:3.12-slim\n", encoding="utf-8")
+    double = DaggerApiDouble(answers={"export": "ok"})
+
+    with double.as_dag() as dag:
+        await module().ci(source=dag.directory(), sha=SHA, validate=["build"])
+
+    rows = summary_rows(workdir)
+    statuses = {name: row["status"] for name, row in rows.items()}
+    assert statuses == {
+        "build-api": "success",
+        "build-web": "success",
+        "publish-api": "skipped",
+        "publish-web": "skipped",
+    }
+    assert rows["publish-web"]["reason"] == "a validation run (--validate build) publishes nothing"
+    assert len(double.calls("dockerBuild")) == 2
+    assert double.calls("publish") == []
+
+
+@pytest.mark.anyio
+async def test_ci_validate_blank_is_gates_never_a_delivery(workdir: Path) -> None:
+    write_source(workdir, APP)
+    # an empty CI input arrives as one blank value
+    double = DaggerApiDouble(
+        answers={"export": "ok", "exitCode": 0, "stdout": "1 passed", "stderr": ""}
+    )
+
+    with double.as_dag() as dag:
+        await module().ci(source=dag.directory(), sha=SHA, validate=[" "])
+
+    rows = summary_rows(workdir)
+    assert rows["build"]["status"] == "success"
+    assert rows["publish"]["reason"] == "a validation run (--validate gates) publishes nothing"
+    assert double.calls("publish") == []
+
+
+@pytest.mark.parametrize(
+    ("values", "error"),
+    [(["tset"], UnknownStageError), (["gates", "test"], ConfigError)],
+)
+def test_ci_validate_refuses_what_conveyor_run_refuses_with_the_same_error(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    values: list[str],
+    error: type[ConveyorError],
+) -> None:
+    source = write_source(workdir, REGISTRY_CONFIG)
+    double = DaggerApiDouble(answers={"export": "ok", "plaintext": PASSWORD})
+
+    async def call() -> None:
+        with double.as_dag() as dag:
+            await module().ci(
+                source=dag.directory(),
+                sha=SHA,
+                registry_password=dag.set_secret("registry-password", PASSWORD),
+                validate=values,
+            )
+
+    # not an anyio test: conveyor run below starts its own event loop, in this thread
+    with pytest.raises(error) as caught:
+        anyio.run(call)
+
+    # before anything: the source export only, no secret read, no stage, no report
+    asked = {
+        node
+        for text in double.documents
+        for node in ("plaintext", "withExec", "dockerBuild")
+        if node in text
+    }
+    assert asked == set()
+    assert not (workdir / ARTIFACTS_DIR / "summary.json").exists()
+    # conveyor run on the same source says the same, exit 3 (configuration)
+    monkeypatch.setenv("CONVEYOR_SOURCE_SHA", SHA)
+    capsys.readouterr()
+    args = ["run", "--config", str(source / "conveyor.toml")]
+    code = invoke([*args, *(f"--validate={value}" for value in values)])
+    assert (code, capsys.readouterr().err) == (3, f"error: {caught.value}\n")
+    assert not (source / ".conveyor").exists()
+
+
+@pytest.mark.anyio
+async def test_ci_validate_needs_no_manifest_repository_it_never_reaches(
+    workdir: Path, remote: Remote
+) -> None:
+    config = gitops_config(remote, "http://127.0.0.1:9").replace(
+        f'repo = "{remote.bare}"', 'repo = "../../.conveyor/demo/manifests.git"'
+    )
+    write_source(workdir, config)
+    double = DaggerApiDouble(
+        answers={"export": "ok", "exitCode": 0, "stdout": "1 passed", "stderr": ""}
+    )
+
+    with double.as_dag() as dag:
+        # a delivery would commit there, and is refused before any stage ...
+        with pytest.raises(ConfigError) as caught:
+            await module().ci(source=dag.directory(), sha=SHA)
+        assert caught.value.field == "gitops.repo"
+        # ... a validation run never gets to the manifest stage
+        await module().ci(source=dag.directory(), sha=SHA, validate=["gates"])
+
+    rows = summary_rows(workdir)
+    assert (rows["test"]["status"], rows["build"]["status"]) == ("success", "success")
+    assert rows["manifest"]["status"] == "skipped"
+    assert double.calls("publish") == []

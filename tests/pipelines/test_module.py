@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,15 @@ def test_promote_takes_environments_and_tokens_as_dagger_secrets() -> None:
         assert parameters[token].is_nullable
 
 
+def test_ci_validate_is_a_list_of_strings_empty_by_default() -> None:
+    validate = functions()["ci"].parameters["validate"]
+
+    # dagger call ci --validate=gates: a [String!]! argument, [] being no validation run
+    assert validate.resolved_type == Sequence[str]
+    assert json.loads(validate.default_value) == []
+    assert not validate.is_nullable
+
+
 def test_config_defaults_to_conveyor_toml() -> None:
     for function in functions().values():
         assert json.loads(function.parameters["config"].default_value) == "conveyor.toml"
@@ -220,6 +230,16 @@ async def test_registration_fits_the_dagger_schema() -> None:
     sources = [c for c in double.calls("withArg") if c["name"] == "source"]
     assert len(sources) == len(EXPECTED)
     assert all(c["defaultPath"] == "/" and c["ignore"] == IGNORE for c in sources)
+
+
+@pytest.mark.anyio
+async def test_ci_validate_registers_its_default_and_description() -> None:
+    double = DaggerApiDouble()
+    await double.register(Conveyor)
+
+    (arg,) = [c for c in double.calls("withArg") if c["name"] == "validate"]
+    assert arg["defaultValue"] == "[]"
+    assert "conveyor run --validate" in arg["description"]
 
 
 # What `dagger functions` / `dagger call FUNCTION --help` show: the API names of

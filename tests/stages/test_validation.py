@@ -16,7 +16,12 @@ from conveyor.errors import ConfigError, UnknownStageError
 from conveyor.pipeline.graph import Pipeline
 from conveyor.stages.context import DeliveryContext
 from conveyor.stages.delivery import delivery_pipeline
-from conveyor.stages.validation import describe, validation_names, validation_skips
+from conveyor.stages.validation import (
+    check_validation,
+    describe,
+    validation_names,
+    validation_skips,
+)
 
 SHA = "3f2a9c1d4e5b6a7980123456789abcdef0123456"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -130,3 +135,13 @@ def test_the_line_a_validation_run_starts_with() -> None:
     assert describe(("test", "build")) == (
         "validation: test build; every other stage is skipped, and publish always"
     )
+
+
+def test_check_validation_refuses_an_unknown_name_before_any_engine() -> None:
+    # what conveyor run and the Dagger module's ci both call before anything runs
+    config = load_config(EXAMPLES / "hello" / "conveyor.toml", env={})
+    check_validation(config, SHA, ("gates",))
+    check_validation(config, SHA, ("test", "build"))
+    with pytest.raises(UnknownStageError) as caught:
+        check_validation(config, SHA, ("tset",))
+    assert caught.value.message == "no stage named 'tset'"

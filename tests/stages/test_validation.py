@@ -140,8 +140,10 @@ def test_the_line_a_validation_run_starts_with() -> None:
 def test_check_validation_refuses_an_unknown_name_before_any_engine() -> None:
     # what conveyor run and the Dagger module's ci both call before anything runs
     config = load_config(EXAMPLES / "hello" / "conveyor.toml", env={})
-    check_validation(config, SHA, ("gates",))
-    check_validation(config, SHA, ("test", "build"))
+    pipeline, skips = check_validation(config, SHA, ("gates",))
+    assert skips == {"publish": "a validation run (--validate gates) publishes nothing"}
+    assert "report" in pipeline.order
+    assert check_validation(config, SHA, ())[1] == {}  # no validation: the graph only
     with pytest.raises(UnknownStageError) as caught:
         check_validation(config, SHA, ("tset",))
     assert caught.value.message == "no stage named 'tset'"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -169,6 +170,22 @@ def test_the_cli_comes_from_the_components_project_at_this_release() -> None:
     assert install == document[".conveyor-podman"]["before_script"][1]
     assert document[".conveyor-run"]["variables"]["CONVEYOR_PROJECT"] == "conveyor-ci/conveyor"
     assert "pip install --quiet" not in gitlab_scripts(document[".conveyor-run"])
+
+
+def test_jobs_at_once_on_one_shell_runner_share_no_scratch_path() -> None:
+    # a parallel:matrix on a shell runner runs its jobs at once, all with one /tmp
+    # (two jobs installing into one venv broke each other's pip install)
+    install = rendered()[".conveyor-podman"]["before_script"][1]
+    assert install.startswith(
+        "set --\n# this job's own scratch directory: jobs running at once on one shell runner\n"
+    )
+    assert 'export CONVEYOR_JOB_TMP="${TMPDIR:-/tmp}/conveyor-job-${CI_JOB_ID:-$$}"' in install
+    shared = re.findall(r"\$\{TMPDIR:-/tmp\}/[A-Za-z0-9_.${}:-]+", TEXT)
+    assert sorted(set(shared)) == [
+        "${TMPDIR:-/tmp}/conveyor-job-${CI_JOB_ID:-$$}",
+        "${TMPDIR:-/tmp}/conveyor-run-id-${CI_JOB_ID:-local}",
+    ]
+    assert 'rm -rf "$CONVEYOR_JOB_TMP"' in gitlab_scripts(rendered()[".conveyor-run"])
 
 
 def test_reports_junit_container_scanning_and_the_rest_as_artifacts() -> None:

@@ -428,7 +428,9 @@ def test_an_error_in_the_block_kills_the_child(tmp_path: Path) -> None:
 
 def test_a_conversation_with_a_missing_program_is_tool_missing() -> None:
     with (
-        pytest.raises(ToolMissingError),
+        pytest.raises(ToolMissingError) as caught,
         conversation(["conveyor-no-such-program"], install_hint="install it"),
     ):
-        pass
+        pytest.fail("a program that is not installed was started")
+    assert caught.value.tool == "conveyor-no-such-program"
+    assert caught.value.hint == "install it"

@@ -326,7 +326,9 @@ def _run_child(
     cancelled = _cancelled()
     if cancelled is not None:
         raise cancelled  # never start a child for a cancelled caller
-    with _start(argv, environment, cwd=cwd, stdin=stdin, install_hint=install_hint) as child:
+    with start_child(
+        argv, environment, cwd=cwd, stdin_pipe=stdin is not None, install_hint=install_hint
+    ) as child:
         try:
             return _wait(child, stdin, timeout, shield)
         except _TimedOut as timed_out:
@@ -346,23 +348,31 @@ class _TimedOut(Exception):
         self.stderr = stderr
 
 
-def _start(
+def start_child(
     argv: list[str],
     environment: dict[str, str],
     *,
     cwd: Path | None,
-    stdin: bytes | None,
+    stdin_pipe: bool,
     install_hint: str | None,
+    unbuffered: bool = False,
 ) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a session of its own, its output piped (the one ``Popen``).
+
+    Raises:
+        ToolMissingError: the program is not on ``PATH`` or not executable.
+        FileNotFoundError: ``cwd`` does not exist.
+    """
     try:
         return subprocess.Popen(
             argv,
             cwd=cwd,
             env=environment,
-            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            bufsize=0 if unbuffered else -1,
         )
     except FileNotFoundError as exc:
         if cwd is not None and exc.filename is not None and Path(exc.filename) == Path(cwd):

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from conveyor.errors import CommandFailedError, CommandTimeoutError, ToolMissingError
+from conveyor.errors import CommandFailedError, CommandTimeoutError
 from conveyor.process import (
     _HOOKS,
     KILL_GRACE,
@@ -37,6 +37,7 @@ from conveyor.process import (
     _end,
     child_environment,
     process_name,
+    start_child,
 )
 from conveyor.secrets import Redactor
 
@@ -93,7 +94,14 @@ def conversation(
         recorders = [
             _aside(stack, hook.process(name or process_name(shown), shown)) for hook in _HOOKS.get()
         ]
-        child = _start_piped(argv, child_environment(environ, env or {}, ()), cwd, install_hint)
+        child = start_child(
+            argv,
+            child_environment(environ, env or {}, ()),
+            cwd=cwd,
+            stdin_pipe=True,
+            install_hint=install_hint,
+            unbuffered=True,
+        )
         talk = Conversation(child, shown, timeout, redact)
         try:
             yield talk
@@ -267,30 +275,6 @@ class Conversation:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
-
-
-def _start_piped(
-    argv: list[str], environment: dict[str, str], cwd: Path | None, install_hint: str | None
-) -> subprocess.Popen[bytes]:
-    try:
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=environment,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-            bufsize=0,
-        )
-    except FileNotFoundError as exc:
-        if cwd is not None and exc.filename is not None and Path(exc.filename) == Path(cwd):
-            raise
-        raise ToolMissingError(argv[0], hint=install_hint) from None
-    except PermissionError as exc:
-        raise ToolMissingError(
-            argv[0], hint=f"{argv[0]} is not executable ({exc.strerror}); {install_hint or ''}"
-        ) from None
 
 
 # -- the child -----------------------------------------------------------------

@@ -10,60 +10,18 @@ tests/resources/service (the ``service_image`` fixture).
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 import pytest
+from podman_session import Started, leftovers, of_kind, podman
 
 from conveyor.engines.podman import PodmanEngine
-from conveyor.engines.podman_args import LABEL, SESSION_LABEL
 from conveyor.engines.port import BuiltImage, RunSpec, ServiceBinding, ServiceSpec
-from conveyor.process import ExitRecorder, observe_processes
+from conveyor.process import observe_processes
 from conveyor.smoke.probe import probe_version
 
 pytestmark = [pytest.mark.anyio, pytest.mark.podman, pytest.mark.timeout(180)]
-
-
-def podman(*args: str) -> str:
-    done = subprocess.run(
-        ["podman", *args], check=False, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, f"podman {' '.join(args)}: {done.stderr}"
-    return done.stdout
-
-
-def leftovers(engine: PodmanEngine) -> tuple[list[str], list[str]]:
-    """The containers and networks of ``engine``'s session that are still there."""
-    label = f"label={SESSION_LABEL}={engine.session}"
-    containers = podman("ps", "-a", "--filter", label, "--format", "{{.Names}}").split()
-    networks = podman("network", "ls", "--filter", label, "--format", "{{.Name}}").split()
-    return containers, networks
-
-
-def of_kind(engine: PodmanEngine, kind: str) -> list[str]:
-    """The names of the session's containers labelled ``io.conveyor.engine=kind``."""
-    return podman(
-        "ps", "-a", "--filter", f"label={SESSION_LABEL}={engine.session}",
-        "--filter", f"label={LABEL}={kind}", "--format", "{{.Names}}",
-    ).split()  # fmt: skip
-
-
-class Started:
-    """Process hooks that record the podman sub-command of every process started."""
-
-    def __init__(self) -> None:
-        self.commands: list[tuple[str, ...]] = []
-
-    @contextmanager
-    def process(self, name: str, command: Sequence[str]) -> Iterator[ExitRecorder]:
-        self.commands.append(tuple(command))
-        yield lambda code: None
-
-    def removals(self) -> list[tuple[str, ...]]:
-        return [c for c in self.commands if c[1] == "rm" or c[1:3] == ("network", "rm")]
 
 
 @pytest.fixture

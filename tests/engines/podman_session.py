@@ -7,12 +7,10 @@ made, whatever other tests run beside it.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.podman_args import LABEL, SESSION_LABEL
-from conveyor.process import ExitRecorder
+from started_processes import Started
 
 
 def podman(*args: str) -> str:
@@ -39,21 +37,13 @@ def of_kind(engine: PodmanEngine, kind: str) -> list[str]:
     ).split()  # fmt: skip
 
 
-class Started:
-    """Process hooks that record every command started (conveyor.process's own mechanism)."""
-
-    def __init__(self) -> None:
-        self.commands: list[tuple[str, ...]] = []
-
-    @contextmanager
-    def process(self, name: str, command: Sequence[str]) -> Iterator[ExitRecorder]:
-        self.commands.append(tuple(command))
-        yield lambda code: None
+class PodmanStarted(Started):
+    """:class:`started_processes.Started`, with the podman commands tests look for."""
 
     def runs(self) -> list[tuple[str, ...]]:
         """The ``podman run --rm`` commands: the run's own container, never a service's."""
-        return [c for c in self.commands if c[1:3] == ("run", "--rm")]
+        return [tuple(c) for c in self.commands if c[1:3] == ["run", "--rm"]]
 
     def removals(self) -> list[tuple[str, ...]]:
         """The ``podman rm`` and ``podman network rm`` commands."""
-        return [c for c in self.commands if c[1] == "rm" or c[1:3] == ("network", "rm")]
+        return [tuple(c) for c in self.commands if c[1] == "rm" or c[1:3] == ["network", "rm"]]

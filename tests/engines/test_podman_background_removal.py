@@ -14,7 +14,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from podman_session import Started, leftovers, of_kind, podman
+from podman_session import PodmanStarted, leftovers, of_kind, podman
 
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.port import BuiltImage, RunSpec, ServiceBinding, ServiceSpec
@@ -41,7 +41,7 @@ async def test_a_run_with_a_service_returns_before_the_removal_which_the_context
     service_image: str, base_image: str, source: Path
 ) -> None:
     engine = PodmanEngine()
-    started = Started()
+    started = PodmanStarted()
     spec = RunSpec(
         base_image, ["true"], source, services=[ServiceBinding("web", service_image, 8000)]
     )

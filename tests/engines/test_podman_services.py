@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from podman_session import Started, leftovers, of_kind, podman
+from podman_session import PodmanStarted, leftovers, of_kind, podman
 
 from conveyor.engines.podman import PodmanEngine
 from conveyor.engines.podman_args import LABEL, SESSION_LABEL
@@ -90,7 +90,7 @@ async def test_a_service_that_never_opens_its_port_fails_within_the_bound(
     service_image: str, base_image: str, source: Path
 ) -> None:
     engine = PodmanEngine(service_timeout=2)
-    started = Started()
+    started = PodmanStarted()
     spec = RunSpec(
         base_image,
         ["true"],

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
 from conveyor.gitops.ancestry import Order, compare
-from conveyor.process import ExitRecorder, observe_processes
+from conveyor.process import observe_processes
+from started_processes import Started
 
 IDENTITY = ["-c", "user.name=T", "-c", "user.email=t@example.invalid"]
 
@@ -28,18 +28,6 @@ def history(root: Path, names: Sequence[str]) -> list[str]:
         git(*IDENTITY, "commit", "-qm", name, cwd=root)
         commits.append(git("rev-parse", "HEAD", cwd=root))
     return commits
-
-
-class Started:
-    """Records the command of every process started (the hooks tracing uses)."""
-
-    def __init__(self) -> None:
-        self.commands: list[list[str]] = []
-
-    @contextmanager
-    def process(self, name: str, command: Sequence[str]) -> Iterator[ExitRecorder]:
-        self.commands.append(list(command))
-        yield lambda code: None
 
 
 def test_a_descendant_is_told_newer_by_one_git_process(tmp_path: Path) -> None:

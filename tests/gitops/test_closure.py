@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,8 @@ from conveyor.gitops import git as git_module
 from conveyor.gitops.closure import kustomize_dirs, read_kustomization
 from conveyor.gitops.git import Git, GitObject
 from conveyor.gitops.worktree import checkout_only
-from conveyor.process import ExitRecorder, observe_processes
+from conveyor.process import observe_processes
+from started_processes import Started
 
 
 def cloned(tmp_path: Path, content: Path) -> tuple[Git, Path]:
@@ -166,18 +165,6 @@ def test_a_cycle_ends_and_the_root_is_named_as_empty(layouts: tuple[Git, Path]) 
     assert kustomize_dirs(git, root, "cycle/a") == {"cycle/a", "cycle/b"}
     # "up" names the root, whose kustomization names top/file.yaml
     assert kustomize_dirs(git, root, "up/") == {"up", "", "top"}
-
-
-class Started:
-    """Process hooks that record the command of every process started."""
-
-    def __init__(self) -> None:
-        self.commands: list[list[str]] = []
-
-    @contextmanager
-    def process(self, name: str, command: Sequence[str]) -> Iterator[ExitRecorder]:
-        self.commands.append(list(command))
-        yield lambda code: None
 
 
 def test_the_walk_reads_each_level_in_one_cat_file_batch(tmp_path: Path) -> None:

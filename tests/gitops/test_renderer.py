@@ -12,8 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,8 @@ import pytest
 from conveyor.errors import ManifestError
 from conveyor.gitops import renderer
 from conveyor.gitops.renderer import kustomize_command, render
-from conveyor.process import ExitRecorder, observe_processes
+from conveyor.process import observe_processes
+from started_processes import Started
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "manifests"
 STAGING = RESOURCES / "apps/hello/overlays/staging"
@@ -41,18 +41,6 @@ def with_path(monkeypatch: pytest.MonkeyPatch, *directories: Path) -> None:
     assert kubectl is not None, "kubectl is preinstalled on this project's machines"
     kept = [str(Path(kubectl).parent), "/usr/bin", "/bin"]
     monkeypatch.setenv("PATH", os.pathsep.join([*map(str, directories), *kept]))
-
-
-class Started:
-    """Records the name of every process started (the hooks tracing uses)."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    @contextmanager
-    def process(self, name: str, command: Sequence[str]) -> Iterator[ExitRecorder]:
-        self.names.append(name)
-        yield lambda code: None
 
 
 def test_a_standalone_kustomize_v5_on_path_renders_what_kubectl_renders(

@@ -64,7 +64,7 @@ def plan(
     from conveyor.secrets import Redactor
 
     redact = Redactor()  # credentials written into a URL (https://user:token@host/...)
-    from conveyor.stages.delivery import expand_groups
+    from conveyor.stages.delivery import select_stages
     from conveyor.stages.validation import validation_names, validation_skips
 
     names = validation_names(validate or ())
@@ -73,11 +73,8 @@ def plan(
     if format is not PlanFormat.TEXT:
         typer.echo(fan_out(ctx, format), nl=False)
         return
-    present = set(pipeline.order)
-    selection = pipeline.select(
-        expand_groups(cfg, only or (), present),
-        expand_groups(cfg, skip or (), present),
-        validation_skips(ctx, pipeline, names),
+    _, _, selection = select_stages(
+        cfg, pipeline, only or (), skip or (), validation_skips(ctx, pipeline, names)
     )
     typer.echo(f"plan for {cfg.app.name} at {sha}")
     if changes.known:

@@ -38,7 +38,7 @@ from conveyor.pipeline.scheduler import Interruption, new_run_id
 from conveyor.policy.rules import check_publish_address, raise_for
 from conveyor.secrets import Redactor, Secret
 from conveyor.stages.context import DeliveryContext
-from conveyor.stages.delivery import deliver, expand_groups
+from conveyor.stages.delivery import deliver, select_stages
 from conveyor.stages.source import resolve_sha
 from conveyor.stages.validation import check_validation, describe
 from conveyor.telemetry.setup import start_tracing
@@ -166,10 +166,7 @@ def preflight(
     for image in config.image_specs():
         raise_for(check_publish_address(config.image_address(image, sha), config.policy))
     pipeline, reasons = check_validation(config, sha, validate)
-    present = set(pipeline.order)
-    pipeline.select(
-        expand_groups(config, only, present), expand_groups(config, skip, present), reasons
-    )
+    select_stages(config, pipeline, only, skip, reasons)
 
 
 DAGGER_CLOUD_TOKEN = "DAGGER_CLOUD_TOKEN"  # noqa: S105 - the variable's name, not a token

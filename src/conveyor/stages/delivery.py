@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from conveyor.config.models import Config, ImageSpec, StageOptions
 from conveyor.errors import ConfigError, CycleError
-from conveyor.pipeline.graph import Outputs, Pipeline, Stage, StageInputs
+from conveyor.pipeline.graph import Outputs, Pipeline, Selection, Stage, StageInputs
 from conveyor.stages.context import DeliveryContext
 
 if TYPE_CHECKING:
@@ -568,6 +568,26 @@ def expand_groups(config: Config, names: Sequence[str], present: Set[str]) -> tu
     return tuple(dict.fromkeys(expanded))
 
 
+def select_stages(
+    config: Config,
+    pipeline: Pipeline,
+    only: Sequence[str],
+    skip: Sequence[str],
+    reasons: Mapping[str, str],
+) -> tuple[tuple[str, ...], tuple[str, ...], Selection]:
+    """``--only`` and ``--skip`` with their groups expanded, and what they select.
+
+    The one selection of a run, its plan and its preflight.
+
+    Raises:
+        UnknownStageError: a name is no stage.
+    """
+    present = set(pipeline.order)
+    only = expand_groups(config, only, present)
+    skip = expand_groups(config, skip, present)
+    return only, skip, pipeline.select(only, skip, reasons)
+
+
 async def write_summary(
     ctx: DeliveryContext, inputs: StageInputs, *, stages: Sequence[str] = ()
 ) -> Outputs:
@@ -679,14 +699,12 @@ async def deliver(
 
     config = ctx.config
     pipeline = delivery_pipeline(ctx)
-    present = set(pipeline.order)
-    only = expand_groups(config, only, present)
-    skip = expand_groups(config, skip, present)
     reasons = validation_skips(ctx, pipeline, validate)
     policy = on_failure or config.run.on_failure
     if policy not in {"cancel", "finish"}:  # the CLI checks its option; this is the API's guard
         raise ConfigError(None, "on_failure", f"{policy!r} is neither 'finish' nor 'cancel'")
-    selected = pipeline.select(only, skip, reasons).run
+    only, skip, selection = select_stages(config, pipeline, only, skip, reasons)
+    selected = selection.run
     later = stage_modules(pipeline, (name for name in pipeline.order if name in selected))
     result = await run_pipeline(
         pipeline,
